@@ -1,0 +1,31 @@
+"""nnx: a typed neural-network module system for JAX.
+
+Models are plain mutable Python objects that hold their own state and may
+share it; ``nnx.split`` turns one into a pure ``(GraphDef, State)`` pair for JAX
+and ``nnx.merge`` turns it back.
+"""
+
+from nnx.compat import Context, Module, ModuleDef, Node, Partition, context
+from nnx.containers import Dict, List
+from nnx.fields import Field, StaticField, VariableField, batch_stat, cell, param, ref, static, variable
+from nnx.filters import All, Any, Filter, FilterBase, Not, PathContains, buffers, to_filter
+from nnx.graph import clone, graphdef, iter_graph, merge, pop, split, state, update
+from nnx.graphdef import GraphDef
+from nnx.module import ModuleBase
+from nnx.objects import Object
+from nnx.refs import Ref, TraceContextError
+from nnx.rngs import Rngs, RngStream
+from nnx.sequential import Sequential
+from nnx.state import State
+from nnx.variables import BatchStat, Cache, Intermediate, Param, RngCount, RngKey, RngState, Variable
+
+Sequence = List  # seed 003's name for a list of submodules
+
+__all__ = [
+    "All", "Any", "BatchStat", "Cache", "Context", "Dict", "Field", "Filter", "FilterBase", "GraphDef",
+    "Intermediate", "List", "Module", "ModuleBase", "ModuleDef", "Node", "Not", "Object", "Param",
+    "Partition", "PathContains", "Ref", "RngCount", "RngKey", "RngState", "RngStream", "Rngs",
+    "Sequence", "Sequential", "State", "StaticField", "TraceContextError", "Variable", "VariableField",
+    "batch_stat", "buffers", "cell", "clone", "context", "graphdef", "iter_graph", "merge", "param",
+    "pop", "ref", "split", "state", "static", "to_filter", "update", "variable",
+]

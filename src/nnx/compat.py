@@ -1,0 +1,218 @@
+"""The seeds' older idioms, as thin aliases over the core, all in one place.
+
+* seed 000: ``Module.init(key)(*args)`` with ``self.make_rng("params")`` inside
+  ``__init__``; ``model["params"]`` to read and ``model["params"] = state`` to
+  write a collection; ``model.apply(use_running_average=False)(x)`` to call
+  with flags set on every submodule for that call only.
+* seed 003 (nnx 0.0.8): ``nnx.context(0)`` / ``ctx.make_rng("params")``;
+  ``model.partition(*filters) -> (states, moduledef)``; ``moduledef.merge`` and
+  ``moduledef.apply(*states)(x) -> (y, (state, moduledef))`` (also
+  ``.apply(...).method(x)`` and ``.apply(...).submodule(x)``);
+  ``model.filter``, ``model.update_state``, ``model.pop_state``; ``nnx.Node``.
+
+The modern spelling of each is ``nnx.Rngs``, ``nnx.split``/``merge``/``state``/
+``update``/``pop`` and ``model.train()``/``eval()``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any, Callable, Mapping, TypeVar
+
+import jax
+
+from nnx import graph
+from nnx.filters import Filter
+from nnx.graphdef import GraphDef
+from nnx.module import ModuleBase
+from nnx.rngs import Rngs, Seed
+from nnx.state import State
+from nnx.variables import Variable
+
+M = TypeVar("M", bound="Module")
+T = TypeVar("T")
+
+_init_rngs: contextvars.ContextVar[Rngs | None] = contextvars.ContextVar("nnx_init_rngs", default=None)
+
+
+class Node(Variable[T], collection="nodes"):
+    """Seed 003: marks an arbitrary value (e.g. a list) as state rather than static."""
+
+    __slots__ = ()
+
+
+class Module(ModuleBase):
+    """Base class for your modules. See ``ModuleBase`` for the core behaviour."""
+
+    @classmethod
+    def init(cls: type[M], rngs: Seed | Rngs | Mapping[str, Seed]) -> Callable[..., M]:
+        """Seed 000: ``Linear.init(key)(12, 2)``; ``self.make_rng("params")`` works in ``__init__``."""
+        if not isinstance(rngs, Rngs):
+            rngs = Rngs(rngs) if isinstance(rngs, Mapping) else Rngs(params=rngs)
+        bound: Rngs = rngs
+
+        def construct(*args: Any, **kwargs: Any) -> M:
+            token = _init_rngs.set(bound)
+            try:
+                return cls(*args, **kwargs)
+            finally:
+                _init_rngs.reset(token)
+
+        return construct
+
+    def make_rng(self, name: str = "params") -> jax.Array:
+        """Seed 000: a key from stream ``name`` while ``Module.init(key)(...)`` runs."""
+        rngs = _init_rngs.get()
+        if rngs is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.make_rng({name!r}) was called outside Module.init(key)(...). "
+                "Pass `rngs: nnx.Rngs` to __init__ and call rngs.params() instead, or construct "
+                f"with {type(self).__name__}.init(key)(...)."
+            )
+        return rngs.stream(name)()
+
+    def __getitem__(self, collection: Filter) -> State[Any]:
+        """Seed 000: ``model["params"]`` is ``nnx.state(model, "params")``."""
+        return graph.state(self, collection)
+
+    def __setitem__(self, collection: Filter, state: State[Any]) -> None:
+        """Seed 000: ``model["params"] = new_params`` is ``nnx.update(model, new_params)``."""
+        graph.update(self, state)
+
+    def apply(self, **flags: Any) -> Callable[..., Any]:
+        """Seed 000: ``model.apply(use_running_average=False)(x)`` calls the model with
+        ``flags`` set on every submodule that has them, restoring them afterwards."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            saved: list[tuple[ModuleBase, str, Any]] = []
+            for _, module in self.iter_modules():
+                for name, value in flags.items():
+                    if name in vars(module):
+                        saved.append((module, name, getattr(module, name)))
+                        setattr(module, name, value)
+            unused = sorted(set(flags) - {name for _, name, _ in saved})
+            if unused:
+                for module, name, old in saved:
+                    setattr(module, name, old)
+                raise AttributeError(f"{type(self).__name__}.apply: no submodule has flag(s) {unused}.")
+            try:
+                return self(*args, **kwargs)  # type: ignore[operator]
+            finally:
+                for module, name, old in reversed(saved):
+                    setattr(module, name, old)
+
+        return call
+
+    def partition(self: M, *filters: Filter) -> Partition[M]:
+        """Seed 003: ``state, moduledef = model.partition()`` and
+        ``(params, rest), moduledef = model.partition(nnx.Param, ...)``."""
+        graphdef, *states = graph.split(self, *filters)
+        moduledef = ModuleDef(graphdef)
+        return Partition(states[0] if len(states) == 1 else tuple(states), moduledef)
+
+    def filter(self, *filters: Filter) -> Any:
+        """Seed 003: ``model.filter(nnx.Param)`` is ``nnx.state(model, nnx.Param)``."""
+        return graph.state(self, *filters)
+
+    def update_state(self, *states: State[Any]) -> None:
+        """Seed 003: ``model.update_state(state)`` is ``nnx.update(model, state)``."""
+        graph.update(self, *states)
+
+    def pop_state(self, *filters: Filter) -> Any:
+        """Seed 003: ``model.pop_state(nnx.Intermediate)`` is ``nnx.pop(model, nnx.Intermediate)``."""
+        return graph.pop(self, *filters)
+
+
+class ModuleDef(GraphDef[M]):
+    """Seed 003's name for a GraphDef, with ``merge`` and ``apply`` methods."""
+
+    __slots__ = ()
+
+    def __init__(self, graphdef: GraphDef[M]) -> None:
+        super().__init__(graphdef.node, graphdef.layout)
+
+    def merge(self, *states: State[Any]) -> M:
+        """``moduledef.merge(params, rest)`` is ``nnx.merge(moduledef, params, rest)``."""
+        if not states:
+            raise TypeError("ModuleDef.merge needs the State(s) from partition().")
+        return graph.merge(self, *states)
+
+    def apply(self, *states: State[Any]) -> Apply:
+        """``moduledef.apply(*states)(x)`` -> ``(y, (state, moduledef))``; also
+        ``.apply(...).method(x)`` and ``.apply(...).submodule(x)``."""
+        return Apply(self, states, ())
+
+
+class Apply:
+    """The callable returned by ``ModuleDef.apply``: reach a method or submodule, then call."""
+
+    def __init__(self, moduledef: ModuleDef[Any], states: tuple[State[Any], ...], path: tuple[Any, ...]) -> None:
+        self._moduledef = moduledef
+        self._states = states
+        self._path = path
+
+    def __getattr__(self, name: str) -> Apply:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Apply(self._moduledef, self._states, (*self._path, ("attr", name)))
+
+    def __getitem__(self, key: Any) -> Apply:
+        return Apply(self._moduledef, self._states, (*self._path, ("item", key)))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, tuple[State[Any], ModuleDef[Any]]]:
+        module = self._moduledef.merge(*self._states)
+        target: Any = module
+        for how, key in self._path:
+            target = getattr(target, key) if how == "attr" else target[key]
+        out = target(*args, **kwargs)
+        graphdef, state = graph.split(module)
+        return out, (state, ModuleDef(graphdef))
+
+
+class Partition(tuple[Any, ...]):
+    """``(states, moduledef)`` from ``Module.partition``; a pytree, and ``.merge()`` rebuilds."""
+
+    def __new__(cls, states: Any, moduledef: ModuleDef[Any]) -> Partition[Any]:
+        return super().__new__(cls, (states, moduledef))
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        return cls
+
+    def merge(self) -> Any:
+        """Rebuild the module (seed 003's ``jax.vmap(... .partition())(keys).merge()``)."""
+        states, moduledef = self
+        return moduledef.merge(*(states if isinstance(states, tuple) else (states,)))
+
+
+jax.tree_util.register_pytree_node(ModuleDef, lambda g: ((), g), lambda g, _: g)
+jax.tree_util.register_pytree_node(
+    Partition, lambda p: ((p[0],), p[1]), lambda moduledef, children: Partition(children[0], moduledef)
+)
+
+
+class Context(Rngs):
+    """Seed 003's ``nnx.Context``: RNG streams plus ``make_rng`` and call flags."""
+
+    def make_rng(self, name: str = "params") -> jax.Array:
+        """A key from stream ``name`` (falling back to ``default``)."""
+        return self.stream(name)()
+
+    def get_flag(self, name: str, default: Any = None) -> Any:
+        """The flag ``name`` given to ``nnx.context(flags=...)``."""
+        flags = self.__dict__.get("flags") or {}
+        return flags.get(name, default)
+
+
+def context(
+    default: Seed | None = None, /, *, flags: Mapping[str, Any] | None = None, **streams: Seed
+) -> Context:
+    """Seed 003: ``nnx.context(0)``, ``nnx.context(params=key, dropout=key2)``, ``flags=``."""
+    ctx = object.__new__(Context)
+    if default is None and not streams:
+        if flags is None:
+            raise TypeError("nnx.context needs a seed, named streams, or flags.")
+    else:
+        Rngs.__init__(ctx, default, **streams)
+    if flags is not None:
+        ctx.flags = dict(flags)
+    return ctx

@@ -1,0 +1,140 @@
+"""``nnx.List`` and ``nnx.Dict``: Python containers that a module graph can track.
+
+A plain ``list`` gives no signal when it is mutated, so a cached walk of the
+graph could not know that ``model.layers.append(...)`` changed its shape.
+Assigning a ``list`` or ``dict`` to a module attribute therefore stores an
+``nnx.List`` / ``nnx.Dict`` copy: the same container API, plus a structure-epoch
+bump on every mutation. (Like any copy, later mutations of the *original*
+plain list are not seen by the module.)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, SupportsIndex, TypeVar
+
+from nnx import epoch
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def adopt(value: Any) -> Any:
+    """Convert plain lists/dicts (also inside tuples) to tracked containers."""
+    kind = type(value)
+    if kind is list:
+        return List(value)
+    if kind is dict:
+        return Dict(value)
+    if kind is tuple and any(type(v) in (list, dict, tuple) for v in value):
+        return tuple(adopt(v) for v in value)
+    return value
+
+
+class List(list[T]):
+    """A list whose mutations are visible to the graph (an attribute-level ``list``)."""
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        super().__init__(adopt(v) for v in items)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            value = [adopt(v) for v in value]
+        else:
+            value = adopt(value)
+        super().__setitem__(index, value)
+        epoch.bump()
+
+    def __delitem__(self, index: SupportsIndex | slice) -> None:
+        super().__delitem__(index)
+        epoch.bump()
+
+    def append(self, value: T) -> None:
+        super().append(adopt(value))
+        epoch.bump()
+
+    def extend(self, values: Iterable[T]) -> None:
+        super().extend(adopt(v) for v in values)
+        epoch.bump()
+
+    def insert(self, index: SupportsIndex, value: T) -> None:
+        super().insert(index, adopt(value))
+        epoch.bump()
+
+    def pop(self, index: SupportsIndex = -1) -> T:
+        epoch.bump()
+        return super().pop(index)
+
+    def remove(self, value: T) -> None:
+        super().remove(value)
+        epoch.bump()
+
+    def clear(self) -> None:
+        super().clear()
+        epoch.bump()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        super().sort(*args, **kwargs)
+        epoch.bump()
+
+    def reverse(self) -> None:
+        super().reverse()
+        epoch.bump()
+
+    def __iadd__(self, values: Iterable[T]) -> List[T]:  # type: ignore[override, misc]
+        self.extend(values)
+        return self
+
+    def __imul__(self, n: SupportsIndex) -> List[T]:  # type: ignore[override, misc]
+        super().__imul__(n)
+        epoch.bump()
+        return self
+
+    def __repr__(self) -> str:
+        return f"nnx.List({list.__repr__(self)})"
+
+
+class Dict(dict[K, V]):
+    """A dict whose mutations are visible to the graph (an attribute-level ``dict``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        for k, v in dict(*args, **kwargs).items():
+            dict.__setitem__(self, k, adopt(v))
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, adopt(value))
+        epoch.bump()
+
+    def __delitem__(self, key: K) -> None:
+        super().__delitem__(key)
+        epoch.bump()
+
+    def pop(self, key: K, *default: Any) -> Any:  # type: ignore[override]
+        epoch.bump()
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[K, V]:
+        epoch.bump()
+        return super().popitem()
+
+    def clear(self) -> None:
+        super().clear()
+        epoch.bump()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for k, v in dict(*args, **kwargs).items():
+            dict.__setitem__(self, k, adopt(v))
+        epoch.bump()
+
+    def setdefault(self, key: K, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __ior__(self, other: Any) -> Dict[K, V]:  # type: ignore[override, misc]
+        self.update(other)
+        return self
+
+    def __repr__(self) -> str:
+        return f"nnx.Dict({dict.__repr__(self)})"

@@ -1,0 +1,178 @@
+"""Declared fields: descriptors that make a module's state visible to checkers.
+
+``w: jax.Array = nnx.param()`` declares that ``w`` is a node of kind ``Param``:
+
+* reading ``self.w`` gives the value (a ``jax.Array`` to the type checker too);
+* assigning a value writes into the existing cell, so every module sharing
+  that cell sees the write; the first assignment creates the cell;
+* assigning a ``Variable`` adopts that cell (this is how two modules share a
+  field deliberately: ``b.w = nnx.cell(a, "w")``).
+
+``nnx.static()`` declares a static field: its value lives in the GraphDef.
+The cell itself is stored in the instance ``__dict__`` under the field name,
+so the graph walk sees declared and undeclared attributes the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from nnx import epoch
+from nnx.variables import (
+    BatchStat,
+    Param,
+    Variable,
+    kinds_of_collection,
+    unknown_collection_error,
+)
+
+T = TypeVar("T")
+
+
+class Field:
+    """Base of declared-field descriptors; knows its owner class and name."""
+
+    name: str = "?"
+    owner: type[Any] | None = None
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.owner = owner
+        self.name = name
+
+    def _where(self, instance: object) -> str:
+        return f"{type(instance).__name__}.{self.name}"
+
+    def _unset(self, instance: object) -> AttributeError:
+        return AttributeError(
+            f"{self._where(instance)} is declared but was never assigned; assign it in "
+            f"__init__ (e.g. `self.{self.name} = ...`)."
+        )
+
+
+class VariableField(Field, Generic[T]):
+    """A node field holding a cell of one Variable kind."""
+
+    def __init__(self, kind: type[Variable[Any]], metadata: dict[str, Any]) -> None:
+        self.kind = kind
+        self.metadata = metadata
+
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        try:
+            return instance.__dict__[self.name]._value
+        except KeyError:
+            raise self._unset(instance) from None
+
+    def __set__(self, instance: object, value: Any) -> None:
+        slots = instance.__dict__
+        if isinstance(value, Variable):
+            if not isinstance(value, self.kind):
+                raise TypeError(
+                    f"{self._where(instance)} is declared as {self.kind.__name__} but was "
+                    f"assigned a {type(value).__name__} cell; assign a plain value (it is "
+                    f"stored in a {self.kind.__name__}) or a {self.kind.__name__} cell."
+                )
+            if slots.get(self.name) is not value:
+                slots[self.name] = value
+                epoch.bump()
+            return
+        cell = slots.get(self.name)
+        if cell is None:
+            slots[self.name] = self.kind(value, **self.metadata)
+            epoch.bump()
+        else:
+            cell.value = value
+
+    def __delete__(self, instance: object) -> None:
+        if instance.__dict__.pop(self.name, None) is None:
+            raise self._unset(instance)
+        epoch.bump()
+
+    def __repr__(self) -> str:
+        return f"VariableField({self.kind.__name__}, name={self.name!r})"
+
+
+class StaticField(Field):
+    """A static field: a plain Python value that is part of the GraphDef."""
+
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        try:
+            return instance.__dict__[self.name]
+        except KeyError:
+            raise self._unset(instance) from None
+
+    def __set__(self, instance: object, value: Any) -> None:
+        if isinstance(value, Variable) or hasattr(value, "__jax_array__") or _is_array(value):
+            raise TypeError(
+                f"{self._where(instance)} is declared nnx.static() but was assigned "
+                f"{type(value).__name__}; static fields hold plain Python values that are "
+                "part of the GraphDef. Declare it with nnx.param() / nnx.variable(Kind) instead."
+            )
+        instance.__dict__[self.name] = value
+        epoch.bump()
+
+    def __delete__(self, instance: object) -> None:
+        if instance.__dict__.pop(self.name, _MISSING) is _MISSING:
+            raise self._unset(instance)
+        epoch.bump()
+
+    def __repr__(self) -> str:
+        return f"StaticField(name={self.name!r})"
+
+
+_MISSING = object()
+
+
+def _is_array(value: object) -> bool:
+    import jax
+    import numpy as np
+
+    return isinstance(value, (jax.Array, np.ndarray))
+
+
+def variable(kind: type[Variable[Any]], **metadata: Any) -> Any:
+    """Declare a node field whose cell has kind ``kind`` (``count: jax.Array = nnx.variable(Count)``)."""
+    if not (isinstance(kind, type) and issubclass(kind, Variable)):
+        raise TypeError(f"nnx.variable() takes a Variable subclass, got {kind!r}.")
+    return VariableField(kind, metadata)
+
+
+def param(**metadata: Any) -> Any:
+    """Declare a trainable parameter field: ``w: jax.Array = nnx.param()``."""
+    return VariableField(Param, metadata)
+
+
+def batch_stat(**metadata: Any) -> Any:
+    """Declare a running-statistic field: ``mean: jax.Array = nnx.batch_stat()``."""
+    return VariableField(BatchStat, metadata)
+
+
+def ref(collection: str, **metadata: Any) -> Any:
+    """Declare a node field by collection name (seed 000): ``w = nnx.ref("params")``."""
+    kinds = kinds_of_collection(collection)
+    if not kinds:
+        raise unknown_collection_error(collection, "nnx.ref()")
+    return VariableField(kinds[0], metadata)
+
+
+def static() -> Any:
+    """Declare a static field: ``din: int = nnx.static()``; it lives in the GraphDef."""
+    return StaticField()
+
+
+def cell(obj: object, name: str) -> Variable[Any]:
+    """The cell behind attribute ``name`` of ``obj`` (a declared field or a Variable attribute).
+
+    Use it to share state deliberately: ``b.w = nnx.cell(a, "w")``.
+    """
+    value = obj.__dict__.get(name, _MISSING)
+    if not isinstance(value, Variable):
+        fields = [n for n, v in vars(obj).items() if isinstance(v, Variable)]
+        raise AttributeError(
+            f"{type(obj).__name__}.{name} holds no cell (got {type(value).__name__ if value is not _MISSING else 'nothing'}); "
+            f"attributes with cells: {sorted(fields)}"
+        )
+    return value

@@ -1,0 +1,120 @@
+"""``GraphDef``: the static half of a split module graph.
+
+A GraphDef records everything that is not state: the type of every Object,
+its static attributes, where containers and cells sit, and which nodes are
+the *same* node reached twice (shared submodules, shared cells, cycles).
+It is built from nested tuples, so it is immutable, hashable and cheap to
+compare; its hash is computed once. It is also a pytree with no leaves, so it
+can be returned from or passed through JAX transforms, or be a static
+argument of ``jax.jit``.
+
+Node descriptions (the tuples inside):
+
+* ``("object", type, index, ((name, node), ...))``
+* ``("list", index, (node, ...))`` / ``("dict", index, ((key, node), ...))``
+* ``("tuple", (node, ...))``
+* ``("var", kind, index, metadata)`` -- a cell; its value is the next state leaf
+* ``("array",)`` -- a plain array attribute; its value is the next state leaf
+* ``("ref", index)`` -- a node already described (sharing and cycles)
+* ``("static", Static(value))``
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import jax
+
+from nnx.state import Layout
+
+M = TypeVar("M")
+
+
+class Static:
+    """A static attribute value inside a GraphDef, hashable even if the value is not."""
+
+    __slots__ = ("value", "_hash")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        try:
+            self._hash = hash((type(value), value))
+        except TypeError:
+            self._hash = hash((type(value), repr(value)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Static):
+            return False
+        a, b = self.value, other.value
+        if a is b:
+            return True
+        if type(a) is not type(b) or self._hash != other._hash:
+            return False
+        try:
+            return bool(a == b)
+        except Exception:
+            return False
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class GraphDef(Generic[M]):
+    """The structure of a module graph: ``merge(graphdef, state)`` rebuilds the module."""
+
+    __slots__ = ("node", "layout", "_hash")
+
+    def __init__(self, node: tuple[Any, ...], layout: Layout) -> None:
+        self.node = node
+        self.layout = layout  # the full State layout this graph splits into
+        self._hash = hash(node)
+
+    @property
+    def type(self) -> type[Any]:
+        """The type of the root node."""
+        tag = self.node[0]
+        if tag == "object":
+            return self.node[1]  # type: ignore[no-any-return]
+        return {"list": list, "dict": dict, "tuple": tuple}.get(tag, object)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return isinstance(other, GraphDef) and self._hash == other._hash and self.node == other.node
+
+    def __repr__(self) -> str:
+        return f"GraphDef({_describe(self.node, 0)})"
+
+
+def _describe(node: tuple[Any, ...], depth: int) -> str:
+    tag = node[0]
+    pad = "  " * (depth + 1)
+    if tag == "object":
+        inner = "".join(f"\n{pad}{name}={_describe(sub, depth + 1)}," for name, sub in node[3])
+        return f"{node[1].__name__}#{node[2]}({inner}{chr(10) + '  ' * depth if inner else ''})"
+    if tag == "list":
+        return "[" + ", ".join(_describe(s, depth + 1) for s in node[2]) + "]"
+    if tag == "dict":
+        return "{" + ", ".join(f"{k!r}: {_describe(s, depth + 1)}" for k, s in node[2]) + "}"
+    if tag == "tuple":
+        return "(" + ", ".join(_describe(s, depth + 1) for s in node[1]) + ",)"
+    if tag == "var":
+        return f"{node[1].__name__}#{node[2]}"
+    if tag == "ref":
+        return f"<shared #{node[1]}>"
+    if tag == "array":
+        return "<array>"
+    return repr(node[1])
+
+
+jax.tree_util.register_pytree_node(
+    GraphDef,
+    lambda g: ((), g),
+    lambda g, _: g,
+)

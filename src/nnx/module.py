@@ -1,0 +1,117 @@
+"""``ModuleBase``: the core of ``nnx.Module``.
+
+A module is a plain Python object: assign submodules, cells, arrays and
+configuration in ``__init__``, mutate them whenever you like, share a
+submodule or a cell between several parents, build cycles, replace a layer by
+another (model surgery). Nothing here forbids what Python allows; the graph
+layer is what turns such an object into a ``(GraphDef, State)`` pair.
+
+``nnx.Module`` (in ``nnx.compat``) adds the seeds' older idioms on top of
+this class; use ``nnx.Module`` as the base of your own modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, TypeVar
+
+from nnx.containers import Dict, List
+from nnx.objects import Key, Object, iter_submodules
+from nnx.variables import Variable
+
+M = TypeVar("M", bound="ModuleBase")
+
+
+class ModuleBase(Object):
+    """Base class of modules: stateful, mutable, shareable Python objects."""
+
+    def iter_modules(self) -> Iterator[tuple[tuple[Key, ...], ModuleBase]]:
+        """Every module reachable from this one (itself first), once each, with its path."""
+        for path, node in iter_submodules(self):
+            if isinstance(node, ModuleBase):
+                yield path, node
+
+    def set_attributes(self, *types: type[Any], raise_if_not_found: bool = True, **attributes: Any) -> None:
+        """Set ``attributes`` on every submodule that has them (optionally only of ``types``).
+
+        ``model.set_attributes(deterministic=True)`` flips every Dropout at once.
+        """
+        found: set[str] = set()
+        for _, module in self.iter_modules():
+            if types and not isinstance(module, types):
+                continue
+            for name, value in attributes.items():
+                if hasattr(module, name):
+                    setattr(module, name, value)
+                    found.add(name)
+        missing = sorted(set(attributes) - found)
+        if raise_if_not_found and missing:
+            raise AttributeError(
+                f"set_attributes: no submodule of {type(self).__name__} has attribute(s) {missing}; "
+                "pass raise_if_not_found=False to ignore."
+            )
+
+    def train(self, **attributes: Any) -> None:
+        """Training mode: ``deterministic=False`` and ``use_running_average=False`` everywhere."""
+        self.set_attributes(
+            deterministic=False, use_running_average=False, **attributes, raise_if_not_found=False
+        )
+
+    def eval(self, **attributes: Any) -> None:
+        """Evaluation mode: ``deterministic=True`` and ``use_running_average=True`` everywhere."""
+        self.set_attributes(deterministic=True, use_running_average=True, **attributes, raise_if_not_found=False)
+
+    def sow(
+        self,
+        kind: type[Variable[Any]],
+        name: str,
+        value: Any,
+        reduce_fn: Callable[[Any, Any], Any] = lambda acc, x: (*acc, x),
+        init_fn: Callable[[], Any] = tuple,
+    ) -> None:
+        """Record ``value`` in a ``kind`` cell named ``name`` (a tuple of values by default).
+
+        ``self.sow(nnx.Intermediate, "features", h)``; collect later with
+        ``nnx.pop(model, nnx.Intermediate)``.
+        """
+        current = self.__dict__.get(name)
+        if isinstance(current, Variable):
+            if not isinstance(current, kind):
+                raise TypeError(
+                    f"{type(self).__name__}.sow: attribute {name!r} holds a {type(current).__name__}, "
+                    f"not a {kind.__name__}; pick another name."
+                )
+            current.value = reduce_fn(current.value, value)
+        elif current is None and name not in type(self).__nnx_fields__:
+            setattr(self, name, kind(reduce_fn(init_fn(), value)))
+        else:
+            raise TypeError(
+                f"{type(self).__name__}.sow: attribute {name!r} already holds a "
+                f"{type(current).__name__}; pick another name."
+            )
+
+    def __repr__(self) -> str:
+        return _render(self, (), {}, 0)
+
+
+def _render(value: Any, path: tuple[Key, ...], seen: dict[int, tuple[Key, ...]], depth: int) -> str:
+    pad = "  " * (depth + 1)
+    if isinstance(value, (Object, List, Dict)):
+        if id(value) in seen:
+            where = ".".join(map(str, seen[id(value)])) or "<root>"
+            return f"<shared {type(value).__name__} at {where}>"
+        seen[id(value)] = path
+    if isinstance(value, Object):
+        items = sorted(value.__dict__.items())
+        inner = "".join(f"{pad}{k}={_render(v, (*path, k), seen, depth + 1)},\n" for k, v in items)
+        return f"{type(value).__name__}(\n{inner}{'  ' * depth})" if inner else f"{type(value).__name__}()"
+    if isinstance(value, List) or type(value) is tuple:
+        open_, close = ("[", "]") if isinstance(value, list) else ("(", ")")
+        inner = "".join(f"{pad}{_render(v, (*path, i), seen, depth + 1)},\n" for i, v in enumerate(value))
+        return f"{open_}\n{inner}{'  ' * depth}{close}" if inner else f"{open_}{close}"
+    if isinstance(value, Dict):
+        inner = "".join(f"{pad}{k!r}: {_render(v, (*path, k), seen, depth + 1)},\n" for k, v in value.items())
+        return f"{{\n{inner}{'  ' * depth}}}" if inner else "{}"
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, Variable):
+        return f"{type(value).__name__}({getattr(value, 'dtype', '')}{list(shape)})"
+    return repr(value)

@@ -1,0 +1,110 @@
+"""``Object``: the base of every graph node (modules, ``Rngs``, optimizers).
+
+An Object is a plain mutable Python object. Its attributes are split by
+*value*, not by declaration: cells (``Variable``), other Objects, arrays, and
+containers holding any of those are nodes; everything else is static and
+ends up in the GraphDef. Declared fields (``nnx.param()``, ``nnx.static()``)
+are recorded per class in ``__nnx_fields__``, inheriting from base classes.
+
+The runtime hooks (``__setattr__``/``__delattr__``) are hidden from type
+checkers so that an assignment to a misspelt attribute is still an error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+
+import jax
+import numpy as np
+
+from nnx import epoch
+from nnx.containers import Dict, List, adopt
+from nnx.fields import Field
+from nnx.variables import Variable
+
+Key = str | int
+
+
+class Object:
+    """Base class of graph nodes: plain mutable objects whose state can be split out."""
+
+    __slots__ = ("__dict__", "__weakref__", "_nnx_cache")
+    __nnx_fields__: ClassVar[dict[str, Field]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields: dict[str, Field] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Field):
+                    fields[name] = value
+                elif name in fields:  # a subclass rebinds the name to something else
+                    del fields[name]
+        cls.__nnx_fields__ = fields
+
+    if not TYPE_CHECKING:
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if _is_data_descriptor(type(self), name):
+                object.__setattr__(self, name, value)  # fields decide about the epoch
+                return
+            value = adopt(value)
+            slots = self.__dict__
+            if slots.get(name, _MISSING) is not value:
+                slots[name] = value
+                epoch.bump()
+
+        def __delattr__(self, name: str) -> None:
+            object.__delattr__(self, name)
+            epoch.bump()
+
+
+_MISSING = object()
+
+
+def _is_data_descriptor(cls: type, name: str) -> bool:
+    attr = getattr(cls, name, None)
+    return attr is not None and hasattr(type(attr), "__set__")
+
+
+def is_array(value: object) -> bool:
+    """Whether ``value`` is a JAX or NumPy array (these are state leaves, not static)."""
+    return isinstance(value, (jax.Array, np.ndarray))
+
+
+def is_node(value: object) -> bool:
+    """Whether ``value`` belongs in the State side of a split (directly or inside a tuple)."""
+    if isinstance(value, (Variable, Object, List, Dict)) or is_array(value):
+        return True
+    return type(value) is tuple and any(is_node(v) for v in value)
+
+
+def _key_order(key: Key) -> tuple[int, Any]:
+    return (0, key) if isinstance(key, int) else (1, key)
+
+
+def node_items(node: Any) -> list[tuple[Key, Any]]:
+    """The children of a graph node in the deterministic order the graph walks them."""
+    if isinstance(node, Object):
+        return sorted(node.__dict__.items())
+    if isinstance(node, Dict):
+        return sorted(node.items(), key=lambda kv: _key_order(kv[0]))  # type: ignore[arg-type]
+    return list(enumerate(node))
+
+
+def iter_submodules(root: Object) -> Iterator[tuple[tuple[Key, ...], Object]]:
+    """Every Object reachable from ``root`` once, with its first path, pre-order."""
+    seen: set[int] = set()
+
+    def walk(path: tuple[Key, ...], node: Any) -> Iterator[tuple[tuple[Key, ...], Object]]:
+        if isinstance(node, (Object, List, Dict)):
+            if id(node) in seen:
+                return
+            seen.add(id(node))
+        if isinstance(node, Object):
+            yield path, node
+        for key, child in node_items(node):
+            if isinstance(child, (Object, List, Dict)) or (type(child) is tuple and is_node(child)):
+                yield from walk((*path, key), child)
+
+    yield from walk((), root)
