@@ -1,0 +1,200 @@
+"""split / merge / update / state / pop / clone / iter_graph, and their errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nnx
+
+
+class Linear(nnx.Module):
+    w: jax.Array = nnx.param()
+    b: jax.Array = nnx.param()
+
+    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs):
+        self.w = jax.random.normal(rngs.params(), (din, dout))
+        self.b = jnp.zeros((dout,))
+
+    def __call__(self, x):
+        return x @ self.w + self.b
+
+
+class Norm(nnx.Module):
+    mean: jax.Array = nnx.batch_stat()
+
+    def __init__(self, n: int):
+        self.mean = jnp.zeros((n,))
+        self.scale = nnx.Param(jnp.ones((n,)))
+
+
+class Block(nnx.Module):
+    def __init__(self, linear: Linear):
+        self.linear = linear
+        self.norm = Norm(2)
+
+
+class Model(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs):
+        shared = Linear(2, 2, rngs=rngs)
+        self.block1 = Block(shared)
+        self.block2 = Block(shared)
+        self.block2.parent = self  # a cycle
+
+
+def test_shared_state_appears_once_and_comes_back_shared():
+    m = Model(nnx.Rngs(0))
+    g, s = nnx.split(m)
+    assert ("block1", "linear", "w") in s.paths
+    assert not any(p[:2] == ("block2", "linear") for p in s.paths)
+    m2 = nnx.merge(g, s)
+    assert m2.block1.linear is m2.block2.linear
+    assert m2.block2.parent is m2
+    assert nnx.cell(m2.block1.linear, "w") is not nnx.cell(m.block1.linear, "w")
+
+
+def test_graphdef_is_hashable_and_equal_across_identical_models():
+    g1 = nnx.graphdef(Model(nnx.Rngs(0)))
+    g2 = nnx.graphdef(Model(nnx.Rngs(1)))
+    assert g1 == g2 and hash(g1) == hash(g2)
+    assert len({g1, g2}) == 1
+    # it is a static pytree: jax transforms can return it
+    out = jax.jit(lambda x: (x, g1))(1.0)[1]
+    assert out == g1
+
+
+def test_split_by_filters_and_unmatched_error_names_the_path():
+    m = Model(nnx.Rngs(0))
+    g, params, stats = nnx.split(m, nnx.Param, nnx.BatchStat)
+    assert all(params.kind(p) is nnx.Param for p in params.paths)
+    assert ("block1", "norm", "mean") in stats.paths
+    with pytest.raises(ValueError, match=r"leave 'block1.norm.mean' \(BatchStat\) unmatched.*`\.\.\.`"):
+        nnx.split(m, nnx.Param)
+    g, params, rest = nnx.split(m, nnx.Param, ...)
+    m2 = nnx.merge(g, params, rest)
+    np.testing.assert_allclose(m2.block1.linear.w, m.block1.linear.w)
+
+
+def test_merge_with_wrong_structure_names_missing_and_unexpected_paths():
+    m = Model(nnx.Rngs(0))
+    g, params, stats = nnx.split(m, nnx.Param, nnx.BatchStat)
+    with pytest.raises(ValueError, match=r"missing paths \['block1.norm.mean', 'block2.norm.mean'\]"):
+        nnx.merge(g, params)
+    other = nnx.State({"nope": jnp.zeros(1)})
+    with pytest.raises(ValueError, match=r"unexpected paths \['nope'\]"):
+        nnx.merge(g, params, stats, other)
+
+
+def test_update_writes_in_place_and_shared_holders_see_it():
+    m = Model(nnx.Rngs(0))
+    cell = nnx.cell(m.block1.linear, "w")
+    params = nnx.state(m, nnx.Param)
+    nnx.update(m, jax.tree.map(jnp.zeros_like, params))
+    assert nnx.cell(m.block1.linear, "w") is cell
+    np.testing.assert_allclose(m.block2.linear.w, 0.0)
+
+
+def test_update_errors_change_nothing():
+    m = Model(nnx.Rngs(0))
+    before = np.asarray(m.block1.linear.w)
+    bad_shape = nnx.state(m, nnx.Param)
+    bad_shape.block1.linear.w = jnp.zeros((5, 5))
+    bad_shape.block1.linear.b = jnp.full((2,), 3.0)
+    with pytest.raises(ValueError, match=r"'block1.linear.w' of Model has shape \(2, 2\) but the State holds shape \(5, 5\)"):
+        nnx.update(m, bad_shape)
+    np.testing.assert_allclose(m.block1.linear.w, before)
+    np.testing.assert_allclose(m.block1.linear.b, 0.0)  # not partially written
+    missing = nnx.State({"block1": {"linaer": {"w": jnp.zeros((2, 2))}}})
+    with pytest.raises(ValueError, match=r"Model has no state at \['block1.linaer.w'\]"):
+        nnx.update(m, missing)
+
+
+def test_state_views_and_mapping_access():
+    m = Model(nnx.Rngs(0))
+    s = nnx.state(m)
+    np.testing.assert_allclose(s.block1.linear.w, s["block1"]["linear"]["w"])
+    s.block1.linear.w = jnp.ones((2, 2))  # write through a sub-view
+    np.testing.assert_allclose(s["block1"]["linear"]["w"], 1.0)
+    assert set(s.block1) == {"linear", "norm"}
+    with pytest.raises(AttributeError, match=r"no entry 'linaer'"):
+        s.block1.linaer  # noqa: B018
+    nested = s.to_dict()
+    assert set(nested["block1"]["norm"]) == {"mean", "scale"}
+
+
+def test_state_flat_round_trip_and_tree_map_keeps_kinds():
+    m = Model(nnx.Rngs(0))
+    s = nnx.state(m)
+    flat = s.flat_state()
+    assert isinstance(flat[("block1", "norm", "mean")], nnx.BatchStat)
+    assert nnx.State.from_flat_state(flat) == s
+    doubled = jax.tree.map(lambda x: x * 2, s)
+    assert doubled.paths == s.paths and doubled.kind(("block1", "norm", "mean")) is nnx.BatchStat
+    np.testing.assert_allclose(doubled.block1.norm.scale, 2.0)
+    keys = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(s)[0]]
+    assert any("block1.linear.w" in k for k in keys)
+
+
+def test_state_filter_split_merge():
+    s = nnx.state(Model(nnx.Rngs(0)))
+    params, stats = s.filter(nnx.Param, nnx.BatchStat)
+    assert set(params.paths) | set(stats.paths) == set(s.paths)
+    assert nnx.State.merge(params, stats) == s
+    with pytest.raises(ValueError, match="unmatched"):
+        s.split(nnx.Param)
+    only, rest = s.split("batch_stats", ...)
+    assert set(only.paths) == set(stats.paths)
+
+
+def test_pop_removes_from_every_holder():
+    m = Model(nnx.Rngs(0))
+    m.block1.probe = nnx.Intermediate(jnp.ones(3))
+    m.block2.norm.probe = nnx.cell(m.block1, "probe")  # shared intermediate
+    popped = nnx.pop(m, nnx.Intermediate)
+    assert popped.paths == (("block1", "probe"),)
+    assert "probe" not in vars(m.block1) and "probe" not in vars(m.block2.norm)
+    assert not any(p[-1] == "probe" for p in nnx.state(m).paths)
+
+
+def test_clone_is_independent():
+    m = Model(nnx.Rngs(0))
+    c = nnx.clone(m)
+    c.block1.linear.w = jnp.zeros((2, 2))
+    assert not np.allclose(m.block1.linear.w, 0.0)
+    assert c.block1.linear is c.block2.linear
+
+
+def test_iter_graph_yields_every_node_once():
+    m = Model(nnx.Rngs(0))
+    items = list(nnx.iter_graph(m))
+    assert items[0] == ((), m)
+    nodes = [v for _, v in items if isinstance(v, (nnx.Object, nnx.Variable))]
+    assert len(nodes) == len({id(v) for v in nodes})
+    paths = [p for p, _ in items]
+    assert ("block1", "linear", "w") in paths and ("block2", "linear") not in paths
+
+
+def test_jax_jit_path_split_outside_merge_inside():
+    """The documented plain-jax.jit path: split outside, merge inside, return the new state."""
+    m = Model(nnx.Rngs(0))
+    g, s = nnx.split(m)
+
+    @jax.jit
+    def step(s, x):
+        model = nnx.merge(g, s)
+        model.block1.norm.mean = model.block1.norm.mean + x.mean()
+        y = model.block1.linear(x)
+        return y, nnx.state(model)
+
+    y, new = step(s, jnp.ones((3, 2)))
+    nnx.update(m, new)
+    np.testing.assert_allclose(m.block1.norm.mean, 1.0)
+    assert y.shape == (3, 2)
+
+
+def test_unknown_collection_and_non_filters_are_rejected():
+    m = Model(nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"unknown collection 'parmas'. Known collections: .*'params'"):
+        nnx.state(m, "parmas")
+    with pytest.raises(TypeError, match=r"3 \(int\) is not a filter"):
+        nnx.state(m, 3)  # type: ignore[arg-type]
