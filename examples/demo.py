@@ -1,0 +1,86 @@
+"""nnx in one screen: declare a model, share a layer, train it with jax.jit + optax.
+
+Run: python examples/demo.py
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import nnx
+
+
+class Linear(nnx.Module):
+    w: jax.Array = nnx.param()
+    b: jax.Array = nnx.param()
+
+    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs) -> None:
+        self.w = jax.random.normal(rngs.params(), (din, dout)) / jnp.sqrt(din)
+        self.b = jnp.zeros((dout,))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x @ self.w + self.b
+
+
+class Count(nnx.Variable[jax.Array]):
+    """A user-defined kind of state: how many forward passes ran."""
+
+
+class MLP(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs) -> None:
+        self.inp = Linear(1, 32, rngs=rngs)
+        self.hidden = Linear(32, 32, rngs=rngs)  # used twice: weights shared
+        self.out = Linear(32, 1, rngs=rngs)
+        self.calls = Count(jnp.array(0))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.calls += 1
+        h = jax.nn.tanh(self.inp(x))
+        h = jax.nn.tanh(self.hidden(h))
+        h = jax.nn.tanh(self.hidden(h))
+        return self.out(h)
+
+
+def main() -> None:
+    model = MLP(rngs=nnx.Rngs(0))
+    print(model)
+
+    x = jnp.linspace(-3, 3, 128)[:, None]
+    y = jnp.sin(x)
+
+    graphdef, params, counts = nnx.split(model, nnx.Param, Count)
+    tx = optax.adam(1e-2)
+    opt_state = tx.init(params)
+    print("parameter paths:", [".".join(map(str, p)) for p in params.paths])
+
+    @jax.jit
+    def train_step(
+        params: nnx.State[MLP], counts: nnx.State[MLP], opt_state: optax.OptState
+    ) -> tuple[nnx.State[MLP], nnx.State[MLP], optax.OptState, jax.Array]:
+        def loss_fn(params: nnx.State[MLP]) -> tuple[jax.Array, nnx.State[MLP]]:
+            model = nnx.merge(graphdef, params, counts)
+            loss = jnp.mean((model(x) - y) ** 2)
+            return loss, nnx.state(model, Count)
+
+        (loss, counts), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, counts, opt_state, loss
+
+    first = None
+    for step in range(301):
+        params, counts, opt_state, loss = train_step(params, counts, opt_state)
+        first = float(loss) if first is None else first
+        if step % 100 == 0:
+            print(f"step {step:3d}  loss {float(loss):.4f}")
+
+    nnx.update(model, params, counts)  # back to the object world, in place
+    print(f"forward passes counted: {int(model.calls.value)}")
+    print(f"loss {first:.4f} -> {float(loss):.4f}")
+    assert float(loss) < first / 5, "training did not converge"
+
+
+if __name__ == "__main__":
+    main()
