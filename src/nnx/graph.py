@@ -34,6 +34,7 @@ class _Slot:
     """Where a plain array attribute lives, so that ``update`` can write it back."""
 
     __slots__ = ("owner", "key")
+    _trace = None  # plain attributes carry no trace of their own
 
     def __init__(self, owner: Any, key: Any) -> None:
         self.owner = owner
@@ -234,18 +235,22 @@ def _build(graphdef: GraphDef[Any], leaves: list[Any]) -> tuple[Any, list[Any] |
     plain_arrays = [False]
     feed = iter(leaves)
     trace = current_trace()
+    new = object.__new__
 
     def build(node: tuple[Any, ...]) -> Any:
         tag = node[0]
         if tag == "var":
             _, kind, i, meta = node
-            cell = kind._from_raw(next(feed), thaw_metadata(meta) if meta else {}, trace)
+            cell = new(kind)
+            cell._value = next(feed)
+            cell._trace = trace
+            cell._metadata = thaw_metadata(meta) if meta else {}
             built[i] = cell
             cells.append(cell)
             return cell
         if tag == "object":
             _, type_, i, attrs = node
-            obj = object.__new__(type_)
+            obj = new(type_)
             built[i] = obj
             slots = obj.__dict__
             for name, sub in attrs:
@@ -301,22 +306,23 @@ def update(node: Any, /, *states: State[Any]) -> None:
     """
     graphdef, cells = _walk_cached(node)
     layout = graphdef.layout
+    trace = current_trace()
     writes: list[tuple[list[Any], list[Any]]] = []
     for s in states:
         if not isinstance(s, State):
             raise TypeError(f"nnx.update: expected State arguments, got {type(s).__name__}.")
-        if s._layout == layout:
-            targets = cells
-        else:
-            targets = [cells[i] for i in _update_plan(layout, s._layout, graphdef)]
+        targets = cells if s._layout == layout else [cells[i] for i in _update_plan(layout, s._layout, graphdef)]
         values = s.leaves
-        _check_shapes(targets, values, s.paths, graphdef)
-        writes.append((targets, values))
-    trace = current_trace()
-    for targets, values in writes:
-        for cell, value in zip(targets, values):
-            if isinstance(cell, Variable) and cell._trace is not trace and cell._trace != trace:
+        for position, (cell, value) in enumerate(zip(targets, values)):
+            old = cell._value
+            if old is not value:
+                shape = getattr(old, "shape", None)
+                if shape is not None and shape != getattr(value, "shape", shape):
+                    _shape_error(graphdef, s.paths[position], shape, value)
+            owner_trace = cell._trace
+            if owner_trace is not trace and owner_trace is not None and owner_trace != trace:
                 cell._check_trace("update")
+        writes.append((targets, values))
     for targets, values in writes:
         for cell, value in zip(targets, values):
             cell._value = value
@@ -346,15 +352,12 @@ def _update_plan(layout: Layout, sub: Layout, graphdef: GraphDef[Any]) -> list[i
     return plan  # type: ignore[return-value]
 
 
-def _check_shapes(targets: list[Any], values: list[Any], paths: tuple[Path, ...], graphdef: GraphDef[Any]) -> None:
-    for cell, value, path in zip(targets, values, paths):
-        old = getattr(cell._value, "shape", None)
-        if old is not None and old != getattr(value, "shape", old):
-            raise ValueError(
-                f"nnx.update: '{path_str(path)}' of {graphdef.type.__name__} has shape "
-                f"{tuple(old)} but the State holds shape {tuple(value.shape)}; nothing was updated. "
-                "Reshape the value or re-create the module with the new shape."
-            )
+def _shape_error(graphdef: GraphDef[Any], path: Path, shape: Any, value: Any) -> None:
+    raise ValueError(
+        f"nnx.update: '{path_str(path)}' of {graphdef.type.__name__} has shape "
+        f"{tuple(shape)} but the State holds shape {tuple(value.shape)}; nothing was updated. "
+        "Reshape the value or re-create the module with the new shape."
+    )
 
 
 # -- pop, clone, iteration -----------------------------------------------------
