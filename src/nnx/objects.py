@@ -50,8 +50,13 @@ class Object:
                 return
             value = adopt(value)
             slots = self.__dict__
-            if slots.get(name, _MISSING) is not value:
-                slots[name] = value
+            old = slots.get(name, _MISSING)
+            if old is value:
+                return
+            slots[name] = value
+            # An array replacing an array is a value change, not a structural one:
+            # the graph reads plain array attributes through their slot.
+            if not (is_array(old) and is_array(value)):
                 epoch.bump()
 
         def __delattr__(self, name: str) -> None:

@@ -35,6 +35,8 @@ def path_order(path: Path) -> tuple[tuple[int, Any], ...]:
 
 def freeze_metadata(metadata: Mapping[str, Any]) -> Meta:
     """Metadata as a hashable, sorted tuple of pairs (unhashable values compare by identity)."""
+    if not metadata:
+        return ()
     out = []
     for key in sorted(metadata):
         value = metadata[key]
@@ -475,7 +477,10 @@ def _check_prefix_free(layout: Layout) -> None:
 
 
 def _flatten(state: State[Any]) -> tuple[list[Any], Layout]:
-    return state.leaves, state._layout
+    leaves, layout = state._leaves, state._layout
+    if state._offset == 0 and len(leaves) == len(layout.paths):
+        return leaves, layout  # JAX only reads the children list
+    return state.leaves, layout
 
 
 def _flatten_with_keys(state: State[Any]) -> tuple[list[tuple[Any, Any]], Layout]:
