@@ -82,3 +82,12 @@ def test_rngs_fork_and_split_for_vmap():
     data = jax.random.key_data(keys)
     assert len({tuple(np.asarray(k)) for k in data}) == 4
     assert int(r.params.count.value) == 1  # forking consumed one key of the parent
+
+
+def test_equal_filters_share_one_cache_entry():
+    m = M()
+    layout = nnx.graphdef(m).layout
+    for _ in range(5):
+        nnx.state(m, nnx.Not(nnx.Param))
+    keys = [k for k in layout._splits if isinstance(k, tuple) and k and k[0] == (nnx.Not(nnx.Param),)]
+    assert len(keys) == 1

@@ -46,6 +46,14 @@ class FilterBase:
         kind = type(value) if isinstance(value, Variable) else None
         return self.matches(path, kind, value)
 
+    # Filters compare by what they select, so equal filters built on every call
+    # (``nnx.Not(nnx.Param)`` in a training loop) share one cache entry.
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self).items()))))
+
 
 class OfType(FilterBase):
     """Matches leaves whose cell (or array) is an instance of ``type_``."""
@@ -61,12 +69,6 @@ class OfType(FilterBase):
 
     def __repr__(self) -> str:
         return self.type.__name__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OfType) and other.type is self.type
-
-    def __hash__(self) -> int:
-        return hash((OfType, self.type))
 
 
 class Collection(FilterBase):

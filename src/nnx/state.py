@@ -83,7 +83,8 @@ class Layout:
         self._hash: int | None = None
         self._children: dict[Key, int | tuple[int, int]] | None = None
         self._subs: dict[Key, Layout] = {}
-        self._splits: dict[Any, tuple[list[Layout], list[list[int]]]] = {}
+        # Cached filter splits, and the graph layer's gather/update plans.
+        self._splits: dict[Any, Any] = {}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -146,7 +147,7 @@ class Layout:
         """
         try:
             cache_key: Any = (filters, exhaustive)
-            hit = self._splits.get(cache_key)
+            hit: tuple[list[Layout], list[list[int]]] | None = self._splits.get(cache_key)
         except TypeError:  # an unhashable filter: no caching
             cache_key, hit = None, None
         if hit is not None:
@@ -168,6 +169,8 @@ class Layout:
                     )
         result = ([self.select(g) for g in groups], groups)
         if cache_key is not None and all(f.structural for f in compiled):
+            if len(self._splits) > 256:  # bound the cache against ever-new filter objects
+                self._splits.clear()
             self._splits[cache_key] = result
         return result
 
@@ -300,7 +303,10 @@ class State(Mapping[Key, Any], Generic[M]):
                 raise AttributeError(e.args[0]) from None
 
         def __setattr__(self, name: str, value: Any) -> None:
-            self[name] = value
+            if name.startswith("_"):  # the slots (also what copy/pickle restore)
+                object.__setattr__(self, name, value)
+            else:
+                self[name] = value
 
         def __delattr__(self, name: str) -> None:
             del self[name]
