@@ -198,3 +198,11 @@ def test_unknown_collection_and_non_filters_are_rejected():
         nnx.state(m, "parmas")
     with pytest.raises(TypeError, match=r"3 \(int\) is not a filter"):
         nnx.state(m, 3)  # type: ignore[arg-type]
+
+
+def test_root_tuple_of_arrays_round_trips():
+    g, s = nnx.split((jnp.ones(2), jnp.zeros(3)))
+    assert s.paths == ((0,), (1,))
+    a, b = nnx.merge(g, s)
+    np.testing.assert_allclose(a, 1.0)
+    assert b.shape == (3,)

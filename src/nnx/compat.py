@@ -17,7 +17,7 @@ The modern spelling of each is ``nnx.Rngs``, ``nnx.split``/``merge``/``state``/
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar, cast
 
 import jax
 
@@ -96,14 +96,14 @@ class Module(ModuleBase):
                     setattr(module, name, old)
                 raise AttributeError(f"{type(self).__name__}.apply: no submodule has flag(s) {unused}.")
             try:
-                return self(*args, **kwargs)  # type: ignore[operator]
+                return cast("Callable[..., Any]", self)(*args, **kwargs)  # subclasses define __call__
             finally:
                 for module, name, old in reversed(saved):
                     setattr(module, name, old)
 
         return call
 
-    def partition(self: M, *filters: Filter) -> Partition[M]:
+    def partition(self, *filters: Filter) -> Partition:
         """Seed 003: ``state, moduledef = model.partition()`` and
         ``(params, rest), moduledef = model.partition(nnx.Param, ...)``."""
         graphdef, *states = graph.split(self, *filters)
@@ -172,7 +172,7 @@ class Apply:
 class Partition(tuple[Any, ...]):
     """``(states, moduledef)`` from ``Module.partition``; a pytree, and ``.merge()`` rebuilds."""
 
-    def __new__(cls, states: Any, moduledef: ModuleDef[Any]) -> Partition[Any]:
+    def __new__(cls, states: Any, moduledef: ModuleDef[Any]) -> Partition:
         return super().__new__(cls, (states, moduledef))
 
     def __class_getitem__(cls, item: Any) -> Any:
@@ -184,8 +184,8 @@ class Partition(tuple[Any, ...]):
         return moduledef.merge(*(states if isinstance(states, tuple) else (states,)))
 
 
-jax.tree_util.register_pytree_node(ModuleDef, lambda g: ((), g), lambda g, _: g)
-jax.tree_util.register_pytree_node(
+jax.tree_util.register_pytree_node(ModuleDef, lambda g: ((), g), lambda g, _: g)  # pyright: ignore[reportUnknownMemberType]
+jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
     Partition, lambda p: ((p[0],), p[1]), lambda moduledef, children: Partition(children[0], moduledef)
 )
 
@@ -199,7 +199,7 @@ class Context(Rngs):
 
     def get_flag(self, name: str, default: Any = None) -> Any:
         """The flag ``name`` given to ``nnx.context(flags=...)``."""
-        flags = self.__dict__.get("flags") or {}
+        flags: Mapping[str, Any] = self.__dict__.get("flags") or {}
         return flags.get(name, default)
 
 
@@ -214,5 +214,5 @@ def context(
     else:
         Rngs.__init__(ctx, default, **streams)
     if flags is not None:
-        ctx.flags = dict(flags)
+        setattr(ctx, "flags", dict(flags))  # call flags are not a declared attribute of Context
     return ctx

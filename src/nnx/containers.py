@@ -21,11 +21,12 @@ V = TypeVar("V")
 
 def adopt(value: Any) -> Any:
     """Convert plain lists/dicts (also inside tuples) to tracked containers."""
-    kind = type(value)
+    kind = type(value)  # pyright: ignore[reportUnknownVariableType]  # type() of Any is type[Unknown]
     if kind is list:
         return List(value)
     if kind is dict:
-        return Dict(value)
+        tracked: Dict[Any, Any] = Dict(value)
+        return tracked
     if kind is tuple and any(type(v) in (list, dict, tuple) for v in value):
         return tuple(adopt(v) for v in value)
     return value
@@ -37,7 +38,7 @@ class List(list[T]):
     def __init__(self, items: Iterable[T] = ()) -> None:
         super().__init__(adopt(v) for v in items)
 
-    def __setitem__(self, index: Any, value: Any) -> None:
+    def __setitem__(self, index: SupportsIndex | slice, value: Any) -> None:
         if isinstance(index, slice):
             value = [adopt(v) for v in value]
         else:
@@ -85,13 +86,13 @@ class List(list[T]):
         self.extend(values)
         return self
 
-    def __imul__(self, n: SupportsIndex) -> List[T]:  # type: ignore[override, misc]
+    def __imul__(self, n: SupportsIndex) -> List[T]:
         super().__imul__(n)
         epoch.bump()
         return self
 
     def __repr__(self) -> str:
-        return f"nnx.List({list.__repr__(self)})"
+        return f"nnx.List({super().__repr__()})"
 
 
 class Dict(dict[K, V]):
@@ -99,8 +100,9 @@ class Dict(dict[K, V]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        for k, v in dict(*args, **kwargs).items():
-            dict.__setitem__(self, k, adopt(v))
+        items: dict[Any, Any] = dict(*args, **kwargs)
+        for k, v in items.items():
+            super().__setitem__(k, adopt(v))
 
     def __setitem__(self, key: K, value: V) -> None:
         super().__setitem__(key, adopt(value))
@@ -110,7 +112,7 @@ class Dict(dict[K, V]):
         super().__delitem__(key)
         epoch.bump()
 
-    def pop(self, key: K, *default: Any) -> Any:  # type: ignore[override]
+    def pop(self, key: K, *default: Any) -> Any:
         epoch.bump()
         return super().pop(key, *default)
 
@@ -123,8 +125,9 @@ class Dict(dict[K, V]):
         epoch.bump()
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        for k, v in dict(*args, **kwargs).items():
-            dict.__setitem__(self, k, adopt(v))
+        items: dict[Any, Any] = dict(*args, **kwargs)
+        for k, v in items.items():
+            super().__setitem__(k, adopt(v))
         epoch.bump()
 
     def setdefault(self, key: K, default: Any = None) -> Any:
@@ -137,4 +140,4 @@ class Dict(dict[K, V]):
         return self
 
     def __repr__(self) -> str:
-        return f"nnx.Dict({dict.__repr__(self)})"
+        return f"nnx.Dict({super().__repr__()})"

@@ -70,7 +70,7 @@ class VariableField(Field, Generic[T]):
             if not isinstance(value, self.kind):
                 raise TypeError(
                     f"{self._where(instance)} is declared as {self.kind.__name__} but was "
-                    f"assigned a {type(value).__name__} cell; assign a plain value (it is "
+                    f"assigned a {type(value).__name__} cell; assign a plain value (it is "  # pyright: ignore[reportUnknownArgumentType]
                     f"stored in a {self.kind.__name__}) or a {self.kind.__name__} cell."
                 )
             if slots.get(self.name) is not value:
@@ -108,7 +108,7 @@ class StaticField(Field):
         if isinstance(value, Variable) or hasattr(value, "__jax_array__") or _is_array(value):
             raise TypeError(
                 f"{self._where(instance)} is declared nnx.static() but was assigned "
-                f"{type(value).__name__}; static fields hold plain Python values that are "
+                f"{type(value).__name__}; static fields hold plain Python values that are "  # pyright: ignore[reportUnknownArgumentType]
                 "part of the GraphDef. Declare it with nnx.param() / nnx.variable(Kind) instead."
             )
         instance.__dict__[self.name] = value
@@ -135,19 +135,22 @@ def _is_array(value: object) -> bool:
 
 def variable(kind: type[Variable[Any]], **metadata: Any) -> Any:
     """Declare a node field whose cell has kind ``kind`` (``count: jax.Array = nnx.variable(Count)``)."""
-    if not (isinstance(kind, type) and issubclass(kind, Variable)):
+    if not (isinstance(kind, type) and issubclass(kind, Variable)):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
         raise TypeError(f"nnx.variable() takes a Variable subclass, got {kind!r}.")
-    return VariableField(kind, metadata)
+    field: VariableField[Any] = VariableField(kind, metadata)
+    return field
 
 
 def param(**metadata: Any) -> Any:
     """Declare a trainable parameter field: ``w: jax.Array = nnx.param()``."""
-    return VariableField(Param, metadata)
+    field: VariableField[Any] = VariableField(Param, metadata)
+    return field
 
 
 def batch_stat(**metadata: Any) -> Any:
     """Declare a running-statistic field: ``mean: jax.Array = nnx.batch_stat()``."""
-    return VariableField(BatchStat, metadata)
+    field: VariableField[Any] = VariableField(BatchStat, metadata)
+    return field
 
 
 def ref(collection: str, **metadata: Any) -> Any:
@@ -155,7 +158,8 @@ def ref(collection: str, **metadata: Any) -> Any:
     kinds = kinds_of_collection(collection)
     if not kinds:
         raise unknown_collection_error(collection, "nnx.ref()")
-    return VariableField(kinds[0], metadata)
+    field: VariableField[Any] = VariableField(kinds[0], metadata)
+    return field
 
 
 def static() -> Any:
@@ -175,4 +179,4 @@ def cell(obj: object, name: str) -> Variable[Any]:
             f"{type(obj).__name__}.{name} holds no cell (got {type(value).__name__ if value is not _MISSING else 'nothing'}); "
             f"attributes with cells: {sorted(fields)}"
         )
-    return value
+    return value  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to Variable[Unknown]

@@ -43,7 +43,8 @@ class FilterBase:
         raise NotImplementedError
 
     def __call__(self, path: Path, value: tp.Any) -> bool:
-        kind = type(value) if isinstance(value, Variable) else None
+        # pyright narrows the Any ``value`` to Variable[Unknown].
+        kind: LeafKind = type(value) if isinstance(value, Variable) else None  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
         return self.matches(path, kind, value)
 
     # Filters compare by what they select, so equal filters built on every call
@@ -201,7 +202,7 @@ def to_filter(filter: Filter) -> FilterBase:
     if isinstance(filter, type):
         return OfType(filter)
     if isinstance(filter, tuple):
-        return Any(*filter)
+        return Any(*filter)  # pyright: ignore[reportUnknownArgumentType]  # a callable narrowed to tuple[Unknown, ...]
     if callable(filter):
         return Predicate(filter)
     raise TypeError(

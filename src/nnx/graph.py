@@ -15,16 +15,23 @@ is one list comprehension over the cached cells, and ``update`` is one zip.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Iterator, TypeVar, Union, overload
 
 from nnx import epoch
 from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, Path
 from nnx.graphdef import GraphDef, Static
-from nnx.objects import Object, is_array, is_node
+from nnx.objects import Object, Walkable, is_array, is_node
 from nnx.refs import current_trace
 from nnx.state import Layout, State, freeze_metadata, path_order, path_str, thaw_metadata
 from nnx.variables import Variable
+
+if TYPE_CHECKING:
+    import jax
+    import numpy as np
+
+    #: What ``iter_graph`` yields and descends into: containers, cells and arrays.
+    _GraphNode = Union[Walkable, Variable[Any], jax.Array, np.ndarray[Any, Any]]
 
 N = TypeVar("N")
 _ARRAY = ("array",)
@@ -57,10 +64,12 @@ class _Slot:
         elif isinstance(owner, _Slot):  # an element of a tuple: rebuild the tuple
             items = owner._value
             owner._value = (*items[:key], value, *items[key + 1 :])
-        elif isinstance(owner, List):
-            list.__setitem__(owner, key, value)
+        # The plain list/dict methods skip the epoch bump of nnx.List/nnx.Dict; pyright
+        # types these unbound methods of the unparameterised builtins as list[Unknown].
+        elif isinstance(owner, list):  # an nnx.List, or the box around a root tuple
+            list.__setitem__(owner, key, value)  # pyright: ignore[reportUnknownMemberType]
         else:
-            dict.__setitem__(owner, key, value)
+            dict.__setitem__(owner, key, value)  # pyright: ignore[reportUnknownMemberType]
 
 
 # -- split ---------------------------------------------------------------------
@@ -74,36 +83,40 @@ def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
     metas: list[Any] = []
     cells: list[Any] = []
 
+    # ``value`` is Any, and pyright narrows Any by isinstance to ``Variable[Unknown]``
+    # (``List[Unknown]``, ...); each branch binds the narrowed value once with its type.
     def visit(value: Any, path: Path, owner: Any, key: Any) -> tuple[Any, ...]:
         if isinstance(value, Variable):
-            i = index.get(id(value))
+            cell: Variable[Any] = value  # pyright: ignore[reportUnknownVariableType]
+            i = index.get(id(cell))
             if i is not None:
                 return ("ref", i)
-            i = index[id(value)] = len(index)
-            meta = freeze_metadata(value._metadata)
+            i = index[id(cell)] = len(index)
+            meta = freeze_metadata(cell._metadata)
             paths.append(path)
-            kinds.append(type(value))
+            kinds.append(type(cell))
             metas.append(meta)
-            cells.append(value)
-            return ("var", type(value), i, meta)
+            cells.append(cell)
+            return ("var", type(cell), i, meta)
         if isinstance(value, (Object, List, Dict)):
-            i = index.get(id(value))
+            node: Object | List[Any] | Dict[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
+            i = index.get(id(node))
             if i is not None:
                 return ("ref", i)
-            i = index[id(value)] = len(index)
-            if isinstance(value, Object):
-                items = sorted(value.__dict__.items())
-                return ("object", type(value), i, tuple((k, visit(v, (*path, k), value, k)) for k, v in items))
-            if isinstance(value, List):
-                return ("list", i, tuple(visit(v, (*path, k), value, k) for k, v in enumerate(value)))
-            for k in value:
+            i = index[id(node)] = len(index)
+            if isinstance(node, Object):
+                items = sorted(node.__dict__.items())
+                return ("object", type(node), i, tuple((k, visit(v, (*path, k), node, k)) for k, v in items))
+            if isinstance(node, List):
+                return ("list", i, tuple(visit(v, (*path, k), node, k) for k, v in enumerate(node)))
+            for k in node:
                 if not isinstance(k, (str, int)):
                     raise TypeError(
                         f"nnx.split: dict key {k!r} at '{path_str(path)}' is not a str or int; "
                         "state paths are made of attribute names, string keys and indices."
                     )
-            items = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
-            return ("dict", i, tuple((k, visit(v, (*path, k), value, k)) for k, v in items))
+            items = sorted(node.items(), key=lambda kv: path_order((kv[0],)))
+            return ("dict", i, tuple((k, visit(v, (*path, k), node, k)) for k, v in items))
         if is_array(value):
             paths.append(path)
             kinds.append(None)
@@ -111,16 +124,18 @@ def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
             cells.append(_Slot(owner, key))
             return _ARRAY
         if type(value) is tuple and is_node(value):
+            members: tuple[Any, ...] = value  # pyright: ignore[reportUnknownVariableType]
             slot = _Slot(owner, key)
-            return ("tuple", tuple(visit(v, (*path, k), slot, k) for k, v in enumerate(value)))
-        return ("static", Static(value))
+            return ("tuple", tuple(visit(v, (*path, k), slot, k) for k, v in enumerate(members)))
+        return ("static", Static(value))  # pyright: ignore[reportUnknownArgumentType]  # Any | tuple[Unknown, ...]
 
     if not isinstance(root, (Object, List, Dict, tuple)):
         raise TypeError(
             f"nnx.split takes a Module (or another nnx.Object, nnx.List, nnx.Dict or tuple of them); "
             f"got {type(root).__name__}. Wrap plain values in a Module attribute first."
         )
-    node = visit(root, (), None, None)
+    # A root tuple lives in a one-element box, so slots of arrays inside it can read it.
+    node = visit(root, (), [root], 0)
     layout = Layout(tuple(paths), tuple(kinds), tuple(metas))
     return GraphDef(node, layout), cells
 
@@ -143,7 +158,10 @@ def _parts(
     values = [c._value for c in cells]
     if not filters:
         return [State._make(graphdef.layout, values)]
-    value_at = lambda i: cells[i] if isinstance(cells[i], Variable) else values[i]  # noqa: E731
+
+    def value_at(i: int) -> Any:
+        return cells[i] if isinstance(cells[i], Variable) else values[i]
+
     layouts, groups = graphdef.layout.split(filters, value_at, exhaustive=exhaustive, where=where)
     return [State._make(lay, [values[i] for i in idx]) for lay, idx in zip(layouts, groups)]
 
@@ -161,7 +179,7 @@ def split(
     node: N, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /
 ) -> tuple[GraphDef[N], State[N], State[N], State[N], State[N]]: ...
 @overload
-def split(node: N, /, *filters: Filter) -> tuple[Any, ...]: ...
+def split(node: object, /, *filters: Filter) -> tuple[Any, ...]: ...
 def split(node: Any, /, *filters: Filter) -> tuple[Any, ...]:
     """Split a module into its GraphDef and one State per filter.
 
@@ -173,7 +191,7 @@ def split(node: Any, /, *filters: Filter) -> tuple[Any, ...]:
 
 
 @overload
-def state(node: N, /) -> State[N]: ...
+def state(node: N, /) -> State[N]: ...  # pyright: ignore[reportOverlappingOverload]  # first match wins
 @overload
 def state(node: N, f1: Filter, /) -> State[N]: ...
 @overload
@@ -205,10 +223,10 @@ def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str)
     if len(states) == 1 and states[0]._layout == layout:
         return states[0].leaves
     for s in states:
-        if not isinstance(s, State):
+        if not isinstance(s, State):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
             raise TypeError(f"{where}: expected State arguments, got {type(s).__name__}.")
     key = ("gather", tuple(s._layout for s in states))
-    plan = layout._splits.get(key)
+    plan: list[tuple[int, int]] | None = layout._splits.get(key)
     if plan is None:
         where_is: dict[Path, tuple[int, int]] = {}
         for si, s in enumerate(states):
@@ -224,12 +242,12 @@ def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str)
                 "that split produced for this GraphDef (e.g. merge(graphdef, params, rest))."
             )
         plan = [where_is[p] for p in layout.paths]
-        layout._splits[key] = plan  # type: ignore[assignment]
+        layout._splits[key] = plan
     leaves = [s.leaves for s in states]
-    return [leaves[si][li] for si, li in plan]  # type: ignore[union-attr]
+    return [leaves[si][li] for si, li in plan]
 
 
-def _build(graphdef: GraphDef[Any], leaves: list[Any]) -> tuple[Any, list[Any] | None]:
+def _build(graphdef: GraphDef[N], leaves: list[Any]) -> tuple[N, list[Any] | None]:
     built: dict[int, Any] = {}
     cells: list[Any] = []
     plain_arrays = [False]
@@ -263,16 +281,18 @@ def _build(graphdef: GraphDef[Any], leaves: list[Any]) -> tuple[Any, list[Any] |
         if tag == "array":
             plain_arrays[0] = True
             return next(feed)
+        # Containers are made without __init__ and filled with the plain list/dict
+        # methods (no epoch bump); pyright sees the unparameterised classes as [Unknown].
         if tag == "list":
-            lst: List[Any] = List.__new__(List)
+            lst: List[Any] = List.__new__(List)  # pyright: ignore[reportUnknownVariableType]
             built[node[1]] = lst
-            list.extend(lst, [build(sub) for sub in node[2]])
+            list.extend(lst, [build(sub) for sub in node[2]])  # pyright: ignore[reportUnknownMemberType]
             return lst
         if tag == "dict":
-            dct: Dict[Any, Any] = Dict.__new__(Dict)
+            dct: Dict[Any, Any] = Dict.__new__(Dict)  # pyright: ignore[reportUnknownVariableType]
             built[node[1]] = dct
             for k, sub in node[2]:
-                dict.__setitem__(dct, k, build(sub))
+                dict.__setitem__(dct, k, build(sub))  # pyright: ignore[reportUnknownMemberType]
             return dct
         return tuple(build(sub) for sub in node[1])  # "tuple"
 
@@ -286,13 +306,13 @@ def merge(graphdef: GraphDef[N], state: State[Any], /, *states: State[Any]) -> N
     The result is a new object graph with new cells; sharing and cycles are
     restored exactly as they were when the module was split.
     """
-    if not isinstance(graphdef, GraphDef):
+    if not isinstance(graphdef, GraphDef):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
         raise TypeError(f"nnx.merge: the first argument must be a GraphDef, got {type(graphdef).__name__}.")
     leaves = _gather(graphdef, (state, *states), "nnx.merge")
     root, cells = _build(graphdef, leaves)
     if cells is not None and isinstance(root, Object):
         object.__setattr__(root, "_nnx_cache", (epoch.current(), graphdef, cells))
-    return root  # type: ignore[no-any-return]
+    return root
 
 
 # -- update --------------------------------------------------------------------
@@ -309,7 +329,7 @@ def update(node: Any, /, *states: State[Any]) -> None:
     trace = current_trace()
     writes: list[tuple[list[Any], list[Any]]] = []
     for s in states:
-        if not isinstance(s, State):
+        if not isinstance(s, State):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
             raise TypeError(f"nnx.update: expected State arguments, got {type(s).__name__}.")
         targets = cells if s._layout == layout else [cells[i] for i in _update_plan(layout, s._layout, graphdef)]
         values = s.leaves
@@ -330,7 +350,7 @@ def update(node: Any, /, *states: State[Any]) -> None:
 
 def _update_plan(layout: Layout, sub: Layout, graphdef: GraphDef[Any]) -> list[int]:
     key = ("update", sub)
-    plan = layout._splits.get(key)
+    plan: list[int] | None = layout._splits.get(key)
     if plan is None:
         position = {p: i for i, p in enumerate(layout.paths)}
         missing = [path_str(p) for p in sub.paths if p not in position]
@@ -348,8 +368,8 @@ def _update_plan(layout: Layout, sub: Layout, graphdef: GraphDef[Any]) -> list[i
                     f"nnx.update: '{path_str(p)}' of {graphdef.type.__name__} is a {have.__name__}, "
                     f"but the State holds a {kind.__name__} there."
                 )
-        layout._splits[key] = plan  # type: ignore[assignment]
-    return plan  # type: ignore[return-value]
+        layout._splits[key] = plan
+    return plan
 
 
 def _shape_error(graphdef: GraphDef[Any], path: Path, shape: Any, value: Any) -> None:
@@ -364,7 +384,7 @@ def _shape_error(graphdef: GraphDef[Any], path: Path, shape: Any, value: Any) ->
 
 
 @overload
-def pop(node: N, f1: Filter, /) -> State[N]: ...
+def pop(node: N, f1: Filter, /) -> State[N]: ...  # pyright: ignore[reportOverlappingOverload]  # first match wins
 @overload
 def pop(node: N, f1: Filter, f2: Filter, /) -> tuple[State[N], State[N]]: ...
 @overload
@@ -379,7 +399,10 @@ def pop(node: Any, /, *filters: Filter) -> Any:
         raise TypeError("nnx.pop needs at least one filter, e.g. nnx.pop(model, nnx.Intermediate).")
     graphdef, cells = _walk_cached(node)
     values = [c._value for c in cells]
-    value_at = lambda i: cells[i] if isinstance(cells[i], Variable) else values[i]  # noqa: E731
+
+    def value_at(i: int) -> Any:
+        return cells[i] if isinstance(cells[i], Variable) else values[i]
+
     layouts, groups = graphdef.layout.split(filters, value_at, exhaustive=False, where="nnx.pop")
     doomed = [cells[i] for idx in groups for i in idx]
     if doomed:
@@ -388,7 +411,7 @@ def pop(node: Any, /, *filters: Filter) -> Any:
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def _remove(root: Any, doomed: list[Any]) -> None:
+def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
     """Delete every reference to the doomed cells (and array slots) from the graph."""
     seen: set[int] = set()
     doomed_cells = {id(c) for c in doomed if isinstance(c, Variable)}
@@ -397,28 +420,28 @@ def _remove(root: Any, doomed: list[Any]) -> None:
         raise TypeError("nnx.pop cannot remove an array stored inside a tuple; use an nnx.List.")
 
     def is_doomed(owner: Any, key: Any, value: Any) -> bool:
-        if isinstance(value, Variable):
-            return id(value) in doomed_cells
+        if isinstance(value, Variable):  # pyright narrows Any to Variable[Unknown]
+            return id(value) in doomed_cells  # pyright: ignore[reportUnknownArgumentType]
         return (id(owner), key) in doomed_slots
 
-    def walk(node: Any) -> None:
+    def walk(node: Walkable) -> None:
         if id(node) in seen:
             return
         seen.add(id(node))
-        items = list(node.__dict__.items()) if isinstance(node, Object) else list(node.items()) if isinstance(node, Dict) else list(enumerate(node))
+        items: list[tuple[Any, Any]] = list(node.__dict__.items()) if isinstance(node, Object) else list(node.items()) if isinstance(node, Dict) else list(enumerate(node))
         drop = [k for k, v in items if is_doomed(node, k, v)]
         for k in sorted(drop, key=lambda k: path_order((k,)), reverse=True):
             if isinstance(node, Object):
                 del node.__dict__[k]
-            elif isinstance(node, List):
-                list.__delitem__(node, k)
+            elif isinstance(node, List):  # plain list/dict methods: no epoch bump per key
+                list.__delitem__(node, k)  # pyright: ignore[reportUnknownMemberType]
             elif isinstance(node, Dict):
-                dict.__delitem__(node, k)
+                dict.__delitem__(node, k)  # pyright: ignore[reportUnknownMemberType]
             else:
                 raise TypeError("nnx.pop cannot remove a leaf stored inside a tuple; use an nnx.List.")
         for k, v in items:
             if k not in drop and (isinstance(v, (Object, List, Dict)) or (type(v) is tuple and is_node(v))):
-                walk(v)
+                walk(v)  # pyright: ignore[reportUnknownArgumentType]  # v: Any, narrowed to List[Unknown] (...)
 
     walk(root)
     epoch.bump()
@@ -435,7 +458,7 @@ def iter_graph(node: Any, /) -> Iterator[tuple[Path, Any]]:
     containers, cells and arrays. Shared nodes are yielded at their first path."""
     seen: set[int] = set()
 
-    def walk(path: Path, value: Any) -> Iterator[tuple[Path, Any]]:
+    def walk(path: Path, value: _GraphNode) -> Iterator[tuple[Path, Any]]:
         if isinstance(value, (Object, List, Dict, Variable)):
             if id(value) in seen:
                 return

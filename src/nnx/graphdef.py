@@ -35,8 +35,8 @@ class Static:
 
     __slots__ = ("value", "_hash")
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    def __init__(self, value: object) -> None:
+        self.value: Any = value
         try:
             self._hash = hash((type(value), value))
         except TypeError:
@@ -113,7 +113,7 @@ def _describe(node: tuple[Any, ...], depth: int) -> str:
     return repr(node[1])
 
 
-jax.tree_util.register_pytree_node(
+jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
     GraphDef,
     lambda g: ((), g),
     lambda g, _: g,

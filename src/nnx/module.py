@@ -75,12 +75,13 @@ class ModuleBase(Object):
         """
         current = self.__dict__.get(name)
         if isinstance(current, Variable):
-            if not isinstance(current, kind):
+            cell: Variable[Any] = current  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to Variable[Unknown]
+            if not isinstance(cell, kind):
                 raise TypeError(
-                    f"{type(self).__name__}.sow: attribute {name!r} holds a {type(current).__name__}, "
+                    f"{type(self).__name__}.sow: attribute {name!r} holds a {type(cell).__name__}, "
                     f"not a {kind.__name__}; pick another name."
                 )
-            current.value = reduce_fn(current.value, value)
+            cell.value = reduce_fn(cell.value, value)
         elif current is None and name not in type(self).__nnx_fields__:
             setattr(self, name, kind(reduce_fn(init_fn(), value)))
         else:
@@ -94,24 +95,29 @@ class ModuleBase(Object):
 
 
 def _render(value: Any, path: tuple[Key, ...], seen: dict[int, tuple[Key, ...]], depth: int) -> str:
+    # pyright narrows the Any ``value`` by isinstance to List[Unknown] (...): each branch
+    # binds the narrowed value to a typed name.
     pad = "  " * (depth + 1)
     if isinstance(value, (Object, List, Dict)):
-        if id(value) in seen:
-            where = ".".join(map(str, seen[id(value)])) or "<root>"
-            return f"<shared {type(value).__name__} at {where}>"
-        seen[id(value)] = path
+        node: Object | List[Any] | Dict[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
+        if id(node) in seen:
+            where = ".".join(map(str, seen[id(node)])) or "<root>"
+            return f"<shared {type(node).__name__} at {where}>"
+        seen[id(node)] = path
     if isinstance(value, Object):
         items = sorted(value.__dict__.items())
         inner = "".join(f"{pad}{k}={_render(v, (*path, k), seen, depth + 1)},\n" for k, v in items)
         return f"{type(value).__name__}(\n{inner}{'  ' * depth})" if inner else f"{type(value).__name__}()"
-    if isinstance(value, List) or type(value) is tuple:
-        open_, close = ("[", "]") if isinstance(value, list) else ("(", ")")
-        inner = "".join(f"{pad}{_render(v, (*path, i), seen, depth + 1)},\n" for i, v in enumerate(value))
+    if isinstance(value, List) or type(value) is tuple:  # pyright: ignore[reportUnknownArgumentType]
+        seq: List[Any] | tuple[Any, ...] = value  # pyright: ignore[reportUnknownVariableType]
+        open_, close = ("[", "]") if isinstance(seq, list) else ("(", ")")
+        inner = "".join(f"{pad}{_render(v, (*path, i), seen, depth + 1)},\n" for i, v in enumerate(seq))
         return f"{open_}\n{inner}{'  ' * depth}{close}" if inner else f"{open_}{close}"
     if isinstance(value, Dict):
-        inner = "".join(f"{pad}{k!r}: {_render(v, (*path, k), seen, depth + 1)},\n" for k, v in value.items())
+        entries: Dict[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
+        inner = "".join(f"{pad}{k!r}: {_render(v, (*path, k), seen, depth + 1)},\n" for k, v in entries.items())
         return f"{{\n{inner}{'  ' * depth}}}" if inner else "{}"
     shape = getattr(value, "shape", None)
     if shape is not None and not isinstance(value, Variable):
         return f"{type(value).__name__}({getattr(value, 'dtype', '')}{list(shape)})"
-    return repr(value)
+    return repr(value)  # pyright: ignore[reportUnknownArgumentType]

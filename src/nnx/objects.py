@@ -12,7 +12,7 @@ checkers so that an assignment to a misspelt attribute is still an error.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Union
 
 import jax
 import numpy as np
@@ -68,7 +68,7 @@ _MISSING = object()
 
 
 def _is_data_descriptor(cls: type, name: str) -> bool:
-    attr = getattr(cls, name, None)
+    attr: object = getattr(cls, name, None)
     return attr is not None and hasattr(type(attr), "__set__")
 
 
@@ -77,23 +77,28 @@ def is_array(value: object) -> bool:
     return isinstance(value, (jax.Array, np.ndarray))
 
 
-def is_node(value: object) -> bool:
+def is_node(value: Any) -> bool:
     """Whether ``value`` belongs in the State side of a split (directly or inside a tuple)."""
     if isinstance(value, (Variable, Object, List, Dict)) or is_array(value):
         return True
-    return type(value) is tuple and any(is_node(v) for v in value)
+    # pyright narrows Any by ``type(...) is tuple`` to tuple[Unknown, ...].
+    return type(value) is tuple and any(is_node(v) for v in value)  # pyright: ignore[reportUnknownVariableType]
+
+
+#: The graph nodes that have children: Objects, containers and tuples.
+Walkable = Union[Object, List[Any], Dict[Any, Any], tuple[Any, ...]]
 
 
 def _key_order(key: Key) -> tuple[int, Any]:
     return (0, key) if isinstance(key, int) else (1, key)
 
 
-def node_items(node: Any) -> list[tuple[Key, Any]]:
+def node_items(node: Walkable) -> list[tuple[Key, Any]]:
     """The children of a graph node in the deterministic order the graph walks them."""
     if isinstance(node, Object):
         return sorted(node.__dict__.items())
     if isinstance(node, Dict):
-        return sorted(node.items(), key=lambda kv: _key_order(kv[0]))  # type: ignore[arg-type]
+        return sorted(node.items(), key=lambda kv: _key_order(kv[0]))
     return list(enumerate(node))
 
 
@@ -101,7 +106,7 @@ def iter_submodules(root: Object) -> Iterator[tuple[tuple[Key, ...], Object]]:
     """Every Object reachable from ``root`` once, with its first path, pre-order."""
     seen: set[int] = set()
 
-    def walk(path: tuple[Key, ...], node: Any) -> Iterator[tuple[tuple[Key, ...], Object]]:
+    def walk(path: tuple[Key, ...], node: Walkable) -> Iterator[tuple[tuple[Key, ...], Object]]:
         if isinstance(node, (Object, List, Dict)):
             if id(node) in seen:
                 return
@@ -110,6 +115,7 @@ def iter_submodules(root: Object) -> Iterator[tuple[tuple[Key, ...], Object]]:
             yield path, node
         for key, child in node_items(node):
             if isinstance(child, (Object, List, Dict)) or (type(child) is tuple and is_node(child)):
-                yield from walk((*path, key), child)
+                # ``child`` is Any, narrowed by pyright to List[Unknown] (...) here.
+                yield from walk((*path, key), child)  # pyright: ignore[reportUnknownArgumentType]
 
     yield from walk((), root)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from jax.extend.core import get_opaque_trace_state
+from jax.extend.core import get_opaque_trace_state  # pyright: ignore[reportUnknownVariableType]  # untyped in jax
 
 T = TypeVar("T")
+R = TypeVar("R", bound="Ref[Any]")
 
 
 _last_token: list[object] = [None]
@@ -28,7 +29,7 @@ def current_trace() -> object:
     Tokens are interned while the trace stays the same, so the common check
     "same trace as when this cell was made" is an identity test.
     """
-    token = get_opaque_trace_state(None)
+    token = get_opaque_trace_state(None)  # type: ignore[no-untyped-call]  # untyped in jax
     last = _last_token[0]
     if last is not None and last == token:
         return last
@@ -59,7 +60,7 @@ class Ref(Generic[T]):
         self._metadata = metadata
 
     @classmethod
-    def _from_raw(cls, value: Any, metadata: dict[str, Any], trace: object) -> Any:
+    def _from_raw(cls: type[R], value: Any, metadata: dict[str, Any], trace: object) -> R:
         """Build a cell without running ``__init__`` (the graph layer's fast path)."""
         cell = object.__new__(cls)
         cell._value = value

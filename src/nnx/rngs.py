@@ -11,7 +11,7 @@ that draws keys inside ``nnx.jit`` keeps drawing new ones on the next call.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping, cast
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,7 @@ def as_key(seed: Seed) -> jax.Array:
     if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
         return seed
     if seed.dtype == jnp.uint32 and seed.shape[-1:] == (2,):
-        return jax.random.wrap_key_data(seed)
+        return cast("jax.Array", jax.random.wrap_key_data(seed))  # untyped in jax
     if jnp.issubdtype(seed.dtype, jnp.integer) and seed.ndim == 0:
         return jax.random.key(seed)
     raise TypeError(f"Rngs: cannot make a PRNG key from {seed!r}; pass an int seed or a jax.random.key(...).")
@@ -42,7 +42,7 @@ class RngStream(Object):
         self.tag = tag
         key = as_key(key)
         self.key = RngKey(key)
-        self.count = RngCount(jnp.zeros(key.shape, dtype=jnp.uint32))
+        self.count = RngCount(jnp.zeros(key.shape, dtype=jnp.uint32))  # pyright: ignore[reportUnknownMemberType]  # jax: Device
 
     def __call__(self) -> jax.Array:
         key = self.key.value

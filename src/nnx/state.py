@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, Generic, Iterator, Mapping, TypeVar, over
 import jax
 import numpy as np
 
-from nnx.filters import Filter, FilterBase, Key, LeafKind, Path, describe, to_filter
+from nnx.filters import Filter, Key, LeafKind, Path, describe, to_filter
 from nnx.refs import current_trace
 from nnx.variables import Variable
 
 M = TypeVar("M")
+S = TypeVar("S")
 Meta = tuple[tuple[str, Any], ...]
 
 
@@ -37,7 +38,7 @@ def freeze_metadata(metadata: Mapping[str, Any]) -> Meta:
     """Metadata as a hashable, sorted tuple of pairs (unhashable values compare by identity)."""
     if not metadata:
         return ()
-    out = []
+    out: list[tuple[str, Any]] = []
     for key in sorted(metadata):
         value = metadata[key]
         try:
@@ -224,13 +225,16 @@ class State(Mapping[Key, Any], Generic[M]):
     def from_flat_state(cls, flat: Mapping[Path, Any]) -> State[Any]:
         """Build a State from ``{path: leaf}``; Variable leaves give the kind and metadata."""
         items = sorted(flat.items(), key=lambda kv: path_order(kv[0]))
-        paths, kinds, metas, leaves = [], [], [], []
+        paths: list[Path] = []
+        kinds: list[LeafKind] = []
+        metas: list[Meta] = []
+        leaves: list[Any] = []
         for path, leaf in items:
-            if not isinstance(path, tuple) or not path:
+            if not isinstance(path, tuple) or not path:  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
                 raise TypeError(f"State paths are non-empty tuples of str/int keys, got {path!r}.")
             paths.append(path)
             if isinstance(leaf, Variable):
-                kinds.append(type(leaf))
+                kinds.append(type(leaf))  # pyright: ignore[reportUnknownArgumentType]  # Any narrowed to Variable[Unknown]
                 metas.append(freeze_metadata(leaf._metadata))
                 leaves.append(leaf._value)
             else:
@@ -317,7 +321,7 @@ class State(Mapping[Key, Any], Generic[M]):
             kind = self._layout.kinds[entry]
             if isinstance(value, Variable):
                 if kind is not None and not isinstance(value, kind):
-                    raise TypeError(f"State[{key!r}] holds a {kind.__name__}; got a {type(value).__name__} cell.")
+                    raise TypeError(f"State[{key!r}] holds a {kind.__name__}; got a {type(value).__name__} cell.")  # pyright: ignore[reportUnknownArgumentType]
                 value = value._value
             self._leaves[self._offset + entry] = value
             return
@@ -343,7 +347,7 @@ class State(Mapping[Key, Any], Generic[M]):
                 raise KeyError(self._missing(key))
         elif isinstance(value, Mapping):
             sub: dict[Path, Any] = {}
-            _flatten_nested(value, (key,), sub)  # type: ignore[arg-type]
+            _flatten_nested(value, (key,), sub)  # pyright: ignore[reportUnknownArgumentType]  # Mapping[Unknown, Unknown]
             flat.update(sub)
         else:
             flat[(key,)] = value
@@ -383,7 +387,11 @@ class State(Mapping[Key, Any], Generic[M]):
     def _value_at(self) -> Any:
         trace = current_trace()
         layout, leaves, off = self._layout, self._leaves, self._offset
-        return lambda i: _snapshot(layout.kinds[i], leaves[off + i], layout.metas[i], trace)
+
+        def value_at(i: int) -> Any:
+            return _snapshot(layout.kinds[i], leaves[off + i], layout.metas[i], trace)
+
+        return value_at
 
     def _parts(self, filters: tuple[Filter, ...], exhaustive: bool, where: str) -> list[State[M]]:
         layouts, groups = self._layout.split(filters, self._value_at(), exhaustive=exhaustive, where=where)
@@ -423,12 +431,12 @@ class State(Mapping[Key, Any], Generic[M]):
     partition = split
 
     @staticmethod
-    def merge(state: State[M], /, *states: State[Any]) -> State[M]:
+    def merge(state: State[S], /, *states: State[Any]) -> State[S]:
         """Combine States into one; where paths collide, later states win."""
         flat: dict[Path, Any] = {}
         for s in (state, *states):
             flat.update(s.flat_state())
-        return State.from_flat_state(flat)  # type: ignore[return-value]
+        return State.from_flat_state(flat)
 
     def __or__(self, other: State[Any]) -> State[M]:
         return State.merge(self, other)
@@ -440,7 +448,7 @@ class State(Mapping[Key, Any], Generic[M]):
 
     def _repr_tree(self, depth: int) -> str:
         pad = "  " * (depth + 1)
-        lines = []
+        lines: list[str] = []
         for key in self._layout.children():
             entry = self._layout.children()[key]
             if isinstance(entry, int):
@@ -463,7 +471,7 @@ def _values_equal(a: Any, b: Any) -> bool:
         return bool(a == b)
 
 
-def _flatten_nested(mapping: Mapping[Key, Any], prefix: Path, out: dict[Path, Any]) -> None:
+def _flatten_nested(mapping: Mapping[Any, Any], prefix: Path, out: dict[Path, Any]) -> None:
     for key, value in mapping.items():
         if not isinstance(key, (str, int)):
             raise TypeError(f"State keys are str or int; got {key!r} at {path_str(prefix)!r}.")
@@ -471,7 +479,7 @@ def _flatten_nested(mapping: Mapping[Key, Any], prefix: Path, out: dict[Path, An
             for path, leaf in value.flat_state().items():
                 out[(*prefix, key, *path)] = leaf
         elif isinstance(value, Mapping) and not isinstance(value, Variable):
-            _flatten_nested(value, (*prefix, key), out)  # type: ignore[arg-type]
+            _flatten_nested(value, (*prefix, key), out)  # pyright: ignore[reportUnknownArgumentType]  # Mapping[Unknown, Unknown]
         else:
             out[(*prefix, key)] = value
 
@@ -498,4 +506,6 @@ def _unflatten(layout: Layout, leaves: Any) -> State[Any]:
     return State._make(layout, list(leaves))
 
 
-jax.tree_util.register_pytree_with_keys(State, _flatten_with_keys, _unflatten, _flatten)  # type: ignore[arg-type]
+jax.tree_util.register_pytree_with_keys(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
+    State, _flatten_with_keys, _unflatten, _flatten
+)

@@ -40,14 +40,20 @@ class Variable(Ref[T]):
     __slots__ = ()
     collection: ClassVar[str] = "variables"
 
+    if TYPE_CHECKING:
+        # A Variable computes with whatever array-like value it holds, so the raw
+        # slot is typed ``Any`` here; the public ``value`` keeps the type ``T``.
+        _value: Any
+
     def __init_subclass__(cls, *, collection: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if collection is None:
-            collection = cls.__dict__.get("collection") or _snake_case(cls.__name__)
+            declared: str | None = cls.__dict__.get("collection")
+            collection = declared or _snake_case(cls.__name__)
         cls.collection = collection
         _COLLECTIONS.setdefault(collection, []).append(cls)
-        jax.tree_util.register_pytree_with_keys(
-            cls, _flatten_with_keys, _unflatten(cls), _flatten  # type: ignore[arg-type]
+        jax.tree_util.register_pytree_with_keys(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
+            cls, _flatten_with_keys, _unflatten(cls), _flatten
         )
 
     def set_metadata(self, **metadata: Any) -> None:
@@ -57,7 +63,7 @@ class Variable(Ref[T]):
 
     def replace(self: V, value: Any) -> V:
         """A new, unshared cell of the same kind and metadata holding ``value``."""
-        return type(self)._from_raw(value, dict(self._metadata), current_trace())  # type: ignore[no-any-return]
+        return type(self)._from_raw(value, dict(self._metadata), current_trace())
 
     def __repr__(self) -> str:
         value = self._value
@@ -81,7 +87,8 @@ class Variable(Ref[T]):
 
     # -- behaving like the value ------------------------------------------
     def __jax_array__(self) -> jax.Array:
-        return self._value  # type: ignore[return-value]
+        value: jax.Array = self._value
+        return value
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         import numpy as np
@@ -91,125 +98,126 @@ class Variable(Ref[T]):
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape of the held array."""
-        return tuple(self._value.shape)  # type: ignore[attr-defined]
+        return tuple(self._value.shape)
 
     @property
     def dtype(self) -> Any:
         """The dtype of the held array."""
-        return self._value.dtype  # type: ignore[attr-defined]
+        return self._value.dtype
 
     def __len__(self) -> int:
-        return len(self._value)  # type: ignore[arg-type]
+        return len(self._value)
 
     def __iter__(self) -> Any:
-        return iter(self._value)  # type: ignore[call-overload]
+        return iter(self._value)
 
     def __bool__(self) -> bool:
         return bool(self._value)
 
     def __int__(self) -> int:
-        return int(self._value)  # type: ignore[call-overload]
+        return int(self._value)
 
     def __float__(self) -> float:
-        return float(self._value)  # type: ignore[arg-type]
+        return float(self._value)
 
     def __index__(self) -> int:
-        return self._value.__index__()  # type: ignore[attr-defined, no-any-return]
+        index: int = self._value.__index__()
+        return index
 
     def __getitem__(self, index: Any) -> Any:
-        return self._value[index]  # type: ignore[index]
+        return self._value[index]
 
     def __setitem__(self, index: Any, item: Any) -> None:
-        self.value = self._value.at[index].set(item)  # type: ignore[attr-defined]
+        self.value = self._value.at[index].set(item)
 
-    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+    def __eq__(self, other: object) -> Any:
         return self._value == _unwrap(other)
 
-    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+    def __ne__(self, other: object) -> Any:
         return self._value != _unwrap(other)
 
-    __hash__ = None  # type: ignore[assignment]  # equality is by value, like arrays
+    __hash__ = None  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]  # equality is by value, like arrays
 
     def __neg__(self) -> Any:
-        return -self._value  # type: ignore[operator]
+        return -self._value
 
     def __pos__(self) -> Any:
-        return +self._value  # type: ignore[operator]
+        return +self._value
 
     def __abs__(self) -> Any:
-        return abs(self._value)  # type: ignore[arg-type]
+        return abs(self._value)
 
     def __invert__(self) -> Any:
-        return ~self._value  # type: ignore[operator]
+        return ~self._value
 
     def __add__(self, other: Any) -> Any:
-        return self._value + _unwrap(other)  # type: ignore[operator]
+        return self._value + _unwrap(other)
 
     def __radd__(self, other: Any) -> Any:
         return _unwrap(other) + self._value
 
     def __sub__(self, other: Any) -> Any:
-        return self._value - _unwrap(other)  # type: ignore[operator]
+        return self._value - _unwrap(other)
 
     def __rsub__(self, other: Any) -> Any:
         return _unwrap(other) - self._value
 
     def __mul__(self, other: Any) -> Any:
-        return self._value * _unwrap(other)  # type: ignore[operator]
+        return self._value * _unwrap(other)
 
     def __rmul__(self, other: Any) -> Any:
         return _unwrap(other) * self._value
 
     def __truediv__(self, other: Any) -> Any:
-        return self._value / _unwrap(other)  # type: ignore[operator]
+        return self._value / _unwrap(other)
 
     def __rtruediv__(self, other: Any) -> Any:
         return _unwrap(other) / self._value
 
     def __floordiv__(self, other: Any) -> Any:
-        return self._value // _unwrap(other)  # type: ignore[operator]
+        return self._value // _unwrap(other)
 
     def __rfloordiv__(self, other: Any) -> Any:
         return _unwrap(other) // self._value
 
     def __mod__(self, other: Any) -> Any:
-        return self._value % _unwrap(other)  # type: ignore[operator]
+        return self._value % _unwrap(other)
 
     def __rmod__(self, other: Any) -> Any:
         return _unwrap(other) % self._value
 
     def __pow__(self, other: Any) -> Any:
-        return self._value ** _unwrap(other)  # type: ignore[operator]
+        return self._value ** _unwrap(other)
 
     def __rpow__(self, other: Any) -> Any:
         return _unwrap(other) ** self._value
 
     def __matmul__(self, other: Any) -> Any:
-        return self._value @ _unwrap(other)  # type: ignore[operator]
+        return self._value @ _unwrap(other)
 
     def __rmatmul__(self, other: Any) -> Any:
         return _unwrap(other) @ self._value
 
     def __lt__(self, other: Any) -> Any:
-        return self._value < _unwrap(other)  # type: ignore[operator]
+        return self._value < _unwrap(other)
 
     def __le__(self, other: Any) -> Any:
-        return self._value <= _unwrap(other)  # type: ignore[operator]
+        return self._value <= _unwrap(other)
 
     def __gt__(self, other: Any) -> Any:
-        return self._value > _unwrap(other)  # type: ignore[operator]
+        return self._value > _unwrap(other)
 
     def __ge__(self, other: Any) -> Any:
-        return self._value >= _unwrap(other)  # type: ignore[operator]
+        return self._value >= _unwrap(other)
 
     def __and__(self, other: Any) -> Any:
-        return self._value & _unwrap(other)  # type: ignore[operator]
+        return self._value & _unwrap(other)
 
     def __or__(self, other: Any) -> Any:
-        return self._value | _unwrap(other)  # type: ignore[operator]
+        return self._value | _unwrap(other)
 
     def __xor__(self, other: Any) -> Any:
-        return self._value ^ _unwrap(other)  # type: ignore[operator]
+        return self._value ^ _unwrap(other)
 
     # In-place operators write the result into this same cell and return it,
     # so ``self.count += 1`` on a module keeps the (possibly shared) cell.
@@ -248,12 +256,14 @@ def _flatten_with_keys(v: Variable[Any]) -> tuple[tuple[tuple[Any, Any]], tuple[
 
 def _unflatten(cls: type[Variable[Any]]) -> Any:
     def unflatten(metadata: tuple[tuple[str, Any], ...], children: Any) -> Variable[Any]:
-        return cls._from_raw(children[0], dict(metadata), current_trace())  # type: ignore[no-any-return]
+        return cls._from_raw(children[0], dict(metadata), current_trace())
 
     return unflatten
 
 
-jax.tree_util.register_pytree_with_keys(Variable, _flatten_with_keys, _unflatten(Variable), _flatten)  # type: ignore[arg-type]
+jax.tree_util.register_pytree_with_keys(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
+    Variable, _flatten_with_keys, _unflatten(Variable), _flatten
+)
 
 
 def kinds_of_collection(collection: str) -> list[type[Variable[Any]]]:
@@ -268,7 +278,7 @@ def known_collections() -> list[str]:
 
 def kind_in_collection(kind: type[Any], collection: str) -> bool:
     """Whether ``kind`` or one of its Variable bases has collection ``collection``."""
-    return any(getattr(base, "collection", None) == collection for base in kind.__mro__ if issubclass(base, Variable))
+    return any(base.collection == collection for base in kind.__mro__ if issubclass(base, Variable))
 
 
 def unknown_collection_error(collection: str, where: str) -> ValueError:
