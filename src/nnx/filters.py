@@ -134,32 +134,29 @@ class Not(FilterBase):
         return f"Not({self.inner!r})"
 
 
-class All(FilterBase):
-    """Matches what every one of ``filters`` matches."""
+class _Combination(FilterBase):
+    """Shared shape of ``All`` and ``Any``: a tuple of compiled parts."""
 
     def __init__(self, *filters: Filter) -> None:
         self.parts = tuple(to_filter(f) for f in filters)
         self.structural = builtins.all(p.structural for p in self.parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.parts))})"
+
+
+class All(_Combination):
+    """Matches what every one of ``filters`` matches."""
 
     def matches(self, path: Path, kind: LeafKind, value: tp.Any) -> bool:
         return builtins.all(p.matches(path, kind, value) for p in self.parts)
 
-    def __repr__(self) -> str:
-        return f"All({', '.join(map(repr, self.parts))})"
 
-
-class Any(FilterBase):  # noqa: A001 - the public name mirrors All/Not
+class Any(_Combination):  # noqa: A001 - the public name mirrors All/Not
     """Matches what at least one of ``filters`` matches (a tuple means the same)."""
-
-    def __init__(self, *filters: Filter) -> None:
-        self.parts = tuple(to_filter(f) for f in filters)
-        self.structural = builtins.all(p.structural for p in self.parts)
 
     def matches(self, path: Path, kind: LeafKind, value: tp.Any) -> bool:
         return builtins.any(p.matches(path, kind, value) for p in self.parts)
-
-    def __repr__(self) -> str:
-        return f"Any({', '.join(map(repr, self.parts))})"
 
 
 class PathContains(FilterBase):
