@@ -206,3 +206,15 @@ def test_root_tuple_of_arrays_round_trips():
     a, b = nnx.merge(g, s)
     np.testing.assert_allclose(a, 1.0)
     assert b.shape == (3,)
+
+
+def test_update_keeps_plain_numpy_attributes_arrays():
+    class Holder(nnx.Module):
+        def __init__(self):
+            self.a = np.zeros((), np.float32)
+
+    h = Holder()
+    new = jax.tree.map(lambda x: x + 1, nnx.state(h))  # 0-d NumPy + 1 is a NumPy scalar
+    nnx.update(h, new)
+    assert isinstance(h.a, np.ndarray) and float(h.a) == 1.0
+    assert nnx.state(h).paths == (("a",),)

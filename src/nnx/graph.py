@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, TypeVar, Union, overload
 
+import numpy as np
+
 from nnx import epoch
 from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, Path
@@ -58,6 +60,9 @@ class _Slot:
 
     @_value.setter
     def _value(self, value: Any) -> None:
+        if isinstance(value, np.generic):  # 0-d NumPy arithmetic returns scalars; keep an array
+            scalar: np.generic[Any] = value  # pyright: ignore[reportUnknownVariableType]
+            value = np.asarray(scalar)
         owner, key = self.owner, self.key
         if isinstance(owner, Object):
             owner.__dict__[key] = value
