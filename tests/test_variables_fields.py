@@ -153,3 +153,12 @@ def test_trace_safety_foreign_write_raises_and_changes_nothing():
         return m(x)  # reading is fine
 
     assert read_only(jnp.ones(3)).shape == (2,)
+
+
+def test_deleting_declared_fields():
+    m = Linear(3, 2, rngs=nnx.Rngs(0))
+    del m.w
+    del m.din
+    assert ("w",) not in nnx.state(m).paths
+    with pytest.raises(AttributeError, match=r"Linear\.w is declared but was never assigned"):
+        del m.w

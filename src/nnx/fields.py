@@ -42,6 +42,11 @@ class Field:
     def _where(self, instance: object) -> str:
         return f"{type(instance).__name__}.{self.name}"
 
+    def __delete__(self, instance: object) -> None:
+        if instance.__dict__.pop(self.name, _MISSING) is _MISSING:
+            raise self._unset(instance)
+        epoch.bump()
+
     def _unset(self, instance: object) -> AttributeError:
         return AttributeError(
             f"{self._where(instance)} is declared but was never assigned; assign it in "
@@ -84,11 +89,6 @@ class VariableField(Field, Generic[T]):
         else:
             cell.value = value
 
-    def __delete__(self, instance: object) -> None:
-        if instance.__dict__.pop(self.name, None) is None:
-            raise self._unset(instance)
-        epoch.bump()
-
     def __repr__(self) -> str:
         return f"VariableField({self.kind.__name__}, name={self.name!r})"
 
@@ -112,11 +112,6 @@ class StaticField(Field):
                 "part of the GraphDef. Declare it with nnx.param() / nnx.variable(Kind) instead."
             )
         instance.__dict__[self.name] = value
-        epoch.bump()
-
-    def __delete__(self, instance: object) -> None:
-        if instance.__dict__.pop(self.name, _MISSING) is _MISSING:
-            raise self._unset(instance)
         epoch.bump()
 
     def __repr__(self) -> str:
