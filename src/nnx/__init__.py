@@ -29,3 +29,23 @@ __all__ = [
     "batch_stat", "buffers", "cell", "clone", "context", "graphdef", "iter_graph", "merge", "param",
     "pop", "ref", "split", "state", "static", "to_filter", "update", "variable",
 ]
+
+# -- ecosystem (issue 6): sharding, display, tabulate, checkpoints --------------
+from nnx import checkpoint
+from nnx.display import display
+from nnx.sharding import (
+    get_named_sharding,
+    get_partition_spec,
+    init_sharded,
+    logical_axis_rules,
+    logical_to_mesh_axes,
+    with_partitioning,
+    with_sharding_constraint,
+)
+from nnx.tabulate import tabulate
+from nnx.variables import WithMetadata
+
+__all__ += [
+    "WithMetadata", "checkpoint", "display", "get_named_sharding", "get_partition_spec", "init_sharded",
+    "logical_axis_rules", "logical_to_mesh_axes", "tabulate", "with_partitioning", "with_sharding_constraint",
+]
