@@ -43,9 +43,8 @@ from nnx.sharding import (
     with_sharding_constraint,
 )
 from nnx.tabulate import tabulate
-from nnx.variables import WithMetadata
 
 __all__ += [
-    "WithMetadata", "checkpoint", "display", "get_named_sharding", "get_partition_spec", "init_sharded",
+    "checkpoint", "display", "get_named_sharding", "get_partition_spec", "init_sharded",
     "logical_axis_rules", "logical_to_mesh_axes", "tabulate", "with_partitioning", "with_sharding_constraint",
 ]

@@ -22,7 +22,7 @@ from nnx.variables import (
     BatchStat,
     Param,
     Variable,
-    WithMetadata,
+    Boxed,
     kinds_of_collection,
     unknown_collection_error,
 )
@@ -88,7 +88,7 @@ class VariableField(Field, Generic[T]):
             slots[self.name] = self.kind(value, **self.metadata)
             epoch.bump()
         else:
-            if isinstance(value, WithMetadata):  # a re-initialisation that names its axes
+            if isinstance(value, Boxed):  # a re-initialisation that names its axes
                 cell.set_metadata(**value.metadata)
                 value = value.value
             cell.value = value

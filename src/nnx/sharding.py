@@ -29,7 +29,7 @@ from nnx.jaxapi import eval_shape, jit_call, partition_spec, sharding_constraint
 from nnx.graph import merge, split, state as state_of
 from nnx.objects import Object
 from nnx.state import State, path_str
-from nnx.variables import WithMetadata
+from nnx.variables import Boxed
 
 F = TypeVar("F", bound=Callable[..., Any])
 N = TypeVar("N")
@@ -55,7 +55,7 @@ def with_partitioning(initializer: F, sharding: LogicalAxes, **metadata: Any) ->
     axes = tuple(sharding)
 
     def init(*args: Any, **kwargs: Any) -> Any:
-        return WithMetadata(initializer(*args, **kwargs), sharding=axes, **metadata)
+        return Boxed(initializer(*args, **kwargs), sharding=axes, **metadata)
 
     return cast(F, init)
 

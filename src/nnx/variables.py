@@ -57,8 +57,8 @@ class Variable(Ref[T]):
         )
 
     def __init__(self, value: T, **metadata: Any) -> None:
-        if isinstance(value, WithMetadata):  # e.g. from nnx.with_partitioning(init, axes)
-            boxed: WithMetadata = value
+        if isinstance(value, Boxed):  # e.g. from nnx.with_partitioning(init, axes)
+            boxed: Boxed = value
             metadata = {**boxed.metadata, **metadata}
             value = boxed.value
         super().__init__(value, **metadata)
@@ -249,7 +249,7 @@ class Variable(Ref[T]):
         return self
 
 
-class WithMetadata:
+class Boxed:
     """A value travelling with Variable metadata, unboxed when a Variable is made from it.
 
     Initialisers wrapped by ``nnx.with_partitioning`` return one, so that
@@ -265,13 +265,13 @@ class WithMetadata:
         self.metadata = metadata
 
     def __repr__(self) -> str:
-        return f"WithMetadata({self.value!r}, {self.metadata!r})"
+        return f"Boxed({self.value!r}, {self.metadata!r})"
 
 
 jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
-    WithMetadata,
+    Boxed,
     lambda box: ((box.value,), tuple(box.metadata.items())),
-    lambda meta, children: WithMetadata(children[0], **dict(meta)),
+    lambda meta, children: Boxed(children[0], **dict(meta)),
 )
 
 
