@@ -15,13 +15,14 @@ Run: python examples/checkpointing.py [--steps 60]
 from __future__ import annotations
 
 import argparse
+import importlib
 import tempfile
 from pathlib import Path
+from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from sklearn.datasets import load_digits
 
 import nnx
 
@@ -38,11 +39,11 @@ class Net(nnx.Module):
         self.rngs = rngs
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = x @ self.w1
+        h = x @ self.w1.value
         self.mean.value = 0.9 * self.mean.value + 0.1 * h.mean(0)
         h = jax.nn.relu(h - self.mean.value)
         keep = jax.random.bernoulli(self.rngs.dropout(), 0.9, h.shape)  # dropout: draws keys
-        return (h * keep / 0.9) @ self.w2
+        return (h * keep / 0.9) @ self.w2.value
 
 
 class Trainer(nnx.Module):
@@ -59,16 +60,18 @@ class Trainer(nnx.Module):
 
         def loss_fn(p: nnx.State[Net]) -> tuple[jax.Array, nnx.State[Net]]:
             net = nnx.merge(graphdef, p, rest)
-            loss = optax.softmax_cross_entropy_with_integer_labels(net(x), y).mean()
+            loss: jax.Array = optax.softmax_cross_entropy_with_integer_labels(net(x), y).mean()
             return loss, nnx.state(net, nnx.Not(nnx.Param))
 
         (loss, new_rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        value: jax.Array = loss
         opt_state = jax.tree.unflatten(self.treedef, [cell.value for cell in self.opt])
         updates, opt_state = self.tx.update(grads, opt_state, params)
-        nnx.update(self.net, optax.apply_updates(params, updates), new_rest)  # type: ignore[arg-type]  # optax keeps the State structure
+        new_params: nnx.State[Net] = optax.apply_updates(params, updates)  # the same State structure
+        nnx.update(self.net, new_params, new_rest)
         for cell, leaf in zip(self.opt, jax.tree.leaves(opt_state)):
             cell.value = leaf
-        return loss
+        return value
 
 
 @jax.jit
@@ -88,15 +91,20 @@ def train(trainer: Trainer, batches: list[tuple[jax.Array, jax.Array]]) -> list[
     return losses
 
 
+def load_digits() -> tuple[jax.Array, jax.Array]:
+    """scikit-learn's bundled 8x8 digits (no download): pixels scaled to [0, 1], and labels."""
+    datasets: Any = importlib.import_module("sklearn.datasets")  # by name: scikit-learn is untyped
+    digits = datasets.load_digits()
+    return jnp.asarray(digits.data / 16.0, dtype=jnp.float32), jnp.asarray(digits.target)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=60)
     args, _ = parser.parse_known_args()  # a test runner's own arguments are ignored
     half = args.steps // 2
 
-    digits = load_digits()
-    x_all = jnp.asarray(digits.data / 16.0, dtype=jnp.float32)
-    y_all = jnp.asarray(digits.target)
+    x_all, y_all = load_digits()
     rng = np.random.default_rng(0)
     batches = [(x_all[i], y_all[i]) for i in (rng.choice(len(x_all), 64, replace=False) for _ in range(args.steps))]
     tx = optax.adam(3e-3)

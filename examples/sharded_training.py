@@ -23,16 +23,19 @@ if "jax" not in sys.modules:  # the flag only works before JAX starts
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse
+import importlib
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding
-from sklearn.datasets import load_digits
 
 import nnx
 
+Params = nnx.State["Classifier"]
+Step = Callable[[Params, Any, jax.Array, jax.Array], tuple[Params, Any, jax.Array]]
 RULES = [("batch", "data"), ("embed", None), ("mlp", None)]  # data parallel: weights replicated
 
 
@@ -57,20 +60,27 @@ class Classifier(nnx.Module):
         return self.out(jax.nn.relu(self.hidden(x)))
 
 
-Params = nnx.State[Classifier]
 
-
-def make_step(graphdef: nnx.GraphDef[Classifier], tx: optax.GradientTransformation):  # type: ignore[no-untyped-def]  # pyright: ignore[reportUnknownParameterType]  # the jitted step's type is jax's
+def make_step(graphdef: nnx.GraphDef[Classifier], tx: optax.GradientTransformation) -> Step:
     def loss_fn(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
         logits = nnx.merge(graphdef, params)(x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        loss: jax.Array = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        return loss
 
-    def step(params: Params, opt_state: optax.OptState, x: jax.Array, y: jax.Array) -> tuple[Params, optax.OptState, jax.Array]:
+    def step(params: Params, opt_state: Any, x: jax.Array, y: jax.Array) -> tuple[Params, Any, jax.Array]:
         loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss  # type: ignore[return-value]  # optax returns a pytree of the same structure
+        new_params: Params = optax.apply_updates(params, updates)  # the same State structure
+        return new_params, opt_state, loss
 
     return step
+
+
+def load_digits() -> tuple[jax.Array, jax.Array]:
+    """scikit-learn's bundled 8x8 digits (no download): pixels scaled to [0, 1], and labels."""
+    datasets: Any = importlib.import_module("sklearn.datasets")  # by name: scikit-learn is untyped
+    digits = datasets.load_digits()
+    return jnp.asarray(digits.data / 16.0, dtype=jnp.float32), jnp.asarray(digits.target)
 
 
 def accuracy(graphdef: nnx.GraphDef[Classifier], params: Params, x: jax.Array, y: jax.Array) -> float:
@@ -78,16 +88,14 @@ def accuracy(graphdef: nnx.GraphDef[Classifier], params: Params, x: jax.Array, y
 
 
 def train(steps: int) -> None:
-    digits = load_digits()
-    x_all = jnp.asarray(digits.data / 16.0, dtype=jnp.float32)
-    y_all = jnp.asarray(digits.target)
+    x_all, y_all = load_digits()
     x_train, y_train, x_test, y_test = x_all[:1536], y_all[:1536], x_all[1536:], y_all[1536:]
 
     mesh = Mesh(np.array(jax.devices()), ("data",))
     model = nnx.init_sharded(lambda: Classifier(rngs=nnx.Rngs(0)), mesh, RULES)
-    print(nnx.tabulate(model, jax.ShapeDtypeStruct((128, 64), jnp.float32)))
+    print(nnx.tabulate(model, jnp.zeros((128, 64))))
     graphdef, params = nnx.split(model)
-    param_shardings = nnx.get_named_sharding(params, mesh, RULES)
+    param_shardings: Params = nnx.get_named_sharding(params, mesh, RULES)
     batch = NamedSharding(mesh, nnx.logical_to_mesh_axes(("batch", None), RULES))
     labels = NamedSharding(mesh, nnx.logical_to_mesh_axes(("batch",), RULES))
 
@@ -98,13 +106,13 @@ def train(steps: int) -> None:
     single = jax.jit(step)
 
     rng = np.random.default_rng(0)
+    batches = [rng.choice(len(x_train), 128, replace=False) for _ in range(steps)]
+    # The parallel step computes what one device computes.
+    on_one: tuple[Params, Any, jax.Array] = single(params, opt_state, x_train[batches[0]], y_train[batches[0]])
     losses: list[float] = []
-    for i in range(steps):
-        idx = rng.choice(len(x_train), 128, replace=False)
+    for i, idx in enumerate(batches):
         x = jax.device_put(x_train[idx], batch)
         y = jax.device_put(y_train[idx], labels)
-        if i == 0:  # the parallel step computes what one device computes
-            on_one = single(params, opt_state, x_train[idx], y_train[idx])
         params, opt_state, loss = parallel(params, opt_state, x, y)
         if i == 0:
             np.testing.assert_allclose(float(loss), float(on_one[2]), rtol=1e-5)
@@ -116,8 +124,9 @@ def train(steps: int) -> None:
 
     test_acc = accuracy(graphdef, params, x_test, y_test)
     print(f"devices: {jax.device_count()}  final loss {np.mean(losses[-10:]):.4f}  test accuracy {test_acc:.3f}")
-    assert np.mean(losses[-10:]) < losses[0] / 3, "training did not reduce the loss"
-    assert test_acc >= 0.85, f"test accuracy {test_acc:.3f} is too low"
+    full = steps >= 300  # shorter runs (--steps) only have to make progress
+    assert np.mean(losses[-10:]) < losses[0] * (0.1 if full else 0.9), "training did not reduce the loss"
+    assert test_acc >= (0.85 if full else 0.2), f"test accuracy {test_acc:.3f} is too low"
 
 
 def main() -> None:

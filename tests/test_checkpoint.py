@@ -75,7 +75,8 @@ def unchanged(model: Any, before: list[np.ndarray[Any, Any]]) -> bool:
 
 def abstract_model(seed: int = 0) -> Model:
     graphdef, abstract = jax.eval_shape(lambda: nnx.split(Model(seed)))
-    return nnx.merge(graphdef, abstract)
+    model: Model = nnx.merge(graphdef, abstract)
+    return model
 
 
 # -- safetensors -------------------------------------------------------------------------
@@ -173,9 +174,9 @@ def test_mismatched_model_is_refused_with_every_difference_and_nothing_changes(t
     file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
     on_disk = file.read_bytes()
     target = Model(1, width=5)  # every width-dependent shape differs
-    target.extra = nnx.Param(jnp.ones(2))  # missing from the checkpoint
+    setattr(target, "extra", nnx.Param(jnp.ones(2)))  # missing from the checkpoint
     del target.layers[1]  # unexpected in the checkpoint
-    target.calls = nnx.Param(jnp.array(0, dtype=jnp.int32))  # a different kind
+    setattr(target, "calls", nnx.Param(jnp.array(0, dtype=jnp.int32)))  # a different kind
     before = snapshot(target)
     with pytest.raises(CheckpointMismatchError) as info:
         nnx.checkpoint.restore(file, target)
@@ -241,7 +242,7 @@ def test_saving_what_cannot_be_saved_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="abstract"):
         nnx.checkpoint.save(tmp_path / "a.safetensors", abstract_model())
     model = Model(0)
-    model.z = nnx.Param(jnp.ones(2, dtype=jnp.complex64))
+    setattr(model, "z", nnx.Param(jnp.ones(2, dtype=jnp.complex64)))
     with pytest.raises(TypeError, match="'z' has dtype complex64"):
         nnx.checkpoint.save(tmp_path / "c.safetensors", model)
     with pytest.raises(TypeError, match="module or an nnx.State"):
@@ -266,11 +267,7 @@ def test_orbax_restores_onto_an_abstract_state_with_shardings(tmp_path: Path) ->
     model = Model(0)
     nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
     mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
-    graphdef, abstract = jax.eval_shape(lambda: nnx.split(Model(3)))
-    shardings = nnx.get_named_sharding(abstract, mesh)
-    sharded = jax.tree.map(
-        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings
-    )
+    graphdef, sharded = nnx.split(nnx.abstract_sharded(lambda: Model(3), mesh))
     restored = nnx.checkpoint.restore_orbax(tmp_path / "ckpt", sharded)
     assert_same_state(nnx.state(model), restored)
     assert all(isinstance(v.sharding, NamedSharding) and v.sharding.mesh == mesh for v in restored.leaves)
@@ -281,7 +278,7 @@ def test_orbax_restores_onto_an_abstract_state_with_shardings(tmp_path: Path) ->
 def test_orbax_mismatch_and_damage_are_refused(tmp_path: Path) -> None:
     path = nnx.checkpoint.save_orbax(tmp_path / "ckpt", Model(0))
     target = Model(1, width=5)
-    target.extra = nnx.Param(jnp.ones(2))
+    setattr(target, "extra", nnx.Param(jnp.ones(2)))
     before = snapshot(target)
     with pytest.raises(CheckpointMismatchError) as info:
         nnx.checkpoint.restore_orbax(path, target)

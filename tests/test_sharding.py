@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
 
 import nnx
+from nnx.jaxapi import partition_spec as P
 
 
 class Dense(nnx.Module):
@@ -37,9 +37,16 @@ def test_with_partitioning_records_axes_in_the_cell_metadata() -> None:
     assert np.array_equal(model.w, np.ones((2, 3)))
 
 
+def test_rewrapping_an_initializer_replaces_its_axes() -> None:
+    inner = nnx.with_partitioning(jax.nn.initializers.ones, ("embed", "mlp"), note="kept")
+    cell = nnx.Param(nnx.with_partitioning(inner, ("mlp", None))(jax.random.key(0), (2, 3)))
+    assert cell.metadata == {"sharding": ("mlp", None), "note": "kept"}
+    assert cell.shape == (2, 3)
+
+
 def test_metadata_survives_abstract_construction() -> None:
     _, abstract = jax.eval_shape(lambda: nnx.split(Dense(4, 8, rngs=nnx.Rngs(0))))
-    specs = nnx.get_partition_spec(abstract, [("mlp", "model")])
+    specs: nnx.State[Dense] = nnx.get_partition_spec(abstract, [("mlp", "model")])
     assert specs["w"] == P(None, "model") and specs["b"] == P("model")
 
 
@@ -63,7 +70,7 @@ def test_leaves_without_axes_are_replicated() -> None:
             self.stat = nnx.BatchStat(jnp.zeros(3))
             self.rngs = nnx.Rngs(1)
 
-    specs = nnx.get_partition_spec(Holder(), [("mlp", "model")])
+    specs: nnx.State[Holder] = nnx.get_partition_spec(Holder(), [("mlp", "model")])
     assert specs.dense.w == P(None, "model")
     assert specs.stat == P() and specs.rngs.default.key == P()
 
@@ -79,7 +86,7 @@ def test_unknown_mesh_axis_names_the_path() -> None:
     mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
     with pytest.raises(ValueError, match=r"'b' would be split over mesh axes \['mlp'\]"):
         nnx.get_named_sharding(nnx.state(Dense(2, 3, rngs=nnx.Rngs(0))), mesh)
-    shardings = nnx.get_named_sharding(Dense(2, 3, rngs=nnx.Rngs(0)), mesh, [("mlp", "data")])
+    shardings: nnx.State[Dense] = nnx.get_named_sharding(Dense(2, 3, rngs=nnx.Rngs(0)), mesh, [("mlp", "data")])
     assert shardings["w"].spec == P(None, "data")
     with pytest.raises(TypeError, match="expected a State or a module"):
         nnx.get_partition_spec({"w": jnp.ones(2)})

@@ -34,6 +34,7 @@ __all__ = [
 from nnx import checkpoint
 from nnx.display import display
 from nnx.sharding import (
+    abstract_sharded,
     get_named_sharding,
     get_partition_spec,
     init_sharded,
@@ -45,6 +46,6 @@ from nnx.sharding import (
 from nnx.tabulate import tabulate
 
 __all__ += [
-    "checkpoint", "display", "get_named_sharding", "get_partition_spec", "init_sharded",
+    "abstract_sharded", "checkpoint", "display", "get_named_sharding", "get_partition_spec", "init_sharded",
     "logical_axis_rules", "logical_to_mesh_axes", "tabulate", "with_partitioning", "with_sharding_constraint",
 ]

@@ -25,8 +25,9 @@ from typing import Any, Callable, Generator, Sequence, TypeVar, cast
 
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from nnx.jaxapi import eval_shape, jit_call, partition_spec, sharding_constraint
+from nnx.jaxapi import eval_shape, jit_call, partition_spec, shape_dtype, sharding_constraint
 from nnx.graph import merge, split, state as state_of
+from nnx.graphdef import GraphDef
 from nnx.objects import Object
 from nnx.state import State, path_str
 from nnx.variables import Boxed
@@ -55,7 +56,10 @@ def with_partitioning(initializer: F, sharding: LogicalAxes, **metadata: Any) ->
     axes = tuple(sharding)
 
     def init(*args: Any, **kwargs: Any) -> Any:
-        return Boxed(initializer(*args, **kwargs), sharding=axes, **metadata)
+        value = initializer(*args, **kwargs)
+        if isinstance(value, Boxed):  # re-wrapping a wrapped initializer: the outer axes win
+            return Boxed(value.value, **{**value.metadata, "sharding": axes, **metadata})
+        return Boxed(value, sharding=axes, **metadata)
 
     return cast(F, init)
 
@@ -169,10 +173,27 @@ def init_sharded(make: Callable[[], N], mesh: Mesh, rules: Rules | None = None) 
     ``out_shardings`` so each device computes only its own shards. The model is
     never materialised on one device. Use it for models too large for one.
     """
-    graphdef, abstract = eval_shape(lambda: split(make()))
-    shardings: State[Any] = get_named_sharding(abstract, mesh, rules)
+    graphdef, _, shardings = _plan(make, mesh, rules)
     values = jit_call(lambda: split(make())[1], shardings)
     return merge(graphdef, values)
+
+
+def _plan(make: Callable[[], N], mesh: Mesh, rules: Rules | None) -> tuple[GraphDef[N], State[N], State[N]]:
+    """Trace ``make`` abstractly: its GraphDef, its abstract State, and the sharding of every leaf."""
+    graphdef, abstract = eval_shape(lambda: split(make()))
+    shardings: State[N] = get_named_sharding(abstract, mesh, rules)
+    return graphdef, abstract, shardings
+
+
+def abstract_sharded(make: Callable[[], N], mesh: Mesh, rules: Rules | None = None) -> N:
+    """``make()``'s structure with ``jax.ShapeDtypeStruct`` leaves that carry their shardings.
+
+    Nothing is computed. This is the target to restore a checkpoint straight
+    into its shards: ``nnx.checkpoint.restore(path, nnx.abstract_sharded(make, mesh, rules))``.
+    """
+    graphdef, abstract, shardings = _plan(make, mesh, rules)
+    placed = [shape_dtype(tuple(a.shape), a.dtype, s) for a, s in zip(abstract.leaves, shardings.leaves)]
+    return merge(graphdef, State._make(abstract._layout, placed))
 
 
 def with_sharding_constraint(target: State[N], mesh: Mesh, rules: Rules | None = None) -> State[N]:

@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
 import nnx
+from nnx.jaxapi import partition_spec as P
 
 RULES = [("batch", "data"), ("embed", None), ("mlp", "model")]
 
@@ -31,10 +31,10 @@ class MLP(nnx.Module):
         self.scale = jnp.ones((din,))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return (jax.nn.relu(x @ self.w1 + self.b1) @ self.w2) * self.scale
+        return (jax.nn.relu(x @ self.w1.value + self.b1.value) @ self.w2.value) * self.scale
 
 
-EXPECTED = {("w1",): P(None, "model"), ("b1",): P("model"), ("w2",): P("model", None), ("scale",): P(None)}
+EXPECTED: dict[tuple[str | int, ...], Any] = {("w1",): P(None, "model"), ("b1",): P("model"), ("w2",): P("model", None), ("scale",): P(None)}
 
 
 def mesh_2d() -> Mesh:
@@ -50,7 +50,7 @@ def test_there_are_eight_devices() -> None:
 
 
 def test_partition_specs_follow_metadata_and_rules() -> None:
-    specs = nnx.get_partition_spec(nnx.state(make()), RULES)
+    specs: nnx.State[MLP] = nnx.get_partition_spec(nnx.state(make()), RULES)
     assert dict(zip(specs.paths, specs.leaves)) == EXPECTED
     with nnx.logical_axis_rules(RULES):
         assert nnx.get_partition_spec(make()).leaves == specs.leaves
@@ -141,7 +141,7 @@ def test_tensor_parallel_step_matches_single_device() -> None:
     mesh = mesh_2d()
     model = nnx.init_sharded(make, mesh, RULES)
     graphdef, params = nnx.split(model)
-    shardings = nnx.get_named_sharding(params, mesh, RULES)
+    shardings: nnx.State[MLP] = nnx.get_named_sharding(params, mesh, RULES)
     batch = NamedSharding(mesh, nnx.logical_to_mesh_axes(("batch", "embed"), RULES))
     x, y = (jax.device_put(a, batch) for a in data())
     step = jax.jit(train_step(graphdef), in_shardings=(shardings, batch, batch), out_shardings=(None, shardings))
@@ -162,10 +162,9 @@ class Holder(nnx.Module):
 
 
 def sharded_abstract_holder(mesh: Mesh) -> Holder:
-    graphdef, abstract = jax.eval_shape(lambda: nnx.split(Holder()))
-    shardings = nnx.get_named_sharding(abstract, mesh, RULES)
-    placed = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
-    return nnx.merge(graphdef, placed)
+    holder = nnx.abstract_sharded(Holder, mesh, RULES)
+    assert isinstance(holder.mlp.w1.value, jax.ShapeDtypeStruct)
+    return holder
 
 
 def assert_restored_sharded(source: Holder, restored: Holder, mesh: Mesh) -> None:
