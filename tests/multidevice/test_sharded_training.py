@@ -187,3 +187,25 @@ def test_checkpoints_restore_straight_into_shards(tmp_path: Path) -> None:
     with nnx.checkpoint.CheckpointManager(tmp_path / "run", max_to_keep=1) as manager:
         manager.save(0, source)
         assert_restored_sharded(source, manager.restore(sharded_abstract_holder(mesh)), mesh)
+
+
+def test_sharded_init_never_holds_a_whole_parameter_on_one_device() -> None:
+    """XLA's own accounting of the init computation: per device, the outputs and
+    scratch space together stay below the size of the parameter being built."""
+
+    class Wide(nnx.Module):
+        def __init__(self) -> None:
+            init = nnx.with_partitioning(jax.nn.initializers.lecun_normal(), ("embed", "mlp"))
+            self.w = nnx.Param(init(jax.random.key(0), (1024, 4096)))
+
+    mesh = Mesh(np.array(jax.devices()).reshape(1, 8), ("data", "model"))
+    _, abstract = jax.eval_shape(lambda: nnx.split(Wide()))
+    shardings = nnx.get_named_sharding(abstract, mesh, RULES)
+    compiled = jax.jit(lambda: nnx.split(Wide())[1], out_shardings=shardings).lower().compile()
+    memory = compiled.memory_analysis()
+    assert memory is not None  # the CPU backend reports it
+    whole = 1024 * 4096 * 4
+    assert memory.output_size_in_bytes == whole // 8
+    assert memory.output_size_in_bytes + memory.temp_size_in_bytes < whole
+    model = nnx.init_sharded(Wide, mesh, RULES)
+    assert {s.data.shape for s in model.w.value.addressable_shards} == {(1024, 512)}
