@@ -102,12 +102,18 @@ def test_display_outside_a_notebook_uses_text_by_default(capsys: pytest.CaptureF
 
 
 def test_display_with_treescope_renders_nnx_nodes(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("treescope")
     model = MLP(rngs=nnx.Rngs(0))
     nnx.display(model, backend="treescope")
     out = capsys.readouterr().out
     assert "MLP(" in out and "Param(" in out and "BatchStat(" in out
     assert "float32" in out
+
+
+def test_display_with_treescope_shows_state_kinds(capsys: pytest.CaptureFixture[str]) -> None:
+    model = MLP(rngs=nnx.Rngs(0))
+    nnx.display(nnx.state(model, nnx.BatchStat), backend="treescope")
+    out = capsys.readouterr().out
+    assert "State(" in out and "'norm'" in out and "BatchStat(" in out
 
 
 def test_display_treescope_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

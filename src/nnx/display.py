@@ -107,6 +107,11 @@ def _variable_handler(repr_lib: Any) -> Any:
 
 def _state_handler(repr_lib: Any) -> Any:
     def handle(state: State[Any], path: str | None, subtree_renderer: Any) -> Any:
-        return repr_lib.render_dictionary_wrapper(type(state), dict(state.items()), path, subtree_renderer)
+        # Leaves are shown as cells of their kind (kinds live in the State's layout, not the values).
+        shown: dict[Any, Any] = {}
+        for key, value in state.items():
+            kind = None if isinstance(value, State) else state.kind((key,))
+            shown[key] = value if kind is None else kind(value, **state.metadata((key,)))
+        return repr_lib.render_dictionary_wrapper(type(state), shown, path, subtree_renderer)
 
     return handle

@@ -190,6 +190,7 @@ def restore_orbax(directory: str | os.PathLike[str], target: N, /, *filters: Fil
     wanted = target_state(target, filters, where)
     checkpointer = _ocp().StandardCheckpointer()
     saved_tree = _metadata_tree(lambda: checkpointer.metadata(path).item_metadata.tree, path, where)
+
     def read(abstract: Any) -> Any:
         return checkpointer.restore(path, abstract)
 
