@@ -209,3 +209,11 @@ def test_sharded_init_never_holds_a_whole_parameter_on_one_device() -> None:
     assert memory.output_size_in_bytes + memory.temp_size_in_bytes < whole
     model = nnx.init_sharded(Wide, mesh, RULES)
     assert {s.data.shape for s in model.w.value.addressable_shards} == {(1024, 512)}
+
+
+def test_orbax_restore_into_a_concrete_sharded_model_keeps_its_layout(tmp_path: Path) -> None:
+    mesh = mesh_2d()
+    source = Holder()
+    directory = nnx.checkpoint.save_orbax(tmp_path / "orbax", source)
+    target = nnx.init_sharded(Holder, mesh, RULES)
+    assert_restored_sharded(source, nnx.checkpoint.restore_orbax(directory, target), mesh)

@@ -170,8 +170,15 @@ def compare(where: str, saved: dict[Path, LeafSpec], wanted: dict[Path, LeafSpec
 
 
 def place_like(value: Any, like: Any) -> Any:
-    """``value`` (host data) as a device array laid out like ``like`` (its sharding, if any)."""
-    return device_put(value, getattr(like, "sharding", None))
+    """``value`` (host data) as a device array laid out like ``like`` (its sharding, if any).
+
+    A NumPy leaf stays a NumPy array, and so does a value whose dtype JAX would
+    narrow (64-bit types while ``jax_enable_x64`` is off): a restore is exact.
+    """
+    sharding = getattr(like, "sharding", None)
+    if isinstance(like, np.ndarray) or (sharding is None and not is_key(value) and jax.dtypes.canonicalize_dtype(value.dtype) != value.dtype):
+        return np.array(value)
+    return device_put(value, sharding)
 
 
 def write_back(target: Any, wanted: State[Any], values: list[Any]) -> Any:

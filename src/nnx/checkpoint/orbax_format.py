@@ -34,6 +34,7 @@ from nnx.checkpoint.common import (
     is_key,
     key_data_spec,
     key_impl_name,
+    place_like,
     target_state,
     wrap_key,
     write_back,
@@ -93,11 +94,28 @@ def _abstract_leaf(value: Any) -> jax.ShapeDtypeStruct:
     return shape_dtype(tuple(value.shape), value.dtype, sharding)
 
 
+def _empty(value: Any) -> bool:
+    """Zero-size leaves hold no data; orbax refuses them, so they are left out and rebuilt."""
+    shape: tuple[int, ...] = tuple(value.shape)
+    return int(np.prod(shape)) == 0
+
+
+def _template(value: Any) -> Any:
+    """What orbax restores a target leaf onto: NumPy stays NumPy (64-bit dtypes
+    included); anything else becomes a ShapeDtypeStruct with the leaf's sharding."""
+    if isinstance(value, np.ndarray):
+        array: np.ndarray[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to ndarray[Unknown]
+        return np.zeros(array.shape, array.dtype)
+    return _abstract_leaf(value)
+
+
 def to_orbax(state: State[Any]) -> OrbaxTree:
     """A nested dict orbax can save (or restore onto): keys as key data, abstract leaves
-    as ShapeDtypeStructs that always carry a sharding."""
+    as ShapeDtypeStructs that always carry a sharding, zero-size leaves left out."""
     leaves: list[tuple[Path, Any]] = []
     for path, value in zip(state.paths, state.leaves):
+        if _empty(value):
+            continue
         if isinstance(value, jax.ShapeDtypeStruct):
             leaves.append((path, _abstract_leaf(value)))
         elif is_key(value):
@@ -111,6 +129,9 @@ def from_orbax(tree: OrbaxTree, like: State[N]) -> State[N]:
     """The State of ``like``'s structure holding the arrays of a restored orbax ``tree``."""
     values: list[Any] = []
     for path, want in zip(like.paths, like.leaves):
+        if _empty(want):
+            values.append(place_like(np.zeros(want.shape, want.dtype), want))
+            continue
         node: Any = tree
         for k in _keys(path):
             node = node[k]
@@ -135,6 +156,8 @@ def _check(where: str, saved_tree: Any, wanted: State[Any], partial: bool) -> No
     saved: dict[Path, LeafSpec] = dict(_saved_specs(saved_tree))
     want: dict[Path, LeafSpec] = {}
     for path, value in zip(wanted.paths, wanted.leaves):
+        if _empty(value):
+            continue
         spec = _abstract_leaf(value)
         want[_keys(path)] = LeafSpec("", tuple(spec.shape), np.dtype(spec.dtype).name)
     if partial:
@@ -142,22 +165,23 @@ def _check(where: str, saved_tree: Any, wanted: State[Any], partial: bool) -> No
     compare(where, saved, want)
 
 
-def _full_abstract(saved_tree: Any, wanted: OrbaxTree) -> Any:
-    """The abstract tree of everything saved: the target's leaves where it has them."""
+def _full_abstract(saved_tree: Any, wanted: Any) -> Any:
+    """The abstract tree of everything saved: the target's templates where it has them."""
     if isinstance(saved_tree, dict):
         out: dict[str, Any] = {
-            k: _full_abstract(v, wanted.get(k, {}) if isinstance(wanted, dict) else {})  # pyright: ignore[reportUnknownArgumentType, reportUnnecessaryIsInstance]
+            k: _full_abstract(v, wanted.get(k, {}) if isinstance(wanted, dict) else {})  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
             for k, v in saved_tree.items()  # pyright: ignore[reportUnknownVariableType]
         }
         return out
-    if isinstance(wanted, jax.ShapeDtypeStruct):
+    if not isinstance(wanted, dict):  # a template from the target
         return wanted
     return shape_dtype(tuple(saved_tree.shape), saved_tree.dtype, SingleDeviceSharding(default_device()))
 
 
 def _restore_tree(where: str, restore: Callable[[Any], Any], saved_tree: Any, wanted: State[Any], partial: bool) -> State[Any]:
     _check(where, saved_tree, wanted, partial)
-    abstract = _full_abstract(saved_tree, to_orbax(wanted))
+    templates = _nest([(p, _template(v)) for p, v in zip(wanted.paths, wanted.leaves) if not _empty(v)])
+    abstract = _full_abstract(saved_tree, templates)
     return from_orbax(restore(abstract), wanted)
 
 
