@@ -201,3 +201,43 @@ def test_tabulate_errors_name_the_problem() -> None:
         nnx.tabulate(Linear(2, 3, rngs=nnx.Rngs(0)), jnp.ones((1, 2)), method="encode")
     with pytest.raises(TypeError, match="expected a module"):
         nnx.tabulate(jnp.ones(3))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # the error under test
+
+
+class Scaled(Linear):
+    """Calls its base class's __call__: one call, one row."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return super().__call__(x) * 2.0
+
+
+class Broken(nnx.Module):
+    def __init__(self) -> None:
+        self.inner = Scaled(2, 2, rngs=nnx.Rngs(0))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        raise RuntimeError(f"broken after {self.inner(x).shape}")
+
+
+def test_tabulate_records_a_subclass_call_once_and_restores_the_classes() -> None:
+    class Plain(Linear):  # inherits __call__: tabulate must not leave one behind
+        pass
+
+    class Outer(nnx.Module):
+        def __init__(self) -> None:
+            self.inner = Scaled(2, 3, rngs=nnx.Rngs(0))
+            self.plain = Plain(3, 3, rngs=nnx.Rngs(1))
+
+        def __call__(self, x: jax.Array) -> jax.Array:
+            return self.plain(self.inner(x))
+
+    table = nnx.tabulate(Outer(), jnp.ones((1, 2)))
+    assert table.count("Scaled") == 1 and table.count("Plain") == 1
+    assert "Linear" not in table  # the base-class call inside is the same call
+    assert vars(Outer)["__call__"].__qualname__.endswith("Outer.__call__")
+    assert "__call__" not in vars(Plain)
+    with pytest.raises(RuntimeError, match=r"broken after \(1, 2\)"):
+        nnx.tabulate(Broken(), jnp.ones((1, 2)))
+    # Whatever happened, the classes are as they were: calls run unrecorded and unwrapped.
+    assert vars(Scaled)["__call__"].__qualname__ == "Scaled.__call__"
+    assert vars(Linear)["__call__"].__qualname__ == "Linear.__call__"
+    assert "__call__" in vars(Broken) and vars(Broken)["__call__"].__qualname__ == "Broken.__call__"
