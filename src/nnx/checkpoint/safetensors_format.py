@@ -17,7 +17,7 @@ import json
 import os
 import zlib
 from pathlib import Path as FilePath
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import jax
 import ml_dtypes
@@ -85,8 +85,8 @@ def save(path: str | os.PathLike[str], target: Any, /, *filters: Filter) -> File
     st = target_state(target, filters, where)
     arrays, entries = _to_host(st, where)
     metadata = {"format": FORMAT, "nnx": json.dumps(entries)}
-    data: bytes = _safetensors().numpy.save(arrays, metadata=metadata)
-    return atomic_write(FilePath(path), data)
+    writer = _safetensors().numpy.save_file
+    return atomic_write(FilePath(path), lambda tmp: writer(arrays, str(tmp), metadata=metadata))
 
 
 def _to_host(st: State[Any], where: str) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
@@ -110,20 +110,20 @@ def _to_host(st: State[Any], where: str) -> tuple[dict[str, np.ndarray[Any, Any]
                 f"{where}: '{name}' has dtype {host.dtype}, which safetensors cannot store "
                 f"(supported: {sorted(d.name for d in _SUPPORTED)}); cast it or use the orbax back end."
             )
-        entry["crc32"] = zlib.crc32(host.tobytes())
+        entry["crc32"] = zlib.crc32(host.reshape(-1).view(np.uint8).data)  # the bytes, without a copy
         arrays[name] = host
         entries[name] = entry
     return arrays, entries
 
 
-def atomic_write(path: FilePath, data: bytes) -> FilePath:
-    """Write ``data`` to ``path`` through a temporary file and a rename (all or nothing)."""
+def atomic_write(path: FilePath, write: Callable[[FilePath], object]) -> FilePath:
+    """Have ``write`` fill a temporary file beside ``path``, flush it to disk, then
+    rename it over ``path``: readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
