@@ -17,13 +17,14 @@ from the target).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence, cast
+from typing import Any, Sequence
 
 import jax
 import numpy as np
 
 from nnx.filters import Filter, LeafKind, Path
-from nnx.jaxapi import device_put, eval_shape, is_key_dtype, shape_dtype, wrap_key_data
+from nnx import jaxapi
+from nnx.jaxapi import device_put, is_key_dtype, wrap_key_data
 from nnx.graph import state as state_of, update
 from nnx.objects import Object
 from nnx.state import State, path_str
@@ -115,8 +116,7 @@ def key_impl_name(value: Any) -> str:
 
 def key_data_spec(value: Any) -> jax.ShapeDtypeStruct:
     """The shape/dtype of the raw key data of a key array (its shape plus the key's own)."""
-    # An abstract evaluation gives a ShapeDtypeStruct where the function gives an Array.
-    return cast(jax.ShapeDtypeStruct, eval_shape(jax.random.key_data, shape_dtype(tuple(value.shape), value.dtype)))
+    return jaxapi.key_data_spec(tuple(value.shape), value.dtype)
 
 
 def wrap_key(data: Any, impl: str) -> jax.Array:
