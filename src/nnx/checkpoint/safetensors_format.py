@@ -31,15 +31,15 @@ from nnx.checkpoint.common import (
     key_impl_name,
     kind_name,
     place_like,
+    checksum,
     resolve_kind,
-    select,
+    select_specs,
     spec_of,
     target_state,
     wrap_key,
     write_back,
 )
 from nnx.filters import Filter, Path
-from nnx.jaxapi import shape_dtype
 from nnx.state import State, path_str
 
 N = TypeVar("N")
@@ -110,7 +110,7 @@ def _to_host(st: State[Any], where: str) -> tuple[dict[str, np.ndarray[Any, Any]
                 f"{where}: '{name}' has dtype {host.dtype}, which safetensors cannot store "
                 f"(supported: {sorted(d.name for d in _SUPPORTED)}); cast it or use the orbax back end."
             )
-        entry["crc32"] = zlib.crc32(host.reshape(-1).view(np.uint8).data)  # the bytes, without a copy
+        entry["crc32"] = checksum(host)
         arrays[name] = host
         entries[name] = entry
     return arrays, entries
@@ -162,7 +162,7 @@ def _read(path: str | os.PathLike[str], where: str) -> _Saved:
         if entry is None or dtype is None:
             raise _damaged(file, where, f"tensor {name!r} is not described by the nnx metadata")
         data: bytes = tensor["data"]
-        if zlib.crc32(data) != entry["crc32"]:
+        if zlib.crc32(data) != entry["crc32"]:  # (= checksum of the array)
             raise _damaged(file, where, f"the bytes of {name!r} fail their checksum")
         array = np.frombuffer(data, dtype=dtype).reshape(tensor["shape"])
         leaf_path: Path = tuple(entry["path"])
@@ -237,23 +237,7 @@ def restore(path: str | os.PathLike[str], target: N, /, *filters: Filter) -> N:
     saved = _read(path, where)
     layout = wanted._layout
     want = {p: spec_of(k, v) for p, k, v in zip(layout.paths, layout.kinds, wanted.leaves)}
-    compare(where, _select(saved.specs, filters), want)
+    compare(where, select_specs(saved.specs, filters), want)
     values = [place_like(_host_leaf(saved, p), like) for p, like in zip(layout.paths, wanted.leaves)]
     result: N = write_back(target, wanted, values)
     return result
-
-
-def _select(specs: dict[Path, LeafSpec], filters: tuple[Filter, ...]) -> dict[Path, LeafSpec]:
-    """The saved leaves that ``filters`` select, judged by their recorded kinds."""
-    if not filters:
-        return specs
-    flat: dict[Path, Any] = {}
-    for p, spec in specs.items():
-        placeholder = shape_dtype(spec.shape, np.float32)
-        try:
-            kind = resolve_kind(spec.kind)
-        except CheckpointError:
-            kind = None  # a kind this program does not define: only path filters can select it
-        flat[p] = placeholder if kind is None else kind(placeholder)
-    chosen = select(State.from_flat_state(flat), filters)
-    return {p: specs[p] for p in chosen.paths}
