@@ -35,3 +35,11 @@ __all__ = [
     "batch_stat", "buffers", "cell", "clone", "context", "graphdef", "iter_graph", "jit", "merge", "param",
     "pop", "ref", "split", "state", "static", "to_filter", "update", "variable",
 ]
+
+# -- layers, optimizer (issue 5) -------------------------------------------------
+from nnx import nn
+from nnx.nn import *  # noqa: F403 - every layer, initializer module and activation, listed in nnx.nn.__all__
+from nnx.optim import Optimizer, OptState
+
+__all__ += ["nn", "Optimizer", "OptState"]
+__all__ += nn.__all__
