@@ -537,3 +537,92 @@ def test_seed_003_lifted_transforms_train_step() -> None:
     train_step(model, x, y)
     train_step(model, x, y)
     assert int(model.calls.value) == 2
+
+
+def test_seed_001_jit_train_step_with_optimizer() -> None:
+    """Seed 001, "optax": an MLP with Dropout and BatchNorm, nnx.Optimizer sharing the model,
+    an @nnx.jit train step updating through ``optimizer.update(grads)``; no state returned."""
+    import optax
+
+    class MLP(nnx.Module):
+        def __init__(self, fin: int, hidden: int, fout: int, rngs: nnx.Rngs) -> None:
+            self.linear1 = nnx.Linear(fin, hidden, rngs=rngs)
+            self.dropout = nnx.Dropout(rate=0.1, rngs=rngs)
+            self.bn = nnx.BatchNorm(hidden, rngs=rngs)
+            self.linear2 = nnx.Linear(hidden, fout, rngs=rngs)
+
+        def __call__(self, x: jax.Array) -> jax.Array:
+            x = jax.nn.gelu(self.dropout(self.bn(self.linear1(x))))
+            return self.linear2(x)  # FIX: the seed calls a missing self.linear
+
+    model = MLP(2, 32, 10, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3))  # FIX: optax.Adam -> optax.adam
+
+    @nnx.jit
+    def train_step(model: MLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -> jax.Array:
+        def loss_fn(model: MLP) -> jax.Array:
+            pred = model(x)
+            return jnp.mean((pred - y) ** 2)  # FIX: y_pred -> pred
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)  # FIX: jnp -> nnx
+        optimizer.update(grads)  # FIX: optimize -> optimizer
+        return loss
+
+    x, y = jnp.ones((5, 2)), jnp.ones((5, 10))
+    losses = [float(train_step(model, optimizer, x, y)) for _ in range(100)]
+    assert int(optimizer.step.value) == 100
+    assert optimizer.model is model
+    assert losses[-1] < losses[0]
+
+
+def test_scan_state_axes_carry_batch_stats_scan_params() -> None:
+    """Per-kind axes in scan: params are scanned (one slice per step), batch stats carried."""
+
+    class Layer(nnx.Module):
+        w: jax.Array = nnx.param()
+        seen: jax.Array = nnx.batch_stat()
+
+        def __init__(self) -> None:
+            self.w = jnp.arange(4.0)
+            self.seen = jnp.array(0.0)
+
+    layer = Layer()
+    layer.w = jnp.stack([jnp.full((4,), float(i)) for i in range(3)])  # pyright: ignore[reportAttributeAccessIssue]
+    axes = nnx.StateAxes({nnx.BatchStat: nnx.Carry, ...: 0})
+
+    @nnx.scan(in_axes=(nnx.Carry, axes), out_axes=nnx.Carry)
+    def f(x: jax.Array, layer: Layer) -> jax.Array:
+        layer.seen = layer.seen + 1
+        return x + layer.w
+
+    y = f(jnp.zeros(4), layer)
+    assert float(layer.seen) == 3.0  # carried: one increment per step
+    assert layer.w.shape == (3, 4)  # scanned params restacked
+    assert float(y[0]) == 0.0 + 1.0 + 2.0
+
+
+def test_grad_lands_structural_changes() -> None:
+    model = Model(nnx.Rngs(0))
+
+    def f(model: Model, x: jax.Array) -> jax.Array:
+        y = model(x)
+        model.seen = nnx.Intermediate(y)  # sown inside the gradient computation
+        return jnp.sum(y)
+
+    nnx.grad(f)(model, X)
+    assert isinstance(nnx.cell(model, "seen"), nnx.Intermediate)
+    assert model.seen.shape == (2, 3)
+
+
+def test_vmap_and_loops_refuse_structural_changes() -> None:
+    s = Stateful()
+
+    def grow(s: Stateful, x: jax.Array) -> jax.Array:
+        s.extra = nnx.Param(x)
+        return x
+
+    with pytest.raises(ValueError, match="structure"):
+        nnx.vmap(grow, in_axes=(None, 0))(s, jnp.ones(3))
+    with pytest.raises(ValueError, match="structure"):
+        nnx.cond(jnp.array(True), grow, grow, s, jnp.ones(3))
+    assert not hasattr(s, "extra")
