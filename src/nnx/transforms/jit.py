@@ -70,6 +70,7 @@ class JitWrapped(Generic[P, R]):
         self._jit_kwargs = jit_kwargs
         self._compiled: dict[FrameDef, Any] = {}
         self._last: _Last | None = None
+        self._previous: Frame | None = None  # the last frame, whose walk a slow call may reuse
         functools.update_wrapper(self, fun)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -96,7 +97,8 @@ class JitWrapped(Generic[P, R]):
         return self._call(args, kwargs)
 
     def _frame(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Frame, list[Any], Any]:
-        frame, dyn = Frame.of(args, kwargs, self._is_static)
+        frame, dyn = Frame.of(args, kwargs, self._is_static, self._previous)
+        self._previous = frame
         framedef = frame.framedef
         jitted = self._compiled.get(framedef)
         if jitted is None:

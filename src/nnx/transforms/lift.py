@@ -349,9 +349,16 @@ class Frame:
 
     @staticmethod
     def of(
-        args: Sequence[Any], kwargs: dict[str, Any], static: Callable[[int | str], bool] | None = None
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        static: Callable[[int | str], bool] | None = None,
+        previous: Frame | None = None,
     ) -> tuple[Frame, list[Any]]:
-        """Find and walk the graph nodes in ``(args, kwargs)``: the frame and the dyn parts."""
+        """Find and walk the graph nodes in ``(args, kwargs)``: the frame and the dyn parts.
+
+        ``previous``: a frame whose walk is reused if it covered the same root objects
+        and no structure changed since (the epoch has not moved).
+        """
         patterns: list[Any] = []
         owners: list[int] = []
         roots: list[Any] = []
@@ -370,7 +377,15 @@ class Frame:
             patterns.append(pattern)
             roots.extend(nodes)
             dyn.append(d)
-        graphdef, cells, nodes = walk_nodes(tuple(roots))
+        if (
+            previous is not None
+            and previous.epoch == epoch.current()
+            and len(previous.roots) == len(roots)
+            and all(a is b for a, b in zip(previous.roots, roots))
+        ):
+            graphdef, cells, nodes = previous.framedef.graphdef, previous.cells, previous.nodes
+        else:
+            graphdef, cells, nodes = walk_nodes(tuple(roots))
         framedef = FrameDef(graphdef, tuple(patterns), kwnames, tuple(statics))
         return Frame(framedef, cells, nodes, tuple(roots), tuple(owners)), dyn
 
