@@ -62,9 +62,11 @@ class JitWrapped(Generic[P, R]):
         *,
         static_argnums: int | Iterable[int] = (),
         static_argnames: str | Iterable[str] = (),
+        donate_argnums: int | Iterable[int] = (),
         **jit_kwargs: Any,
     ) -> None:
         self._fun = fun
+        self._donate = frozenset((donate_argnums,) if isinstance(donate_argnums, int) else donate_argnums)
         self._static_argnums = frozenset((static_argnums,) if isinstance(static_argnums, int) else static_argnums)
         self._static_argnames = frozenset((static_argnames,) if isinstance(static_argnames, str) else static_argnames)
         self._jit_kwargs = jit_kwargs
@@ -92,7 +94,7 @@ class JitWrapped(Generic[P, R]):
                     dyn.append(None)
             else:
                 frame = last.frame
-                landing, new, out = last.jitted(frame.values(), dyn)
+                landing, new, out = last.jitted(frame.values(), *dyn)
                 return frame.land(landing, new, out)  # type: ignore[no-any-return]
         return self._call(args, kwargs)
 
@@ -102,13 +104,27 @@ class JitWrapped(Generic[P, R]):
         framedef = frame.framedef
         jitted = self._compiled.get(framedef)
         if jitted is None:
-            jitted = jx.jit(functools.partial(_pure, self._fun, framedef), **self._jit_kwargs)
+            jitted = self._compile(framedef)
             self._compiled[framedef] = jitted
         return frame, dyn, jitted
 
+    def _compile(self, framedef: FrameDef) -> Any:
+        """The ``jax.jit`` function for one frame: ``(state values, *dyn args)``.
+
+        Donating a module argument donates the state of every module argument (they
+        are one graph, passed as one list); then every leaf is returned, so that no
+        cell keeps a donated buffer.
+        """
+        n_pos = len(framedef.patterns) - len(framedef.kwnames)
+        donated = sorted(k for k in self._donate if k < n_pos)
+        donate_state = any(framedef.patterns[k] is not DYN for k in donated)
+        donate = tuple([0] if donate_state else []) + tuple(k + 1 for k in donated if framedef.patterns[k] is DYN)
+        pure = functools.partial(_pure, self._fun, framedef, not donate_state)
+        return jx.jit(pure, donate_argnums=donate, **self._jit_kwargs)
+
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         frame, dyn, jitted = self._frame(args, kwargs)
-        landing, new, out = jitted(frame.values(), dyn)
+        landing, new, out = jitted(frame.values(), *dyn)
         result: R = frame.land(landing, new, out)
         self._remember(frame, jitted, args, kwargs)
         return result
@@ -137,7 +153,7 @@ class JitWrapped(Generic[P, R]):
     def lower(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """``jax.jit(...).lower`` for these arguments (e.g. ``.compile().memory_analysis()``)."""
         frame, dyn, jitted = self._frame(args, kwargs)
-        return jitted.lower(frame.values(), dyn)
+        return jitted.lower(frame.values(), *dyn)
 
     @overload
     def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
@@ -151,10 +167,10 @@ class JitWrapped(Generic[P, R]):
         return functools.partial(self, instance)
 
 
-def _pure(fun: Callable[..., Any], framedef: FrameDef, values: list[Any], dyn: list[Any]) -> Any:
+def _pure(fun: Callable[..., Any], framedef: FrameDef, forward: bool, values: list[Any], *dyn: Any) -> Any:
     args, kwargs, entered = framedef.enter(values, dyn)
     out = fun(*args, **kwargs)
-    return framedef.leave(entered, out, where="nnx.jit")
+    return framedef.leave(entered, out, where="nnx.jit", forward=forward)
 
 
 @overload
@@ -184,14 +200,17 @@ def jit(
 
     Use it like ``jax.jit``: as ``nnx.jit(f)``, as ``@nnx.jit``, or as
     ``@nnx.jit(static_argnums=...)``. Other keyword arguments go to ``jax.jit``
-    (``donate_argnums``, ``in_shardings`` ... apply to the flat state list and
-    are rarely what you want; prefer the defaults). Decorating a method works,
+    (``device``, ``keep_unused``, ``compiler_options`` ...). ``donate_argnums``
+    lets XLA reuse the buffers of those arguments; donating a module argument
+    donates the state of all module arguments. Decorating a method works,
     and so does ``nnx.jit(model.method)``: the bound module is an argument.
     """
     if fun is None:
         return lambda f: jit(f, static_argnums=static_argnums, static_argnames=static_argnames, **jit_kwargs)
     if inspect.ismethod(fun) and is_graph_node(fun.__self__):
         bound_to = fun.__self__
+        if "donate_argnums" in jit_kwargs:
+            jit_kwargs = {**jit_kwargs, "donate_argnums": _shift(jit_kwargs["donate_argnums"])}
         wrapped: JitWrapped[Any, R] = JitWrapped(
             fun.__func__, static_argnums=_shift(static_argnums), static_argnames=static_argnames, **jit_kwargs
         )
