@@ -45,7 +45,7 @@ def dot_product_attention_weights(
     if bias is not None:
         weights = weights + bias
     if mask is not None:
-        lowest = jnp.finfo(weights.dtype).min  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # jax: untyped finfo
+        lowest = jnp.finfo(weights.dtype).min  # type: ignore[no-untyped-call]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # jax: untyped finfo
         weights = jnp.where(mask, weights, lowest)  # pyright: ignore[reportUnknownArgumentType]
     weights = jax.nn.softmax(weights, axis=-1)
     if module is not None:

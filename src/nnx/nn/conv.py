@@ -103,8 +103,8 @@ class Conv(Module):
             x = jnp.pad(x, wrap, mode="wrap")  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
             padding = "VALID"
         elif padding == "CAUSAL":
-            (extent,) = dilated(self.kernel_size, self.kernel_dilation)
-            padding = [(extent - 1, 0)]
+            (causal_extent,) = dilated(self.kernel_size, self.kernel_dilation)
+            padding = [(causal_extent - 1, 0)]
         kernel = self.kernel if self.mask is None else self.kernel * self.mask
         bias = self.bias if self.use_bias else None
         x, kernel, bias = promote_dtype((x, kernel, bias), dtype=self.dtype)

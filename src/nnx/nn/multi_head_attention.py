@@ -199,7 +199,8 @@ class MultiHeadAttention(Module):
                 "decode with the batch shape init_cache was given."
             )
         index = self.cache_index
-        start = (0,) * len(batch) + (index, 0, 0)
+        zero = lax.full((), 0, jnp.int32)
+        start = [zero] * len(batch) + [index, zero, zero]
         self.cached_key = lax.dynamic_update_slice(self.cached_key, key.astype(self.cached_key.dtype), start)
         self.cached_value = lax.dynamic_update_slice(self.cached_value, value.astype(self.cached_value.dtype), start)
         self.cache_index = index + steps
