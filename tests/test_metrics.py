@@ -72,3 +72,16 @@ def test_multimetric_updates_inside_jit_through_split_merge() -> None:
     assert float(result["loss"]) == pytest.approx(0.5)
     metrics.reset()
     assert all(np.isnan(float(v)) for v in metrics.compute().values())
+
+
+def test_metrics_update_inside_nnx_jit() -> None:
+    metrics = nnx.MultiMetric(loss=nnx.metrics.Average("loss"), accuracy=nnx.metrics.Accuracy())
+
+    @nnx.jit
+    def step(metrics: nnx.MultiMetric, logits: jax.Array, labels: jax.Array) -> None:
+        metrics.update(loss=jnp.mean(logits), logits=logits, labels=labels)
+
+    logits = jnp.array([[0.0, 1.0], [1.0, 0.0]])
+    step(metrics, logits, jnp.array([1, 1]))
+    step(metrics, logits, jnp.array([1, 0]))
+    assert float(metrics.compute()["accuracy"]) == pytest.approx(0.75)
