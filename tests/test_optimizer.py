@@ -144,3 +144,40 @@ def test_bad_arguments_name_the_problem_and_change_nothing() -> None:
     with pytest.raises(ValueError, match=r"do not cover.*first\.kernel"):
         optimizer.update(model, partial)
     assert int(optimizer.step.value) == 0
+
+
+def test_under_nnx_jit_both_update_forms_write_back_and_match_eager() -> None:
+    model = MLP(nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.adam(1e-2))
+
+    @nnx.jit
+    def modern(model: MLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -> jax.Array:
+        def loss_fn(model: MLP) -> jax.Array:
+            return jnp.mean((model(x) - y) ** 2)
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    @nnx.jit
+    def seed_001(optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -> jax.Array:
+        def loss_fn(model: MLP) -> jax.Array:
+            return jnp.mean((model(x) - y) ** 2)
+
+        loss, grads = nnx.value_and_grad(loss_fn)(optimizer.model)
+        optimizer.update(grads)  # the optimizer's own reference to the model
+        return loss
+
+    losses = [float(modern(model, optimizer, X, Y)) for _ in range(3)]
+    losses += [float(seed_001(optimizer, X, Y)) for _ in range(3)]
+    assert losses[-1] < losses[0]
+    assert int(optimizer.step.value) == 6
+    # The same six steps eagerly: the loss's BatchNorm pass lands on the model, then the update.
+    eager_model = MLP(nnx.Rngs(0))
+    eager_opt = nnx.Optimizer(eager_model, optax.adam(1e-2))
+    for _ in range(6):
+        grads = grads_of(eager_model)
+        eager_model(X)
+        eager_opt.update(eager_model, grads)
+    for ours, expected in zip(nnx.state(model).leaves, nnx.state(eager_model).leaves):
+        assert_close(ours, expected, atol=1e-5)

@@ -36,10 +36,11 @@ __all__ = [
     "pop", "ref", "split", "state", "static", "to_filter", "update", "variable",
 ]
 
-# -- layers, optimizer (issue 5) -------------------------------------------------
-from nnx import nn
+# -- layers, optimizer, metrics (issue 5) ----------------------------------------
+from nnx import metrics, nn
+from nnx.metrics import MultiMetric
 from nnx.nn import *  # noqa: F403 - every layer, initializer module and activation, listed in nnx.nn.__all__
 from nnx.optim import Optimizer, OptState
 
-__all__ += ["nn", "Optimizer", "OptState"]
+__all__ += ["metrics", "nn", "MultiMetric", "Optimizer", "OptState"]
 __all__ += nn.__all__
