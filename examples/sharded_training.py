@@ -39,26 +39,20 @@ Step = Callable[[Params, Any, jax.Array, jax.Array], tuple[Params, Any, jax.Arra
 RULES = [("batch", "data"), ("embed", None), ("mlp", None)]  # data parallel: weights replicated
 
 
-class Dense(nnx.Module):
-    w: jax.Array = nnx.param()
-    b: jax.Array = nnx.param()
-
-    def __init__(self, din: int, dout: int, axes: tuple[str, str], *, rngs: nnx.Rngs) -> None:
-        self.w = nnx.with_partitioning(jax.nn.initializers.lecun_normal(), axes)(rngs.params(), (din, dout))
-        self.b = nnx.with_partitioning(jax.nn.initializers.zeros, axes[1:])(rngs.params(), (dout,))
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return x @ self.w + self.b
+def dense(din: int, dout: int, axes: tuple[str, str], *, rngs: nnx.Rngs) -> nnx.Linear:
+    """An ``nnx.Linear`` whose kernel and bias name their logical axes."""
+    kernel_init = nnx.with_partitioning(jax.nn.initializers.lecun_normal(), axes)
+    bias_init = nnx.with_partitioning(jax.nn.initializers.zeros, axes[1:])
+    return nnx.Linear(din, dout, kernel_init=kernel_init, bias_init=bias_init, rngs=rngs)
 
 
 class Classifier(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
-        self.hidden = Dense(64, 256, ("embed", "mlp"), rngs=rngs)
-        self.out = Dense(256, 10, ("mlp", "classes"), rngs=rngs)
+        self.hidden = dense(64, 256, ("embed", "mlp"), rngs=rngs)
+        self.out = dense(256, 10, ("mlp", "classes"), rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.out(jax.nn.relu(self.hidden(x)))
-
 
 
 def make_step(graphdef: nnx.GraphDef[Classifier], tx: optax.GradientTransformation) -> Step:

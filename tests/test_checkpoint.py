@@ -140,6 +140,20 @@ def test_restore_into_an_abstract_model(tmp_path: Path) -> None:
     assert np.array_equal(model(jnp.ones((1, 3))), target(jnp.ones((1, 3))))
 
 
+def test_restore_into_a_model_from_nnx_eval_shape(tmp_path: Path) -> None:
+    model = Model(0)
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    directory = nnx.checkpoint.save_orbax(tmp_path / "orbax", model)
+    for backend in ("safetensors", "orbax"):
+        target = nnx.eval_shape(lambda: Model(9))
+        assert isinstance(target.first.w.value, jax.ShapeDtypeStruct)
+        if backend == "safetensors":
+            restored = nnx.checkpoint.restore(file, target)
+        else:
+            restored = nnx.checkpoint.restore_orbax(directory, target)
+        assert_same_state(nnx.state(model), nnx.state(restored))
+
+
 def test_restore_into_a_state_returns_a_new_state(tmp_path: Path) -> None:
     model = Model(0)
     file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
