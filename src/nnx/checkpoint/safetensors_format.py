@@ -26,12 +26,12 @@ import numpy as np
 from nnx.checkpoint.common import (
     CheckpointError,
     LeafSpec,
+    checksum,
     compare,
     is_key,
     key_impl_name,
     kind_name,
     place_like,
-    checksum,
     resolve_kind,
     select_specs,
     spec_of,
@@ -162,7 +162,7 @@ def _read(path: str | os.PathLike[str], where: str) -> _Saved:
         if entry is None or dtype is None:
             raise _damaged(file, where, f"tensor {name!r} is not described by the nnx metadata")
         data: bytes = tensor["data"]
-        if zlib.crc32(data) != entry["crc32"]:  # (= checksum of the array)
+        if zlib.crc32(data) != entry["crc32"]:  # the raw bytes that checksum() hashed at save time
             raise _damaged(file, where, f"the bytes of {name!r} fail their checksum")
         array = np.frombuffer(data, dtype=dtype).reshape(tensor["shape"])
         leaf_path: Path = tuple(entry["path"])
