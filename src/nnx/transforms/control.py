@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import jax
 
-import nnx.transforms.jaxapi as jx
+import nnx.jaxapi as jx
 from nnx.transforms.lift import Frame, FrameDef, Landing
 
 T = TypeVar("T")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Generic, Iterable, TypeVar, cast, overload
 from typing_extensions import Concatenate, ParamSpec, Self
 
 from nnx import epoch
-import nnx.transforms.jaxapi as jx
+import nnx.jaxapi as jx
 from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, _is_simple_leaf, is_graph_node
 
 P = ParamSpec("P")

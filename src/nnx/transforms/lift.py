@@ -39,7 +39,7 @@ from nnx.graphdef import GraphDef
 from nnx.objects import Object
 from nnx.refs import current_trace
 from nnx.state import State, path_str
-from nnx.transforms.jaxapi import tree_flatten, tree_unflatten
+from nnx.jaxapi import tree_flatten, tree_unflatten
 from nnx.variables import Variable
 
 #: What a transform treats as part of the object graph rather than as a pytree.

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from typing_extensions import ParamSpec
 
-import nnx.transforms.jaxapi as jx
+import nnx.jaxapi as jx
 from nnx.transforms.lift import Frame, FrameDef
 
 P = ParamSpec("P")

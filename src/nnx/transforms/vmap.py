@@ -24,7 +24,7 @@ from typing import Any, Callable, TypeVar, overload
 from typing_extensions import ParamSpec
 
 from nnx.transforms.axes import Fork, arg_specs, cell_axes, dyn_axes, forked_streams, infer_size
-import nnx.transforms.jaxapi as jx
+import nnx.jaxapi as jx
 from nnx.transforms.lift import Frame, FrameDef
 
 P = ParamSpec("P")
