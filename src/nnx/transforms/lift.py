@@ -196,6 +196,19 @@ class FrameDef:
         args, kwargs = self.reassemble(_members(roots), dyn)
         return args, kwargs, Entered(roots, built, values)
 
+    def pure(
+        self, fun: Callable[..., Any], where: str, *, forward: bool = True, structure: bool = True
+    ) -> Callable[..., tuple[Landing, list[Any], Any]]:
+        """The pure function a JAX transform runs: ``(values, *dyn) -> leave(...)`` of
+        ``fun`` called on the graph built from ``values`` (see ``leave`` for the flags)."""
+
+        def pure(values: list[Any], *dyn: Any) -> tuple[Landing, list[Any], Any]:
+            args, kwargs, entered = self.enter(values, dyn)
+            out = fun(*args, **kwargs)
+            return self.leave(entered, out, where=where, forward=forward, structure=structure)
+
+        return pure
+
     def reassemble(self, roots: Sequence[Any], dyn: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Put the graph nodes ``roots`` and the ``dyn`` parts back into ``(args, kwargs)``."""
         feed = iter(roots)
