@@ -9,12 +9,13 @@ fresh optimizer and model, built from another seed, are restored from each and
 trained on: their losses equal those of the run that never stopped, bit for
 bit, because the RNG keys and counters come back with everything else.
 
-Run: python examples/checkpointing.py [--steps 60]
+Run: python examples/checkpointing.py [--steps 60] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import tempfile
 from pathlib import Path
@@ -70,8 +71,11 @@ def load_digits() -> tuple[jax.Array, jax.Array]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=60)
-    args, _ = parser.parse_known_args()  # a test runner's own arguments are ignored
+    parser.add_argument("--steps", type=int, default=None, help="default 60; 16 with --quick")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1",
+                        help="a few steps (what CI runs; also NNX_EXAMPLES_QUICK=1)")
+    args, _ = parser.parse_known_args()
+    args.steps = args.steps or (16 if args.quick else 60)
     half = args.steps // 2
 
     x_all, y_all = load_digits()

@@ -7,7 +7,7 @@ created directly in its sharded layout (``nnx.init_sharded``), each batch is
 split over the 8 devices, and JAX's SPMD partitioner inserts the gradient
 all-reduce. The first step is checked against the same step on one device.
 
-Run: python examples/sharded_training.py [--steps 300]
+Run: python examples/sharded_training.py [--steps 300] [--quick]
 (8 CPU devices are simulated with XLA_FLAGS=--xla_force_host_platform_device_count=8.)
 """
 
@@ -125,8 +125,11 @@ def train(steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=300)
-    args, _ = parser.parse_known_args()  # a test runner's own arguments are ignored
+    parser.add_argument("--steps", type=int, default=None, help="default 300; 60 with --quick")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1",
+                        help="a few steps (what CI runs; also NNX_EXAMPLES_QUICK=1)")
+    args, _ = parser.parse_known_args()
+    args.steps = args.steps or (60 if args.quick else 300)
     if jax.device_count() < 8:
         # JAX was started before this script could ask for 8 devices (e.g. by a
         # test runner that imported it): run it again in a fresh process.
