@@ -44,3 +44,23 @@ from nnx.optim import Optimizer, OptState
 
 __all__ += ["metrics", "nn", "MultiMetric", "Optimizer", "OptState"]
 __all__ += nn.__all__
+
+# -- ecosystem (issue 6): sharding, display, tabulate, checkpoints --------------
+from nnx import checkpoint
+from nnx.display import display
+from nnx.sharding import (
+    abstract_sharded,
+    get_named_sharding,
+    get_partition_spec,
+    init_sharded,
+    logical_axis_rules,
+    logical_to_mesh_axes,
+    with_partitioning,
+    with_sharding_constraint,
+)
+from nnx.tabulate import tabulate
+
+__all__ += [
+    "abstract_sharded", "checkpoint", "display", "get_named_sharding", "get_partition_spec", "init_sharded",
+    "logical_axis_rules", "logical_to_mesh_axes", "tabulate", "with_partitioning", "with_sharding_constraint",
+]
