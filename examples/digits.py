@@ -26,7 +26,7 @@ import nnx
 
 def load_digits() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Images ``(1797, 8, 8, 1)`` scaled to [0, 1] and integer labels."""
-    from sklearn.datasets import load_digits as sklearn_digits  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]  # untyped
+    from sklearn.datasets import load_digits as sklearn_digits  # type: ignore[import-untyped]  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]  # untyped
 
     bunch: Any = sklearn_digits()
     images = np.asarray(bunch.images, np.float32)[..., None] / 16.0

@@ -54,6 +54,7 @@ def mse(model: MLP, x: jax.Array, y: jax.Array) -> jax.Array:
 
 @nnx.jit(static_argnames="wrt")
 def train_step(model: MLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array, wrt: type[nnx.Variable[jax.Array]]) -> jax.Array:
+    loss: jax.Array
     loss, grads = nnx.value_and_grad(mse, wrt=wrt)(model, x, y)  # gradients only for what is trained
     optimizer.update(model, grads)
     return loss

@@ -67,6 +67,7 @@ def loss_fn(model: ScanMLP, x: jax.Array, y: jax.Array) -> jax.Array:
 
 @nnx.jit
 def train_step(model: ScanMLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -> jax.Array:
+    loss: jax.Array
     loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
     optimizer.update(model, grads)
     return loss

@@ -28,7 +28,7 @@ import nnx
 
 def binarized_digits() -> np.ndarray[Any, Any]:
     """The 1797 scikit-learn digits as flat 0/1 vectors of 64 pixels."""
-    from sklearn.datasets import load_digits  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]  # untyped
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]  # untyped
 
     bunch: Any = load_digits()
     return (np.asarray(bunch.data, np.float32) > 7.0).astype(np.float32)
@@ -73,12 +73,14 @@ def loss_fn(model: VAE, x: jax.Array, sample: bool = True) -> jax.Array:
     """Negative ELBO per image: reconstruction cross-entropy + the popped KL term."""
     logits = model(x, sample=sample)
     intermediates = nnx.pop(model, nnx.Intermediate)
-    reconstruction = optax.sigmoid_binary_cross_entropy(logits, x).sum(-1).mean()
-    return reconstruction + intermediates.encoder.kl_loss
+    reconstruction: jax.Array = optax.sigmoid_binary_cross_entropy(logits, x).sum(-1).mean()
+    kl: jax.Array = intermediates.encoder.kl_loss
+    return reconstruction + kl
 
 
 @nnx.jit
 def train_step(model: VAE, optimizer: nnx.Optimizer, x: jax.Array) -> jax.Array:
+    loss: jax.Array
     loss, grads = nnx.value_and_grad(loss_fn)(model, x)
     optimizer.update(model, grads)
     return loss
@@ -86,7 +88,8 @@ def train_step(model: VAE, optimizer: nnx.Optimizer, x: jax.Array) -> jax.Array:
 
 @nnx.jit
 def test_loss(model: VAE, x: jax.Array) -> jax.Array:
-    return loss_fn(model, x, sample=False)
+    loss: jax.Array = loss_fn(model, x, sample=False)
+    return loss
 
 
 def ascii_digit(pixels: np.ndarray[Any, Any]) -> str:

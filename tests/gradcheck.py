@@ -31,4 +31,4 @@ def check_layer_grads(
             out = call(model, *xs) if call is not None else model(*xs)
             return jnp.tanh(out)  # a nonlinearity so second derivatives are not trivially zero
 
-        check_grads(f, (params64, *inputs64), order=order, modes=("fwd", "rev"))
+        check_grads(f, (params64, *inputs64), order=order, modes=("fwd", "rev"))  # type: ignore[no-untyped-call]  # untyped in jax

@@ -86,7 +86,7 @@ def test_seed_003_intermediate_attribute_and_pop_state() -> None:
             self.b = nnx.Param(jnp.zeros((dout,)))
 
         def __call__(self, x: jax.Array) -> jax.Array:
-            y = x @ self.w + self.b
+            y: jax.Array = x @ self.w + self.b
             self.y = nnx.Intermediate(y)
             return y
 

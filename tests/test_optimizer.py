@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -155,6 +155,7 @@ def test_under_nnx_jit_both_update_forms_write_back_and_match_eager() -> None:
         def loss_fn(model: MLP) -> jax.Array:
             return jnp.mean((model(x) - y) ** 2)
 
+        loss: jax.Array
         loss, grads = nnx.value_and_grad(loss_fn)(model)
         optimizer.update(model, grads)
         return loss
@@ -164,7 +165,8 @@ def test_under_nnx_jit_both_update_forms_write_back_and_match_eager() -> None:
         def loss_fn(model: MLP) -> jax.Array:
             return jnp.mean((model(x) - y) ** 2)
 
-        loss, grads = nnx.value_and_grad(loss_fn)(optimizer.model)
+        loss: jax.Array
+        loss, grads = nnx.value_and_grad(loss_fn)(cast(MLP, optimizer.model))
         optimizer.update(grads)  # the optimizer's own reference to the model
         return loss
 

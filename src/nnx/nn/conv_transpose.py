@@ -10,7 +10,15 @@ from jax import lax
 
 from nnx.compat import Module
 from nnx.fields import param
-from nnx.nn.conv_common import PaddingLike, channels_last, flatten_batch, lax_padding, per_axis, restore_batch
+from nnx.nn.conv_common import (
+    PaddingLike,
+    channels_last,
+    dilated,
+    flatten_batch,
+    lax_padding,
+    per_axis,
+    restore_batch,
+)
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
@@ -27,6 +35,8 @@ class ConvTranspose(Module):
     (applied to the dilated input, as in ``lax.conv_transpose``).
     ``transpose_kernel=True`` flips the kernel spatially and swaps its in/out
     axes, making this exactly the gradient of ``Conv`` with that kernel.
+    ``feature_group_count`` splits the channels into groups transposed separately
+    (kernel ``(*kernel_size, in_features // groups, out_features)``).
     """
 
     kernel: jax.Array = param()
@@ -41,6 +51,7 @@ class ConvTranspose(Module):
         *,
         padding: PaddingLike = "SAME",
         kernel_dilation: int | Sequence[int] = 1,
+        feature_group_count: int = 1,
         use_bias: bool = True,
         mask: jax.Array | None = None,
         dtype: Dtype | None = None,
@@ -61,12 +72,20 @@ class ConvTranspose(Module):
         if self.padding == "CAUSAL":
             raise ValueError(f"{where}: padding='CAUSAL' is not defined for a transposed convolution.")
         self.kernel_dilation = per_axis(kernel_dilation, n, "kernel_dilation", where)
+        if in_features % feature_group_count or out_features % feature_group_count:
+            raise ValueError(
+                f"{where}: in_features={in_features} and out_features={out_features} must both be "
+                f"divisible by feature_group_count={feature_group_count}."
+            )
+        if transpose_kernel and feature_group_count != 1:
+            raise ValueError(f"{where}: transpose_kernel=True supports only feature_group_count=1.")
+        self.feature_group_count = feature_group_count
         self.use_bias = use_bias
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
         self.transpose_kernel = transpose_kernel
-        shape = (*self.kernel_size, in_features, out_features)
+        shape = (*self.kernel_size, in_features // feature_group_count, out_features)
         if transpose_kernel:
             shape = (*self.kernel_size, out_features, in_features)
         if mask is not None and tuple(mask.shape) != shape:
@@ -85,21 +104,57 @@ class ConvTranspose(Module):
         kernel = self.kernel if self.mask is None else self.kernel * self.mask
         bias = self.bias if self.use_bias else None
         x, kernel, bias = promote_dtype((x, kernel, bias), dtype=self.dtype)
-        y = lax.conv_transpose(
-            x,
-            kernel,
-            self.strides,
-            "VALID" if circular else self.padding,
-            rhs_dilation=self.kernel_dilation,
-            dimension_numbers=channels_last(n),
-            transpose_kernel=self.transpose_kernel,
-            precision=self.precision,
-        )
+        padding = "VALID" if circular else self.padding
+        if self.transpose_kernel:
+            y = lax.conv_transpose(
+                x,
+                kernel,
+                self.strides,
+                padding,
+                rhs_dilation=self.kernel_dilation,
+                dimension_numbers=channels_last(n),
+                transpose_kernel=True,
+                precision=self.precision,
+            )
+        else:
+            # A transposed convolution is a convolution over the input spread out by the
+            # strides (lhs_dilation); written this way it also takes feature groups.
+            y = lax.conv_general_dilated(
+                x,
+                kernel,
+                window_strides=(1,) * n,
+                padding=self._dilated_input_padding(padding),
+                lhs_dilation=self.strides,
+                rhs_dilation=self.kernel_dilation,
+                dimension_numbers=channels_last(n),
+                feature_group_count=self.feature_group_count,
+                precision=self.precision,
+            )
         if circular:
             y = self._wrap(y, tuple(d * s for d, s in zip(x.shape[1:-1], self.strides)))
         if bias is not None:
             y = y + bias
         return restore_batch(y, batch)
+
+    def _dilated_input_padding(self, padding: str | list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Padding of the stride-dilated input for ``"SAME"``/``"VALID"`` (pairs pass through).
+
+        ``"VALID"`` pads a dilated kernel extent ``k`` minus one on the low side so every
+        overlap of kernel and input produces an output (output ``(in - 1) * s + k``);
+        ``"SAME"`` pads so that the output is ``in * s``.
+        """
+        if not isinstance(padding, str):
+            return padding
+        pads: list[tuple[int, int]] = []
+        for k, s in zip(dilated(self.kernel_size, self.kernel_dilation), self.strides):
+            if padding == "SAME":
+                total = k + s - 2
+                low = k - 1 if s > k - 1 else -(-total // 2)
+            else:
+                total = k + s - 2 + max(k - s, 0)
+                low = k - 1
+            pads.append((low, total - low))
+        return pads
 
     def _wrap(self, y: jax.Array, target: tuple[int, ...]) -> jax.Array:
         """Fold the full output periodically onto ``target`` sizes (summing the overhang).
