@@ -654,3 +654,17 @@ def test_jit_donated_module_state_stays_usable() -> None:
     y = read_only(model, X)
     np.testing.assert_allclose(y, expected, rtol=1e-6)
     np.testing.assert_allclose(model.linear.w, w)  # readable, not a donated buffer
+
+
+def test_jit_static_argnames_given_by_position() -> None:
+    traces: list[str] = []
+
+    @nnx.jit(static_argnames="mode")
+    def f(x: jax.Array, mode: str) -> jax.Array:
+        traces.append(mode)
+        return x * 2 if mode == "double" else x
+
+    np.testing.assert_array_equal(f(jnp.ones(2), "double"), 2 * jnp.ones(2))
+    np.testing.assert_array_equal(f(jnp.ones(2), mode="same"), jnp.ones(2))
+    f(jnp.ones(2), "double")
+    assert traces == ["double", "same"]

@@ -67,8 +67,10 @@ class JitWrapped(Generic[P, R]):
     ) -> None:
         self._fun = fun
         self._donate = frozenset((donate_argnums,) if isinstance(donate_argnums, int) else donate_argnums)
-        self._static_argnums = frozenset((static_argnums,) if isinstance(static_argnums, int) else static_argnums)
-        self._static_argnames = frozenset((static_argnames,) if isinstance(static_argnames, str) else static_argnames)
+        nums = frozenset((static_argnums,) if isinstance(static_argnums, int) else static_argnums)
+        names = frozenset((static_argnames,) if isinstance(static_argnames, str) else static_argnames)
+        # As in jax.jit, a static argument is static however it is passed: by position or by name.
+        self._static_argnums, self._static_argnames = _static_both_ways(fun, nums, names)
         self._jit_kwargs = jit_kwargs
         self._compiled: dict[FrameDef, Any] = {}
         self._last: _Last | None = None
@@ -210,6 +212,18 @@ def jit(
         )
         return cast("JitWrapped[P, R]", _BoundJit(wrapped, bound_to))  # calls and lowers like one
     return JitWrapped(fun, static_argnums=static_argnums, static_argnames=static_argnames, **jit_kwargs)
+
+
+def _static_both_ways(fun: Callable[..., Any], nums: frozenset[int], names: frozenset[str]) -> tuple[frozenset[int], frozenset[str]]:
+    """Complete static argument numbers and names from each other via the signature."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):  # builtins and some callables have no signature
+        return nums, names
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    nums = nums | {i for i, n in enumerate(positional) if n in names}
+    names = names | {positional[i] for i in nums if i < len(positional) and params[i].kind is not params[i].POSITIONAL_ONLY}
+    return nums, names
 
 
 def _shift(static_argnums: int | Iterable[int]) -> tuple[int, ...]:
