@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
+from _progress import progress
 
 import nnx
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for epoch in range(1, epochs + 1):
         model.train()
         metrics.reset()
-        bar = tqdm(batches(x_train, y_train, 64, rng), total=len(x_train) // 64, desc=f"epoch {epoch}", leave=False)
+        bar = progress(batches(x_train, y_train, 64, rng), total=len(x_train) // 64, desc=f"epoch {epoch}", leave=False)
         for bx, by in bar:
             train_step(model, optimizer, metrics, bx, by)
         train_result = {k: float(v) for k, v in metrics.compute().items()}

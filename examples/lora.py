@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
+from _progress import progress
 
 import nnx
 
@@ -68,7 +68,7 @@ def test_loss(model: MLP, x: jax.Array, y: jax.Array) -> jax.Array:
 def train(model: MLP, optimizer: nnx.Optimizer, task: Task, steps: int, wrt: type[nnx.Variable[jax.Array]], name: str) -> None:
     model.train()
     key = jax.random.key(hash(name) % 1000)
-    for step in (bar := tqdm(range(steps), desc=name, leave=False)):
+    for step in (bar := progress(range(steps), desc=name, leave=False)):
         key, draw = jax.random.split(key)
         x = jax.random.uniform(draw, (128, 2), minval=-1.5, maxval=1.5)
         loss = train_step(model, optimizer, x, task(x), wrt=wrt)

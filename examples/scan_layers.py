@@ -20,7 +20,7 @@ import time
 import jax
 import jax.numpy as jnp
 import optax
-from tqdm import tqdm
+from _progress import progress
 
 import nnx
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     start = time.perf_counter()
     key = jax.random.key(1)
     losses: list[float] = []
-    for step in (bar := tqdm(range(steps), desc="scan_layers", leave=False)):
+    for step in (bar := progress(range(steps), desc="scan_layers", leave=False)):
         key, batch_key = jax.random.split(key)
         losses.append(float(train_step(model, optimizer, *make_data(batch_key, 128))))
         if step % 100 == 0:

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
+from _progress import progress
 
 import nnx
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     rng = np.random.default_rng(1)
     model.train()
     start = time.perf_counter()
-    for step in (bar := tqdm(range(steps), desc="transformer_lm", leave=False)):
+    for step in (bar := progress(range(steps), desc="transformer_lm", leave=False)):
         offsets = rng.integers(0, len(train) - seq - 1, 16)
         loss = train_step(model, optimizer, jnp.asarray(np.stack([train[o : o + seq + 1] for o in offsets])))
         if step % 100 == 0:

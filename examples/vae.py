@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
+from _progress import progress
 
 import nnx
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     rng = np.random.default_rng(1)
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc="vae", leave=False)
+    bar = progress(range(steps), desc="vae", leave=False)
     for step in bar:
         loss = train_step(model, optimizer, jnp.asarray(train[rng.integers(0, len(train), 64)]))
         if step % 100 == 0:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+# Files starting with "_" are helpers the examples import, not examples.
+EXAMPLES = sorted(p for p in (Path(__file__).parent.parent / "examples").glob("*.py") if not p.name.startswith("_"))
 
 
 def test_there_are_examples() -> None:
@@ -22,5 +23,6 @@ def test_there_are_examples() -> None:
 def test_example_runs(path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NNX_EXAMPLES_QUICK", "1")
     monkeypatch.setattr(sys, "argv", [str(path)])  # not pytest's own arguments
+    monkeypatch.syspath_prepend(str(path.parent))  # as `python examples/x.py` does, for examples/_progress.py
     runpy.run_path(str(path), run_name="__main__")
     assert capsys.readouterr().out  # it reported something
