@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Generic, Iterable, Iterator, TypeVar
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 T = TypeVar("T")
 
@@ -22,7 +22,7 @@ class progress(Generic[T]):  # noqa: N801 - used like a function, as tqdm is
         self._desc = desc
         self._leave = leave
         self._progress: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def __iter__(self) -> Iterator[T]:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[note]}"))
