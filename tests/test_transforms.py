@@ -668,3 +668,28 @@ def test_jit_static_argnames_given_by_position() -> None:
     np.testing.assert_array_equal(f(jnp.ones(2), mode="same"), jnp.ones(2))
     f(jnp.ones(2), "double")
     assert traces == ["double", "same"]
+
+
+def test_jit_keeps_its_walk_across_unrelated_structural_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nnx.transforms.lift as lift
+
+    walks: list[int] = []
+    real_walk = lift.walk_nodes
+
+    def counting_walk(root: Any) -> Any:
+        walks.append(1)
+        return real_walk(root)
+
+    monkeypatch.setattr(lift, "walk_nodes", counting_walk)
+    model = Model(nnx.Rngs(0))
+    f = nnx.jit(lambda m, x: m(x))
+    f(model, X)  # walks the arguments (and, tracing, the traced copy)
+    walks.clear()
+    elsewhere = Linear(2, 2, rngs=nnx.Rngs(1))  # structural changes outside the model
+    setattr(elsewhere, "note", "x")
+    f(model, X)
+    assert walks == []
+    setattr(model.linear, "note", "changed")  # a structural change inside it
+    f(model, X)
+    assert walks  # walked again, and traced again for the new static attribute
+    assert int(model.calls.value) == 3

@@ -44,43 +44,43 @@ class List(list[T]):
         else:
             value = adopt(value)
         super().__setitem__(index, value)
-        epoch.bump()
+        epoch.bump(self)
 
     def __delitem__(self, index: SupportsIndex | slice) -> None:
         super().__delitem__(index)
-        epoch.bump()
+        epoch.bump(self)
 
     def append(self, value: T) -> None:
         super().append(adopt(value))
-        epoch.bump()
+        epoch.bump(self)
 
     def extend(self, values: Iterable[T]) -> None:
         super().extend(adopt(v) for v in values)
-        epoch.bump()
+        epoch.bump(self)
 
     def insert(self, index: SupportsIndex, value: T) -> None:
         super().insert(index, adopt(value))
-        epoch.bump()
+        epoch.bump(self)
 
     def pop(self, index: SupportsIndex = -1) -> T:
-        epoch.bump()
+        epoch.bump(self)
         return super().pop(index)
 
     def remove(self, value: T) -> None:
         super().remove(value)
-        epoch.bump()
+        epoch.bump(self)
 
     def clear(self) -> None:
         super().clear()
-        epoch.bump()
+        epoch.bump(self)
 
     def sort(self, *args: Any, **kwargs: Any) -> None:
         super().sort(*args, **kwargs)
-        epoch.bump()
+        epoch.bump(self)
 
     def reverse(self) -> None:
         super().reverse()
-        epoch.bump()
+        epoch.bump(self)
 
     def __iadd__(self, values: Iterable[T]) -> List[T]:  # type: ignore[override, misc]
         self.extend(values)
@@ -88,7 +88,7 @@ class List(list[T]):
 
     def __imul__(self, n: SupportsIndex) -> List[T]:
         super().__imul__(n)
-        epoch.bump()
+        epoch.bump(self)
         return self
 
     def __repr__(self) -> str:
@@ -106,29 +106,29 @@ class Dict(dict[K, V]):
 
     def __setitem__(self, key: K, value: V) -> None:
         super().__setitem__(key, adopt(value))
-        epoch.bump()
+        epoch.bump(self)
 
     def __delitem__(self, key: K) -> None:
         super().__delitem__(key)
-        epoch.bump()
+        epoch.bump(self)
 
     def pop(self, key: K, *default: Any) -> Any:
-        epoch.bump()
+        epoch.bump(self)
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[K, V]:
-        epoch.bump()
+        epoch.bump(self)
         return super().popitem()
 
     def clear(self) -> None:
         super().clear()
-        epoch.bump()
+        epoch.bump(self)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         items: dict[Any, Any] = dict(*args, **kwargs)
         for k, v in items.items():
             super().__setitem__(k, adopt(v))
-        epoch.bump()
+        epoch.bump(self)
 
     def setdefault(self, key: K, default: Any = None) -> Any:
         if key not in self:

@@ -2,17 +2,28 @@
 
 Splitting a model walks its whole object graph. That walk is only needed when
 the *structure* changed: an attribute was added, removed or rebound, a
-container was mutated, a cell was swapped for another. Writing a new value
-into an existing cell does not change structure. Every structural mutation
-anywhere bumps this counter, so a cached walk stays valid exactly as long as
-the counter has not moved. A global counter is coarse (a change in one model
-invalidates the caches of all of them) but it is always correct and costs one
-integer compare on the fast path.
+container was mutated, a cell was swapped for another or got new metadata.
+Writing a new value into an existing cell does not change structure. Every
+structural mutation anywhere bumps this counter, so a cached walk is valid
+while the counter has not moved: one integer compare on the fast path.
+
+A global counter alone is coarse: creating an unrelated module (a metric, a
+temporary layer) would invalidate every cached walk. So each bump also records
+*which* node changed, in a short log. A cache that finds the counter moved
+asks ``changed_since(then, its node ids)``: if none of the nodes it walked
+changed since, it is still valid. A bump that cannot name its node (``bump()``)
+invalidates everything, as does a cache older than the log.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from typing import Container
+
 _counter: list[int] = [0]
+_ANY = -1
+#: The ids of the nodes changed by the most recent bumps, newest last (one entry per bump).
+_log: deque[int] = deque(maxlen=4096)
 
 
 def current() -> int:
@@ -20,6 +31,19 @@ def current() -> int:
     return _counter[0]
 
 
-def bump() -> None:
-    """Record that some graph's structure changed; every cached walk is stale."""
+def bump(node: object | None = None) -> None:
+    """Record that ``node``'s structure changed (``None``: some unknown node's did)."""
     _counter[0] += 1
+    _log.append(_ANY if node is None else id(node))
+
+
+def changed_since(then: int, node_ids: Container[int]) -> bool:
+    """Whether any node in ``node_ids`` (or an unknown node) changed after epoch ``then``."""
+    missed = _counter[0] - then
+    if missed > len(_log):
+        return True
+    for k in range(1, missed + 1):
+        changed = _log[-k]
+        if changed == _ANY or changed in node_ids:
+            return True
+    return False

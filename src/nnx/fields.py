@@ -46,7 +46,7 @@ class Field:
     def __delete__(self, instance: object) -> None:
         if instance.__dict__.pop(self.name, _MISSING) is _MISSING:
             raise self._unset(instance)
-        epoch.bump()
+        epoch.bump(instance)
 
     def _unset(self, instance: object) -> AttributeError:
         return AttributeError(
@@ -81,12 +81,12 @@ class VariableField(Field, Generic[T]):
                 )
             if slots.get(self.name) is not value:
                 slots[self.name] = value
-                epoch.bump()
+                epoch.bump(instance)
             return
         cell = slots.get(self.name)
         if cell is None:
             slots[self.name] = self.kind(value, **self.metadata)
-            epoch.bump()
+            epoch.bump(instance)
         else:
             if isinstance(value, Boxed):  # a re-initialisation that names its axes
                 cell.set_metadata(**value.metadata)
@@ -116,7 +116,7 @@ class StaticField(Field):
                 "part of the GraphDef. Declare it with nnx.param() / nnx.variable(Kind) instead."
             )
         instance.__dict__[self.name] = value
-        epoch.bump()
+        epoch.bump(instance)
 
     def __repr__(self) -> str:
         return f"StaticField(name={self.name!r})"

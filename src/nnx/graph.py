@@ -159,15 +159,33 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
 
 
 def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
+    """``_walk``, cached on an Object root while none of the walked nodes changed structure."""
     if isinstance(root, Object):
         cache = getattr(root, "_nnx_cache", None)
         now = epoch.current()
-        if cache is not None and cache[0] == now:
-            return cache[1], cache[2]
-        graphdef, cells = _walk(root)
-        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells))
+        if cache is not None:
+            then, graphdef, cells, node_ids = cache
+            if then == now:
+                return graphdef, cells
+            if not epoch.changed_since(then, node_ids):  # something else changed
+                object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, node_ids))
+                return graphdef, cells
+        graphdef, cells, nodes = walk_nodes(root)
+        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _ids(nodes)))
         return graphdef, cells
     return _walk(root)
+
+
+class _ids(frozenset[int]):
+    """The ids of a walk's nodes; holds the nodes too, so that no id is reused while cached."""
+
+    __slots__ = ("nodes",)
+    nodes: list[Any]
+
+    def __new__(cls, nodes: list[Any]) -> _ids:
+        made = super().__new__(cls, map(id, nodes))
+        made.nodes = nodes
+        return made
 
 
 def _parts(
@@ -265,9 +283,10 @@ def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str)
     return [leaves[si][li] for si, li in plan]
 
 
-def _build(graphdef: GraphDef[N], leaves: list[Any]) -> tuple[N, list[Any] | None]:
-    root, cells = build_node(graphdef.node, leaves, {}, None)
-    return root, cells
+def _build(graphdef: GraphDef[N], leaves: list[Any]) -> tuple[N, list[Any] | None, list[Any]]:
+    built: dict[int, Any] = {}
+    root, cells = build_node(graphdef.node, leaves, built, None)
+    return root, cells, list(built.values())
 
 
 def build_node(
@@ -357,9 +376,9 @@ def merge(graphdef: GraphDef[N], state: State[Any], /, *states: State[Any]) -> N
     if not isinstance(graphdef, GraphDef):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
         raise TypeError(f"nnx.merge: the first argument must be a GraphDef, got {type(graphdef).__name__}.")
     leaves = _gather(graphdef, (state, *states), "nnx.merge")
-    root, cells = _build(graphdef, leaves)
+    root, cells, nodes = _build(graphdef, leaves)
     if cells is not None and isinstance(root, Object):
-        object.__setattr__(root, "_nnx_cache", (epoch.current(), graphdef, cells))
+        object.__setattr__(root, "_nnx_cache", (epoch.current(), graphdef, cells, _ids(nodes)))
     return root
 
 

@@ -67,11 +67,11 @@ class Object:
             # An array replacing an array is a value change, not a structural one:
             # the graph reads plain array attributes through their slot.
             if not (is_array(old) and is_array(value)):
-                epoch.bump()
+                epoch.bump(self)
 
         def __delattr__(self, name: str) -> None:
             object.__delattr__(self, name)
-            epoch.bump()
+            epoch.bump(self)
 
 
 _MISSING = object()

@@ -66,7 +66,7 @@ class Variable(Ref[T]):
     def set_metadata(self, **metadata: Any) -> None:
         """Add or replace metadata entries (e.g. ``sharding=("embed", "mlp")``)."""
         self._metadata = {**self._metadata, **metadata}
-        epoch.bump()  # metadata is part of the GraphDef
+        epoch.bump(self)  # metadata is part of the GraphDef
 
     def replace(self: V, value: Any) -> V:
         """A new, unshared cell of the same kind and metadata holding ``value``."""

@@ -23,7 +23,6 @@ from typing import Any, Callable, Generic, Iterable, TypeVar, cast, overload
 
 from typing_extensions import Concatenate, ParamSpec, Self
 
-from nnx import epoch
 import nnx.jaxapi as jx
 from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, _is_simple_leaf, is_graph_node
 
@@ -79,7 +78,7 @@ class JitWrapped(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         last = self._last
-        if last is not None and not kwargs and last.frame.epoch == epoch._counter[0] and len(args) == len(last.quick):
+        if last is not None and not kwargs and len(args) == len(last.quick) and last.frame.still_valid():
             dyn: list[Any] = []
             for a, q in zip(args, last.quick):
                 if q is _LEAF:
@@ -133,7 +132,7 @@ class JitWrapped(Generic[P, R]):
 
     def _remember(self, frame: Frame, jitted: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Keep this call for the fast path if its arguments can be re-checked cheaply."""
-        if kwargs or frame.epoch != epoch.current():
+        if kwargs or not frame.still_valid():
             self._last = None
             return
         quick: list[Any] = []

@@ -346,7 +346,7 @@ def _structure_error(where: str, before: GraphDef[Any], after: GraphDef[Any]) ->
 class Frame:
     """The outside half of a lifted call: the FrameDef plus the caller's own nodes."""
 
-    __slots__ = ("framedef", "cells", "nodes", "roots", "owners", "trace", "epoch")
+    __slots__ = ("framedef", "cells", "nodes", "roots", "owners", "trace", "epoch", "node_ids")
 
     def __init__(
         self, framedef: FrameDef, cells: list[Any], nodes: list[Any], roots: tuple[Any, ...], owners: tuple[int, ...]
@@ -359,6 +359,18 @@ class Frame:
         traces = {id(c._trace): c._trace for c in cells if isinstance(c, Variable)}
         self.trace: object = next(iter(traces.values())) if len(traces) == 1 else _MIXED
         self.epoch = epoch.current()
+        self.node_ids = frozenset(map(id, nodes))
+
+    def still_valid(self) -> bool:
+        """Whether the caller's graph still has the structure this frame walked: the
+        structure epoch has not moved, or whatever changed is not one of its nodes."""
+        now = epoch._counter[0]
+        if self.epoch == now:
+            return True
+        if epoch.changed_since(self.epoch, self.node_ids):
+            return False
+        self.epoch = now
+        return True
 
     @staticmethod
     def of(
@@ -392,9 +404,9 @@ class Frame:
             dyn.append(d)
         if (
             previous is not None
-            and previous.epoch == epoch.current()
             and len(previous.roots) == len(roots)
             and all(a is b for a, b in zip(previous.roots, roots))
+            and previous.still_valid()
         ):
             graphdef, cells, nodes = previous.framedef.graphdef, previous.cells, previous.nodes
         else:
