@@ -29,3 +29,9 @@ __all__ = [
     "batch_stat", "buffers", "cell", "clone", "context", "graphdef", "iter_graph", "merge", "param",
     "pop", "ref", "split", "state", "static", "to_filter", "update", "variable",
 ]
+
+# typing (issue 4): the opt-in declarative constructor and the stub protocol
+from nnx.declarative import dataclass
+from nnx.state import HasState
+
+__all__ += ["HasState", "dataclass"]
