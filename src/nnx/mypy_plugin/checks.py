@@ -99,8 +99,8 @@ class Checks:
 
     def _path(self, state: ProperType, name: str, where: Expression, api: CheckerPluginInterface, default: Type) -> Type:
         module, kinds = self._state_args(state)
-        if module is None:
-            return default
+        if module is None or (isinstance(state, Instance) and state.type.get(name) is not None):
+            return default  # not a module's State, or a State member (paths, leaves, ...)
         fields = fields_of(module, self.lookup)
         field = fields.get(name)
         state_fields = sorted(f.name for f in fields.values() if f.role != "static")

@@ -130,12 +130,9 @@ def _holds_state(typ: ProperType) -> bool:
     if isinstance(typ, UnionType):
         return any(_holds_state(get_proper_type(t)) for t in typ.items)
     if isinstance(typ, Instance):
-        if classify_type("", typ).role in ("leaf", "module"):
-            return True
-        if is_subclass(typ.type, names.OBJECT):
-            return True
         if typ.type.fullname in names.CONTAINERS or any(is_subclass(typ.type, c) for c in names.CONTAINERS):
             return any(_holds_state(get_proper_type(a)) for a in typ.args)
+        return is_subclass(typ.type, names.OBJECT) or classify_type("", typ).role in ("leaf", "module")
     return False
 
 

@@ -1,0 +1,11 @@
+# Hand-written, not generated: jaxlib ships its compiled `_jax` module without a stub, so
+# pyright types every name from it as Unknown, and `device: xc.Device | ...` makes each
+# `jnp.zeros` / `jax.jit` "partially unknown" under strict mode. Naming `Device` and
+# typing the rest as Any (a partial stub) keeps those signatures known.
+from typing import Any
+
+class Device:
+    platform: str
+    id: int
+
+def __getattr__(name: str) -> Any: ...
