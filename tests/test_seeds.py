@@ -32,7 +32,7 @@ class Linear(nnx.Module):
     Takes seed 003's ``ctx: nnx.Context`` or the modern ``rngs: nnx.Rngs``.
     """
 
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context | None = None, rngs: nnx.Rngs | None = None):
+    def __init__(self, din: int, dout: int, *, ctx: nnx.Context | None = None, rngs: nnx.Rngs | None = None) -> None:
         self.din = din
         self.dout = dout
         key = ctx.make_rng("params") if ctx is not None else rngs.params()  # type: ignore[union-attr]
@@ -56,7 +56,7 @@ class BatchNorm(nnx.Module):
         momentum: float = 0.9,
         ctx: nnx.Context | None = None,
         rngs: nnx.Rngs | None = None,
-    ):
+    ) -> None:
         self.use_running_average = use_running_average
         self.momentum = momentum
         self.scale = nnx.Param(jnp.ones((num_features,)))
@@ -84,7 +84,7 @@ class Dropout(nnx.Module):
     forked copy of the Rngs (seed 002). Seed 003 form: ``Dropout(rate)`` and a
     ``ctx`` with a ``dropout`` stream at call time."""
 
-    def __init__(self, rate: float, *, deterministic: bool = False, rngs: nnx.Rngs | None = None):
+    def __init__(self, rate: float, *, deterministic: bool = False, rngs: nnx.Rngs | None = None) -> None:
         self.rate = rate
         self.deterministic = deterministic
         if rngs is not None:
@@ -119,7 +119,7 @@ class Linear000(nnx.Module):
     w: jax.Array = nnx.param()
     b: jax.Array = nnx.param()
 
-    def __init__(self, din: int, dout: int):
+    def __init__(self, din: int, dout: int) -> None:
         key = self.make_rng("params")  # request an RNG key
         self.w = jax.random.uniform(key, (din, dout))
         self.b = jax.numpy.zeros((dout,))
@@ -128,7 +128,7 @@ class Linear000(nnx.Module):
         return x @ self.w + self.b
 
 
-def test_000_linear_declared_fields_and_init():
+def test_000_linear_declared_fields_and_init() -> None:
     """Seed 000, "Getting Started": ``Linear`` with ``w``/``b`` declared by ``nnx.param()``,
     ``self.make_rng("params")`` in ``__init__``, built by ``Linear.init(jax.random.PRNGKey(0))(12, 2)``.
     Also the ``model["params"]`` read/write idiom (from the SGD line of the seed's train_step)."""
@@ -160,7 +160,7 @@ def test_000_linear_declared_fields_and_init():
     assert all_close(model.w, 2.0 * params["w"])
 
 
-def test_000_linear_with_nnx_ref():
+def test_000_linear_with_nnx_ref() -> None:
     """Seed 000, "Getting Started" prose: "the ``w`` field is marked as a parameter using
     ``nnx.ref``": the same Linear with ``w = nnx.ref("params")`` declares a Param too."""
 
@@ -168,7 +168,7 @@ def test_000_linear_with_nnx_ref():
         w: jax.Array = nnx.ref("params")
         b: jax.Array = nnx.param()
 
-        def __init__(self, din: int, dout: int):
+        def __init__(self, din: int, dout: int) -> None:
             key = self.make_rng("params")
             self.w = jax.random.uniform(key, (din, dout))
             self.b = jax.numpy.zeros((dout,))
@@ -183,14 +183,14 @@ def test_000_linear_with_nnx_ref():
     assert all_close(model.w, reference.w)
 
 
-def test_000_shared_state_block_model_apply_flags():
+def test_000_shared_state_block_model_apply_flags() -> None:
     """Seed 000, "Shared State": ``Block`` holding a shared Linear and a BatchNorm, ``Model``
     with two Blocks sharing one Linear, ``loss_fn`` calling
     ``model.apply(use_running_average=False)(x)``; the shared Linear stays in sync through
     a gradient update written with ``model["params"] = ...``."""
 
     class Block(nnx.Module):
-        def __init__(self, linear: Linear000):  # FIX: nnx.Linear -> the seed's own Linear
+        def __init__(self, linear: Linear000) -> None:  # FIX: nnx.Linear -> the seed's own Linear
             self.linear = linear
             self.bn = BatchNorm(2)  # FIX: nnx.BatchNorm -> test-local BatchNorm
 
@@ -198,7 +198,7 @@ def test_000_shared_state_block_model_apply_flags():
             return jax.nn.relu(self.bn(self.linear(x)))  # FIX: nnx.relu -> jax.nn.relu
 
     class Model(nnx.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             shared = Linear000(2, 2)  # FIX: nnx.Linear(2, 2) -> the seed's Linear (keys via make_rng)
             self.block1 = Block(shared)
             self.block2 = Block(shared)
@@ -266,7 +266,7 @@ def test_000_shared_state_block_model_apply_flags():
 
 class Linear001(nnx.Module):
     # Seed 001's Linear.
-    def __init__(self, fin: int, fout: int, *, rngs: nnx.Rngs):  # FIX: nn.Module -> nnx.Module
+    def __init__(self, fin: int, fout: int, *, rngs: nnx.Rngs) -> None:  # FIX: nn.Module -> nnx.Module
         key = rngs.params()  # FIX: `keys=` but `key` used below
         self.din, self.dout = fin, fout  # FIX: LoraLinear reads linear.din / linear.dout
         self.w = nnx.Param(jax.random.uniform(key, (fin, fout)))
@@ -276,7 +276,7 @@ class Linear001(nnx.Module):
         return jnp.dot(x, self.w) + self.b
 
 
-def test_001_linear_eager_init():
+def test_001_linear_eager_init() -> None:
     """Seed 001, "Flax NNX Module system": ``Linear`` with ``nnx.Param`` attributes and
     ``rngs.params()``, eagerly initialised with ``nnx.Rngs(params=0)`` and called."""
     linear = Linear001(2, 5, rngs=nnx.Rngs(params=0))  # Eager Init
@@ -289,7 +289,7 @@ def test_001_linear_eager_init():
     # (nnx.display(linear) left out)
 
 
-def test_001_stateful_counter():
+def test_001_stateful_counter() -> None:
     """Seed 001, "Stateful computation": ``class Count(nnx.Variable)`` and a ``Counter``
     whose ``__call__`` does ``self.count += 1``."""
 
@@ -297,7 +297,7 @@ def test_001_stateful_counter():
         pass
 
     class Counter(nnx.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             self.count = Count(jnp.array(0))
 
         def __call__(self):
@@ -317,13 +317,13 @@ def test_001_stateful_counter():
     assert nnx.state(counter, "count")["count"] == 2
 
 
-def test_001_model_surgery_lora():
+def test_001_model_surgery_lora() -> None:
     """Seed 001, "Model surgery": ``MLP`` of Linear/Dropout/BatchNorm/Linear, a
     ``LoraParam(nnx.Param)`` kind and ``LoraLinear`` wrapping an existing Linear;
     ``model.linear1``/``linear2`` replaced by LoRA versions, then ``model(x=...)``."""
 
     class MLP(nnx.Module):
-        def __init__(self, fin: int, hidden: int, fout: int, rngs: nnx.Rngs):
+        def __init__(self, fin: int, hidden: int, fout: int, rngs: nnx.Rngs) -> None:
             self.linear1 = Linear001(fin, hidden, rngs=rngs)
             self.dropout = Dropout(rate=0.1, rngs=rngs)  # FIX: nnx.Dropout -> test-local Dropout
             self.bn = BatchNorm(hidden, rngs=rngs)  # FIX: nn.BatchNorm -> test-local BatchNorm
@@ -339,7 +339,7 @@ def test_001_model_surgery_lora():
 
     # Custom Lora-layer
     class LoraLinear(nnx.Module):
-        def __init__(self, linear: Linear001, rank: int, rngs: nnx.Rngs):
+        def __init__(self, linear: Linear001, rank: int, rngs: nnx.Rngs) -> None:
             self.linear = linear
             self.A = LoraParam(jax.random.normal(rngs(), (linear.din, rank)))
             self.B = LoraParam(jax.random.normal(rngs(), (rank, linear.dout)))
@@ -385,14 +385,14 @@ def test_001_model_surgery_lora():
 # == seed 002: quick reference =================================================
 
 
-def test_002_state_management_and_functional_api():
+def test_002_state_management_and_functional_api() -> None:
     """Seed 002, "State Management" and "Functional API": static configuration as plain
     attributes (``self.dropout_rate = 0.5``), dynamic state in ``nnx.Param``/``nnx.Variable``
     read with ``.value`` and updated by assignment in a method; ``nnx.split`` ->
     (GraphDef, State), ``nnx.merge``, ``nnx.update`` (in place), used with plain ``jax.jit``."""
 
     class Layer(nnx.Module):
-        def __init__(self, *, rngs: nnx.Rngs):
+        def __init__(self, *, rngs: nnx.Rngs) -> None:
             self.dropout_rate = 0.5  # static configuration
             self.weight = nnx.Param(jax.random.normal(rngs.params(), (3, 2)))  # dynamic state
             self.steps = nnx.Variable(jnp.array(0))
@@ -435,7 +435,7 @@ def test_002_state_management_and_functional_api():
     assert not all_close(Layer(rngs=nnx.Rngs(1)).weight.value, layer.weight.value)
 
 
-def test_002_dropout_holds_forked_rngs():
+def test_002_dropout_holds_forked_rngs() -> None:
     """Seed 002, "Key NNX Classes": "Layers that use RNGs (like Dropout) hold a forked copy
     of the Rngs object, not a shared reference"."""
     rngs = nnx.Rngs(0)
@@ -462,7 +462,7 @@ class Count003(nnx.Variable, collection="count"):
 
 class Linear003(nnx.Module):
     # Seed 003, "Getting Started" (the seed calls it Linear).
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context):
+    def __init__(self, din: int, dout: int, *, ctx: nnx.Context) -> None:
         key = ctx.make_rng("params")
         self.w = nnx.Param(jax.random.uniform(key, (din, dout)))
         self.b = nnx.Param(jnp.zeros((dout,)))
@@ -473,7 +473,7 @@ class Linear003(nnx.Module):
         return x @ self.w + self.b
 
 
-def test_003_getting_started():
+def test_003_getting_started() -> None:
     """Seed 003, "Getting Started": ``Linear`` with ``ctx.make_rng("params")``, a ``Count``
     variable incremented per call, ``Linear(din=12, dout=2, ctx=nnx.context(0))``,
     ``assert model.count == 1``."""
@@ -490,7 +490,7 @@ def test_003_getting_started():
     assert not all_close(Linear003(12, 2, ctx=nnx.context(1)).w.value, model.w.value)
 
 
-def test_003_training_with_the_functional_api():
+def test_003_training_with_the_functional_api() -> None:
     """Seed 003, "Training with the Functional API": ``model.partition(nnx.Param, Count)``,
     a ``jax.jit`` train_step calling ``moduledef.apply(params, counts)(x)`` inside
     ``jax.grad(..., has_aux=True)`` and returning ``updates.filter(Count)``; SGD update;
@@ -537,7 +537,7 @@ def test_003_training_with_the_functional_api():
 
 class Foo(nnx.Module):
     # Seed 003, "Modules".
-    def __init__(self, ctx: nnx.Context):
+    def __init__(self, ctx: nnx.Context) -> None:
         # node attributes
         self.variable = nnx.Param(jnp.array(1))
         self.np_buffer = np.array(2)
@@ -552,7 +552,7 @@ class Foo(nnx.Module):
         self.list = [1, 2, 3]
 
 
-def test_003_modules_node_and_static_attributes():
+def test_003_modules_node_and_static_attributes() -> None:
     """Seed 003, "Modules" (``Foo``) and "Functional API" (``state, moduledef =
     model.partition()`` and the State it prints): node attributes (Param, NumPy and JAX
     arrays, ``nnx.Node``, a submodule) go to the State, the others are static."""
@@ -589,7 +589,7 @@ def test_003_modules_node_and_static_attributes():
     assert jax.tree.leaves(moduledef) == []
 
 
-def test_003_functional_api_apply_method_and_submodule():
+def test_003_functional_api_apply_method_and_submodule() -> None:
     """Seed 003, "Functional API": ``moduledef.apply(state)(x)`` runs ``__call__``,
     ``moduledef.apply(state).some_method(x)`` a method and ``moduledef.apply(state).submodule(x)``
     a submodule, each returning ``y, (state, moduledef)``."""
@@ -637,7 +637,7 @@ def test_003_functional_api_apply_method_and_submodule():
 
 class Net003(nnx.Module):
     # A module with params, batch stats and a plain buffer for the "Partitioning State" examples.
-    def __init__(self, *, ctx: nnx.Context):
+    def __init__(self, *, ctx: nnx.Context) -> None:
         self.linear = Linear(3, 2, ctx=ctx)
         self.bn = BatchNorm(2, ctx=ctx)
         self.shift = jnp.array(0.5)
@@ -646,7 +646,7 @@ class Net003(nnx.Module):
         return self.bn(self.linear(x)) + self.shift
 
 
-def test_003_partitioning_state():
+def test_003_partitioning_state() -> None:
     """Seed 003, "Partitioning State": ``model.partition()`` with no filter, ``nnx.Param``,
     ``nnx.Param, nnx.BatchStat`` and ``nnx.Param, nnx.BatchStat, ...`` (raising when a node is
     left unmatched), ``model.partition(...) == model.partition()``, predicate filters,
@@ -713,7 +713,7 @@ def test_003_partitioning_state():
     assert params4 == params2 and batch_stats4 == batch_stats2
 
 
-def test_003_filters_not_and_buffers():
+def test_003_filters_not_and_buffers() -> None:
     """Seed 003, "Filters": the four filter kinds (type, ``...``, predicate, tuple) and
     ``rest = module.filter(nnx.Not(nnx.Param))`` / ``buffers = module.filter(nnx.buffers)``."""
     module = Foo(ctx=nnx.context(0))
@@ -734,13 +734,13 @@ def test_003_filters_not_and_buffers():
     assert leaf_paths(nodes) == {"node"}
 
 
-def test_003_capturing_intermediate_values():
+def test_003_capturing_intermediate_values() -> None:
     """Seed 003, "Capturing Intermediate Values": ``Linear`` storing ``self.y =
     nnx.Intermediate(y)`` in ``__call__``; ``model.pop_state(nnx.Intermediate)``; with the
     functional API, ``state.partition("intermediates", ...)`` and ``State.filter``."""
 
     class Linear(nnx.Module):
-        def __init__(self, din: int, dout: int, *, ctx: nnx.Context):
+        def __init__(self, din: int, dout: int, *, ctx: nnx.Context) -> None:
             key = ctx.make_rng("params")
             self.w = nnx.Param(jax.random.uniform(key, (din, dout)))
             self.b = nnx.Param(jnp.zeros((dout,)))
@@ -777,14 +777,14 @@ def test_003_capturing_intermediate_values():
     assert moduledef_out != moduledef  # the output moduledef has the extra attribute
 
 
-def test_003_manual_lifting_scan_mlp():
+def test_003_manual_lifting_scan_mlp() -> None:
     """Seed 003, "Manual Lifting": ``Block`` (Linear + Dropout + gelu) and ``ScanMLP``
     that builds stacked layers with ``jax.vmap(lambda key: Block(...).partition())(keys).merge()``
     and runs them with ``jax.lax.scan`` + ``moduledef.merge`` + ``self.layers.update_state``;
     then ``ScanMLP(10, n_layers=5, ctx=nnx.context(0))(x, train=True, ctx=nnx.context(dropout=1))``."""
 
     class Block(nnx.Module):
-        def __init__(self, dim: int, *, ctx: nnx.Context):
+        def __init__(self, dim: int, *, ctx: nnx.Context) -> None:
             self.linear = Linear(dim, dim, ctx=ctx)  # FIX: nnx.Linear -> test-local Linear
             self.dropout = Dropout(0.5)  # FIX: nnx.Dropout -> test-local Dropout
 
@@ -795,7 +795,7 @@ def test_003_manual_lifting_scan_mlp():
             return x
 
     class ScanMLP(nnx.Module):
-        def __init__(self, dim: int, *, n_layers: int, ctx: nnx.Context):
+        def __init__(self, dim: int, *, n_layers: int, ctx: nnx.Context) -> None:
             params_key = jax.random.split(ctx.make_rng("params"), n_layers)
             self.n_layers = n_layers
             self.layers = jax.vmap(lambda key: Block(dim, ctx=nnx.context(params=key)).partition())(
@@ -843,14 +843,14 @@ def test_003_manual_lifting_scan_mlp():
     assert all_close(y, model(x, train=True, ctx=nnx.context(dropout=1)))
 
 
-def test_003_shared_state_with_context_flags():
+def test_003_shared_state_with_context_flags() -> None:
     """Seed 003, "Case Studies / Shared State": ``Block(linear, ctx=ctx)`` with a BatchNorm,
     ``Model`` whose two Blocks share one Linear, and ``loss_fn`` passing
     ``nnx.context(flags=dict(use_running_average=True))``; the shared Linear stays in sync
     through a gradient update."""
 
     class Block(nnx.Module):
-        def __init__(self, linear: Linear, *, ctx: nnx.Context):  # FIX: nnx.Linear -> test-local Linear
+        def __init__(self, linear: Linear, *, ctx: nnx.Context) -> None:  # FIX: nnx.Linear -> test-local Linear
             self.linear = linear
             self.bn = BatchNorm(2, ctx=ctx)  # FIX: nnx.BatchNorm -> test-local BatchNorm
 
@@ -861,7 +861,7 @@ def test_003_shared_state_with_context_flags():
             return x
 
     class Model(nnx.Module):
-        def __init__(self, *, ctx: nnx.Context):
+        def __init__(self, *, ctx: nnx.Context) -> None:
             shared = Linear(2, 2, ctx=ctx)
             self.block1 = Block(shared, ctx=ctx)
             self.block2 = Block(shared, ctx=ctx)
@@ -912,7 +912,7 @@ def test_003_shared_state_with_context_flags():
 
 class Linear004(nnx.Module):
     # Seed 004's Linear: Variable("params", ...) -> nnx.Param, Context -> nnx.Context.
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context):
+    def __init__(self, din: int, dout: int, *, ctx: nnx.Context) -> None:
         self.din = din
         self.dout = dout
         key = ctx.make_rng()
@@ -925,7 +925,7 @@ class Linear004(nnx.Module):
 
 class BatchNorm004(nnx.Module):
     # Seed 004's BatchNorm: Variable("batch_stats", ...) -> nnx.BatchStat.
-    def __init__(self, din: int, mu: float = 0.95):
+    def __init__(self, din: int, mu: float = 0.95) -> None:
         self.mu = mu
         self.scale = nnx.Param(jax.numpy.ones((din,)))
         self.bias = nnx.Param(jax.numpy.zeros((din,)))
@@ -953,7 +953,7 @@ class BatchNorm004(nnx.Module):
 
 class Dropout004(nnx.Module):
     # Seed 004's Dropout.
-    def __init__(self, rate: float):
+    def __init__(self, rate: float) -> None:
         self.rate = rate
 
     def __call__(self, x: jax.Array, *, train: bool, ctx: nnx.Context) -> jax.Array:
@@ -964,7 +964,7 @@ class Dropout004(nnx.Module):
 
 
 class Block004(nnx.Module):
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context):
+    def __init__(self, din: int, dout: int, *, ctx: nnx.Context) -> None:
         self.linear = Linear004(din, dout, ctx=ctx)
         self.bn = BatchNorm004(dout)
         self.dropout = Dropout004(0.1)
@@ -978,7 +978,7 @@ class Block004(nnx.Module):
 
 
 class ScanMLP004(nnx.Module):
-    def __init__(self, hidden_size: int, n_layers: int, *, ctx: nnx.Context):
+    def __init__(self, hidden_size: int, n_layers: int, *, ctx: nnx.Context) -> None:
         self.n_layers = n_layers
 
         # lift init
@@ -1010,7 +1010,7 @@ class ScanMLP004(nnx.Module):
         return x
 
 
-def test_004_scan_mlp():
+def test_004_scan_mlp() -> None:
     """Seed 004, "Scan Over Layers Example" (In [None] and In [87]): the tiny-NNX ``Block``
     and ``ScanMLP`` (lift init with ``jax.vmap`` over ``partition()``, lift call with
     ``jax.lax.scan`` over ``moduledef.apply(state)``, then ``update_state``) written
@@ -1056,7 +1056,7 @@ def test_004_scan_mlp():
                      moduledef.merge(state)(x, train=True, ctx=nnx.context(random.PRNGKey(1))))
 
 
-def test_004_filtering_state():
+def test_004_filtering_state() -> None:
     """Seed 004, "Filtering State" (In [89]): ``state.filter("params")``,
     ``state.filter("batch_stats")`` and merging them back into one State."""
     module = ScanMLP004(hidden_size=10, n_layers=5, ctx=nnx.context(random.PRNGKey(0)))

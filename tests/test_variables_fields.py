@@ -16,7 +16,7 @@ class Tally(nnx.Variable, collection="tallies"):
     pass
 
 
-def test_collection_names():
+def test_collection_names() -> None:
     assert nnx.Param.collection == "params"
     assert nnx.BatchStat.collection == "batch_stats"
     assert nnx.Cache.collection == "cache"
@@ -25,7 +25,7 @@ def test_collection_names():
     assert Tally.collection == "tallies"
 
 
-def test_variable_behaves_like_its_array():
+def test_variable_behaves_like_its_array() -> None:
     w = nnx.Param(jnp.arange(6.0).reshape(2, 3))
     x = jnp.ones((3,))
     np.testing.assert_allclose(w @ x, jnp.arange(6.0).reshape(2, 3) @ x)
@@ -37,7 +37,7 @@ def test_variable_behaves_like_its_array():
     assert bool(jnp.all(w == w.value))
 
 
-def test_inplace_operator_updates_the_same_cell():
+def test_inplace_operator_updates_the_same_cell() -> None:
     c = Count(jnp.array(1))
     alias = c
     c += 2
@@ -45,7 +45,7 @@ def test_inplace_operator_updates_the_same_cell():
     assert int(alias.value) == 3
 
 
-def test_metadata_is_carried_and_survives_tree_map():
+def test_metadata_is_carried_and_survives_tree_map() -> None:
     w = nnx.Param(jnp.ones((2, 2)), sharding=("embed", "mlp"))
     assert w.sharding == ("embed", "mlp")
     doubled = jax.tree.map(lambda a: a * 2, w)
@@ -61,7 +61,7 @@ class Linear(nnx.Module):
     b: jax.Array = nnx.param()
     din: int = nnx.static()
 
-    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs):
+    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs) -> None:
         self.din = din
         self.w = jax.random.uniform(rngs.params(), (din, dout))
         self.b = jnp.zeros((dout,))
@@ -70,7 +70,7 @@ class Linear(nnx.Module):
         return x @ self.w + self.b
 
 
-def test_declared_field_reads_value_and_writes_into_cell():
+def test_declared_field_reads_value_and_writes_into_cell() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     assert isinstance(m.w, jax.Array)
     cell = nnx.cell(m, "w")
@@ -80,7 +80,7 @@ def test_declared_field_reads_value_and_writes_into_cell():
     np.testing.assert_allclose(cell.value, 0.0)
 
 
-def test_declared_field_shared_cell_sees_writes():
+def test_declared_field_shared_cell_sees_writes() -> None:
     a = Linear(3, 2, rngs=nnx.Rngs(0))
     b = Linear(3, 2, rngs=nnx.Rngs(1))
     b.w = nnx.cell(a, "w")  # adopt a's cell
@@ -89,7 +89,7 @@ def test_declared_field_shared_cell_sees_writes():
     assert nnx.cell(a, "w") is nnx.cell(b, "w")
 
 
-def test_declared_field_rejects_wrong_kind_and_reports_unset():
+def test_declared_field_rejects_wrong_kind_and_reports_unset() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     with pytest.raises(TypeError, match=r"Linear\.w is declared as Param but was assigned a BatchStat"):
         m.w = nnx.BatchStat(jnp.zeros((3, 2)))
@@ -102,14 +102,14 @@ def test_declared_field_rejects_wrong_kind_and_reports_unset():
         Lazy().w  # noqa: B018
 
 
-def test_static_field_refuses_arrays():
+def test_static_field_refuses_arrays() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     with pytest.raises(TypeError, match=r"Linear\.din is declared nnx.static\(\)"):
         m.din = jnp.array(3)
     assert m.din == 3
 
 
-def test_fields_are_recorded_per_class_with_inheritance():
+def test_fields_are_recorded_per_class_with_inheritance() -> None:
     class Base(nnx.Module):
         w: jax.Array = nnx.param()
         n: int = nnx.static()
@@ -123,11 +123,11 @@ def test_fields_are_recorded_per_class_with_inheritance():
     assert Child.__nnx_fields__["c"].kind is Count
 
 
-def test_ref_field_by_collection_name_and_unknown_collection():
+def test_ref_field_by_collection_name_and_unknown_collection() -> None:
     class Old(nnx.Module):
         w = nnx.ref("params")
 
-        def __init__(self):
+        def __init__(self) -> None:
             self.w = jnp.ones(2)
 
     assert isinstance(nnx.cell(Old(), "w"), nnx.Param)
@@ -135,7 +135,7 @@ def test_ref_field_by_collection_name_and_unknown_collection():
         nnx.ref("parmas")
 
 
-def test_trace_safety_foreign_write_raises_and_changes_nothing():
+def test_trace_safety_foreign_write_raises_and_changes_nothing() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     before = np.asarray(m.w)
 
@@ -155,7 +155,7 @@ def test_trace_safety_foreign_write_raises_and_changes_nothing():
     assert read_only(jnp.ones(3)).shape == (2,)
 
 
-def test_deleting_declared_fields():
+def test_deleting_declared_fields() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     del m.w
     del m.din

@@ -320,8 +320,10 @@ class State(Mapping[Key, Any], Generic[M, K]):
         return f"State has no entry {key!r}; entries: {list(self._layout.children())}"
 
     if TYPE_CHECKING:
-
+        # Paths read and write as attributes; the mypy plugin and the generated stubs
+        # check them against the module's fields (without either, any name passes).
         def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     else:
 

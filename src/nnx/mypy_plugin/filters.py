@@ -119,7 +119,9 @@ class Evaluator:
         return _unknown
 
     def _call(self, callee: str, call: CallExpr) -> Match | None:
-        parts = [self.evaluate(a) for a in call.args]
+        if callee not in (names.NOT, names.ALL, names.ANY, names.PATH_CONTAINS):
+            return None
+        parts = [self.evaluate(a) for a in call.args] if callee != names.PATH_CONTAINS else []
         if callee == names.NOT and len(parts) == 1:
             inner = parts[0]
             return lambda leaf: None if (m := inner(leaf)) is None else not m

@@ -68,6 +68,10 @@ def fields_of(info: TypeInfo, lookup: Lookup) -> dict[str, Field]:
             if var.is_property or (var.is_classvar and name not in declared):
                 continue
             out[name] = _classify(name, var, declared.get(name), lookup)
+        for name, spec in declared.items():  # sown in a method: no attribute symbol exists
+            if spec.get("sown") and name not in out:
+                kind = lookup(spec["kind"]) if isinstance(spec.get("kind"), str) else None
+                out[name] = Field(name, "leaf", kind, AnyType(TypeOfAny.special_form))
     return out
 
 

@@ -15,7 +15,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mypy.nodes import AssignmentStmt, CallExpr, NameExpr, RefExpr, StrExpr, TypeInfo
+from mypy.nodes import (
+    AssignmentStmt,
+    Block,
+    CallExpr,
+    Decorator,
+    ExpressionStmt,
+    FuncDef,
+    IfStmt,
+    MemberExpr,
+    NameExpr,
+    RefExpr,
+    StrExpr,
+    TryStmt,
+    TypeInfo,
+)
 from mypy.plugin import ClassDefContext
 
 from nnx.mypy_plugin import names
@@ -39,7 +53,63 @@ def record_module(ctx: ClassDefContext) -> None:
         if declarator not in names.DECLARATORS:
             continue
         fields[target.name] = _declared(declarator, value)
+    for stmt in ctx.cls.defs.body:
+        method = stmt.func if isinstance(stmt, Decorator) else stmt
+        if isinstance(method, FuncDef) and method.arguments:
+            sown = _Sown(method.arguments[0].variable.name, ctx.api.cur_mod_id)
+            sown.walk(method.body)
+            for name, kind in sown.found.items():
+                fields.setdefault(name, {"static": False, "kind": kind, "collection": None, "sown": True})
     ctx.cls.info.metadata[names.METADATA_FIELDS] = {"fields": fields}
+
+
+class _Sown:
+    """Finds ``self.sow(Kind, "name", ...)`` statements: sowing creates a state field ``name``.
+
+    (A plain statement walk: mypy's compiled visitor classes cannot be subclassed.)
+    """
+
+    def __init__(self, self_name: str, module: str) -> None:
+        self.self_name = self_name
+        self.module = module
+        self.found: dict[str, str] = {}
+
+    def walk(self, block: Block) -> None:
+        for stmt in block.body:
+            if isinstance(stmt, ExpressionStmt) and isinstance(stmt.expr, CallExpr):
+                self._call(stmt.expr)
+            for attr in ("body", "else_body", "finally_body"):
+                inner = getattr(stmt, attr, None)
+                if isinstance(inner, Block):
+                    self.walk(inner)
+            if isinstance(stmt, TryStmt):
+                for handler in stmt.handlers:
+                    self.walk(handler)
+            if isinstance(stmt, IfStmt):
+                for inner in stmt.body:
+                    self.walk(inner)
+
+    def _call(self, o: CallExpr) -> None:
+        callee = o.callee
+        if (
+            isinstance(callee, MemberExpr)
+            and callee.name == "sow"
+            and isinstance(callee.expr, NameExpr)
+            and callee.expr.name == self.self_name
+            and len(o.args) >= 2
+            and isinstance(o.args[0], RefExpr)
+            and isinstance(o.args[1], StrExpr)
+        ):
+            self.found[o.args[1].value] = o.args[0].fullname or self._spelled(o.args[0])
+
+    def _spelled(self, ref: RefExpr) -> str:
+        # Method bodies may not be analysed yet: keep the spelling (``nnx.Intermediate``,
+        # ``Count``) as a name that resolves from the top level later.
+        if isinstance(ref, MemberExpr) and isinstance(ref.expr, RefExpr):
+            return f"{ref.expr.fullname or self._spelled(ref.expr)}.{ref.name}"
+        if isinstance(ref, NameExpr):
+            return f"{self.module}.{ref.name}"
+        return ""
 
 
 def _declared(declarator: str, call: CallExpr) -> dict[str, Any]:
