@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 import nnx
+from typed_jax import jit
 
 
-class Count(nnx.Variable):
+class Count(nnx.Variable[jax.Array]):
     pass
 
 
-class Tally(nnx.Variable, collection="tallies"):
+class Tally(nnx.Variable[jax.Array], collection="tallies"):
     pass
 
 
@@ -47,13 +48,18 @@ def test_inplace_operator_updates_the_same_cell() -> None:
 
 def test_metadata_is_carried_and_survives_tree_map() -> None:
     w = nnx.Param(jnp.ones((2, 2)), sharding=("embed", "mlp"))
-    assert w.sharding == ("embed", "mlp")
-    doubled = jax.tree.map(lambda a: a * 2, w)
+    assert w.metadata["sharding"] == ("embed", "mlp")
+    assert getattr(w, "sharding") == ("embed", "mlp")  # also an attribute, at run time only
+
+    def double(a: jax.Array) -> jax.Array:
+        return a * 2
+
+    doubled: nnx.Variable[jax.Array] = jax.tree.map(double, w)
     assert isinstance(doubled, nnx.Param)
     assert doubled.metadata == {"sharding": ("embed", "mlp")}
     np.testing.assert_allclose(doubled.value, 2.0)
     with pytest.raises(AttributeError, match="metadata keys"):
-        w.shardng  # noqa: B018
+        w.shardng  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]  # noqa: B018  # under test
 
 
 class Linear(nnx.Module):
@@ -73,7 +79,7 @@ class Linear(nnx.Module):
 def test_declared_field_reads_value_and_writes_into_cell() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     assert isinstance(m.w, jax.Array)
-    cell = nnx.cell(m, "w")
+    cell: nnx.Variable[jax.Array] = nnx.cell(m, "w")
     assert isinstance(cell, nnx.Param)
     m.w = jnp.zeros((3, 2))
     assert nnx.cell(m, "w") is cell
@@ -92,7 +98,7 @@ def test_declared_field_shared_cell_sees_writes() -> None:
 def test_declared_field_rejects_wrong_kind_and_reports_unset() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     with pytest.raises(TypeError, match=r"Linear\.w is declared as Param but was assigned a BatchStat"):
-        m.w = nnx.BatchStat(jnp.zeros((3, 2)))
+        m.w = nnx.BatchStat(jnp.zeros((3, 2)))  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # under test
     assert isinstance(nnx.cell(m, "w"), nnx.Param)  # nothing changed
 
     class Lazy(nnx.Module):
@@ -105,7 +111,7 @@ def test_declared_field_rejects_wrong_kind_and_reports_unset() -> None:
 def test_static_field_refuses_arrays() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     with pytest.raises(TypeError, match=r"Linear\.din is declared nnx.static\(\)"):
-        m.din = jnp.array(3)
+        m.din = jnp.array(3)  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # under test
     assert m.din == 3
 
 
@@ -120,7 +126,8 @@ def test_fields_are_recorded_per_class_with_inheritance() -> None:
 
     assert set(Base.__nnx_fields__) == {"w", "n"}
     assert set(Child.__nnx_fields__) == {"w", "n", "mean", "c"}
-    assert Child.__nnx_fields__["c"].kind is Count
+    field = Child.__nnx_fields__["c"]
+    assert isinstance(field, nnx.VariableField) and field.kind is Count
 
 
 def test_ref_field_by_collection_name_and_unknown_collection() -> None:
@@ -132,24 +139,24 @@ def test_ref_field_by_collection_name_and_unknown_collection() -> None:
 
     assert isinstance(nnx.cell(Old(), "w"), nnx.Param)
     with pytest.raises(ValueError, match=r"unknown collection 'parmas'.*'params'"):
-        nnx.ref("parmas")
+        nnx.ref("parmas")  # type: ignore[nnx-collection]  # the run-time error under test
 
 
 def test_trace_safety_foreign_write_raises_and_changes_nothing() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     before = np.asarray(m.w)
 
-    @jax.jit
-    def bad(x):
+    @jit
+    def bad(x: jax.Array) -> jax.Array:
         m.w = m.w + x  # mutating a closure-captured module inside plain jax.jit
         return x
 
     with pytest.raises(nnx.TraceContextError, match="nnx.jit|nnx.split"):
-        bad(1.0)
+        bad(jnp.asarray(1.0))
     np.testing.assert_allclose(m.w, before)
 
-    @jax.jit
-    def read_only(x):
+    @jit
+    def read_only(x: jax.Array) -> jax.Array:
         return m(x)  # reading is fine
 
     assert read_only(jnp.ones(3)).shape == (2,)

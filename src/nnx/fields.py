@@ -162,10 +162,12 @@ def static() -> Any:
     return StaticField()
 
 
-def cell(obj: object, name: str) -> Variable[Any]:
+def cell(obj: object, name: str) -> Any:
     """The cell behind attribute ``name`` of ``obj`` (a declared field or a Variable attribute).
 
-    Use it to share state deliberately: ``b.w = nnx.cell(a, "w")``.
+    Use it to share state deliberately: ``b.w = nnx.cell(a, "w")``. The result is
+    typed ``Any`` for that assignment: ``b.w`` is declared as the value type
+    (``jax.Array``), and assigning a cell to it (which adopts the cell) must check.
     """
     value = obj.__dict__.get(name, _MISSING)
     if not isinstance(value, Variable):
