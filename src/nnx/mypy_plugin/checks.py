@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from mypy.checker import TypeChecker
 from mypy.maptype import map_instance_to_supertype
-from mypy.nodes import Expression, IndexExpr, MemberExpr, StrExpr, TypeInfo
+from mypy.nodes import ARG_STAR, ARG_STAR2, Expression, IndexExpr, MemberExpr, StrExpr, TypeInfo
 from mypy.plugin import AttributeContext, CheckerPluginInterface, FunctionContext, FunctionSigContext, MethodContext
 from mypy.types import (
     AnyType,
@@ -153,9 +153,10 @@ class Checks:
 
         def hook(ctx: FunctionContext) -> Type:
             exprs = [e for group in ctx.args for e in group]
+            kinds = [k for group in ctx.arg_kinds for k in group]
             node_types = ctx.arg_types[0] if ctx.arg_types else []
-            if not exprs or not node_types:
-                return ctx.default_return_type
+            if not exprs or not node_types or any(k in (ARG_STAR, ARG_STAR2) for k in kinds):
+                return ctx.default_return_type  # ``*filters``: how many, and which, is not known
             evaluator = self._evaluator(ctx.api)
             matches = [evaluator.evaluate(f) for f in exprs[1:]]
             self._report(evaluator, ctx.api)
@@ -222,9 +223,10 @@ class Checks:
     def validate_filters(self, ctx: FunctionContext) -> Type:
         """``nnx.Not(...)``, ``nnx.All(...)``, ``nnx.Any(...)``: their arguments are filters too."""
         evaluator = self._evaluator(ctx.api)
-        for group in ctx.args:
-            for expr in group:
-                evaluator.evaluate(expr)
+        for group, kinds in zip(ctx.args, ctx.arg_kinds):
+            for expr, kind in zip(group, kinds):
+                if kind not in (ARG_STAR, ARG_STAR2):
+                    evaluator.evaluate(expr)
         self._report(evaluator, ctx.api)
         return ctx.default_return_type
 
