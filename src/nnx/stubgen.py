@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,9 +59,9 @@ class SourceFile:
     path: Path
     module: str  # dotted import name
     tree: ast.Module
-    modules: dict[str, ast.ClassDef] = field(default_factory=dict)  # Module classes by name
-    kinds: set[str] = field(default_factory=set)  # Variable kinds defined here
-    imports: dict[str, tuple[str, str]] = field(default_factory=dict)  # local name -> (module, name)
+    modules: dict[str, ast.ClassDef] = field(default_factory=dict[str, ast.ClassDef])  # Module classes by name
+    kinds: set[str] = field(default_factory=set[str])  # Variable kinds defined here
+    imports: dict[str, tuple[str, str]] = field(default_factory=dict[str, tuple[str, str]])  # name -> (module, name)
 
 
 def module_name(path: Path) -> str:
@@ -307,14 +308,9 @@ class StubWriter:
 
 
 def _function_stub(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    stub = ast.FunctionDef(
-        name=fn.name, args=fn.args, body=[ast.Expr(ast.Constant(...))], decorator_list=fn.decorator_list,
-        returns=fn.returns, type_comment=None, type_params=getattr(fn, "type_params", []),
-    ) if isinstance(fn, ast.FunctionDef) else ast.AsyncFunctionDef(
-        name=fn.name, args=fn.args, body=[ast.Expr(ast.Constant(...))], decorator_list=fn.decorator_list,
-        returns=fn.returns, type_comment=None, type_params=getattr(fn, "type_params", []),
-    )
-    return ast.unparse(ast.fix_missing_locations(stub))
+    stub = copy.copy(fn)
+    stub.body = [ast.Expr(ast.Constant(...))]
+    return ast.unparse(stub)
 
 
 def _is_main_guard(stmt: ast.If) -> bool:
@@ -342,9 +338,10 @@ def _self_assignments(cls: ast.ClassDef) -> list[tuple[str, ast.expr, dict[str, 
         for node in ast.walk(method):
             targets: list[ast.expr] = []
             if isinstance(node, ast.Assign):
-                targets, value = node.targets, node.value
+                targets, value = list(node.targets), node.value
             elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                targets, value = [node.target], node.value
+                target: ast.expr = node.target
+                targets, value = [target], node.value
             else:
                 continue
             for target in targets:
