@@ -326,6 +326,15 @@ def _declared_in_body(cls: ast.ClassDef, name: str) -> bool:
     return False
 
 
+def _assignment(node: ast.AST) -> tuple[list[ast.expr], ast.expr] | None:
+    """``(targets, value)`` of an assignment statement, else None."""
+    if isinstance(node, ast.Assign):
+        return list(node.targets), node.value
+    if isinstance(node, ast.AnnAssign) and node.value is not None:
+        return [node.target], node.value
+    return None
+
+
 def _self_assignments(cls: ast.ClassDef) -> list[tuple[str, ast.expr, dict[str, ast.expr]]]:
     """``(name, value, annotated parameters)`` for each first ``self.name = value`` in a method."""
     found: dict[str, tuple[str, ast.expr, dict[str, ast.expr]]] = {}
@@ -336,14 +345,10 @@ def _self_assignments(cls: ast.ClassDef) -> list[tuple[str, ast.expr, dict[str, 
         all_args = [*method.args.posonlyargs, *method.args.args, *method.args.kwonlyargs]
         params = {a.arg: a.annotation for a in all_args if a.annotation is not None}
         for node in ast.walk(method):
-            targets: list[ast.expr] = []
-            if isinstance(node, ast.Assign):
-                targets, value = list(node.targets), node.value
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                target: ast.expr = node.target
-                targets, value = [target], node.value
-            else:
+            assigned = _assignment(node)
+            if assigned is None:
                 continue
+            targets, value = assigned
             for target in targets:
                 if (
                     isinstance(target, ast.Attribute)
