@@ -61,3 +61,17 @@ class Model(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.head(self.block(x))
+
+
+class Probe(nnx.Module):
+    """Sows intermediates (a state field the plugin learns from ``self.sow``) and has a cache."""
+
+    cache: jax.Array = nnx.variable(nnx.Cache)
+
+    def __init__(self) -> None:
+        self.cache = jnp.zeros(())
+        self.scale = nnx.Param(jnp.ones(()))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.sow(nnx.Intermediate, "features", x)
+        return x * self.scale.value

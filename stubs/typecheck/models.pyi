@@ -97,3 +97,22 @@ class ModelState(_nnx.State[Model]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["head"]) -> LinearState: ...  # type: ignore
 
+
+class Probe(nnx.Module):
+    cache: jax.Array
+    def __init__(self) -> None:
+        ...
+    def __call__(self, x: jax.Array) -> jax.Array:
+        ...
+    scale: nnx.Param
+    __nnx_state__: ProbeState  # type: ignore
+
+class ProbeState(_nnx.State[Probe]):
+    cache: jax.Array
+    scale: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache"]) -> jax.Array: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...  # type: ignore
+

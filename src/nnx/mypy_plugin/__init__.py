@@ -68,13 +68,13 @@ class NnxPlugin(Plugin):
     def _known_collections(self) -> dict[str, list[TypeInfo]]:
         """Collection name -> Variable kinds declaring it (or a base kind declaring it),
         over every module mypy has loaded; rebuilt when the modules change."""
-        modules = self._modules or {}
-        if self._collections is None or self._collections_seen != len(modules):
-            self._collections = _scan_kinds(modules)
-            self._collections_seen = len(modules)
+        if self._collections is None:
+            self._collections = _scan_kinds(self._modules or {})
         return self._collections
 
-    _collections_seen = -1
+    def _record_kind(self, ctx: ClassDefContext) -> None:
+        record_kind(ctx)
+        self._collections = None  # a kind analysed after the last scan: scan again when asked
 
     # -- semantic analysis ----------------------------------------------
     def get_base_class_hook(self, fullname: str) -> Callable[[ClassDefContext], None] | None:
@@ -84,7 +84,7 @@ class NnxPlugin(Plugin):
         if is_subclass(info, names.OBJECT):
             return record_module
         if is_subclass(info, names.VARIABLE):
-            return record_kind
+            return self._record_kind
         return None
 
     # -- type checking --------------------------------------------------

@@ -70,7 +70,8 @@ def fields_of(info: TypeInfo, lookup: Lookup) -> dict[str, Field]:
             out[name] = _classify(name, var, declared.get(name), lookup)
         for name, spec in declared.items():  # sown in a method: no attribute symbol exists
             if spec.get("sown") and name not in out:
-                kind = lookup(spec["kind"]) if isinstance(spec.get("kind"), str) else None
+                spelled = str(spec.get("kind") or "")
+                kind = lookup(spelled) or lookup(f"{spec.get('module')}.{spelled}")
                 out[name] = Field(name, "leaf", kind, AnyType(TypeOfAny.special_form))
     return out
 

@@ -59,7 +59,9 @@ def record_module(ctx: ClassDefContext) -> None:
             sown = _Sown(method.arguments[0].variable.name, ctx.api.cur_mod_id)
             sown.walk(method.body)
             for name, kind in sown.found.items():
-                fields.setdefault(name, {"static": False, "kind": kind, "collection": None, "sown": True})
+                fields.setdefault(
+                    name, {"static": False, "kind": kind, "collection": None, "sown": True, "module": ctx.api.cur_mod_id}
+                )
     ctx.cls.info.metadata[names.METADATA_FIELDS] = {"fields": fields}
 
 
@@ -104,12 +106,10 @@ class _Sown:
 
     def _spelled(self, ref: RefExpr) -> str:
         # Method bodies may not be analysed yet: keep the spelling (``nnx.Intermediate``,
-        # ``Count``) as a name that resolves from the top level later.
+        # ``Count``); ``model.lookup_kind`` resolves it from this module's top level.
         if isinstance(ref, MemberExpr) and isinstance(ref.expr, RefExpr):
             return f"{ref.expr.fullname or self._spelled(ref.expr)}.{ref.name}"
-        if isinstance(ref, NameExpr):
-            return f"{self.module}.{ref.name}"
-        return ""
+        return ref.name if isinstance(ref, NameExpr) else ""
 
 
 def _declared(declarator: str, call: CallExpr) -> dict[str, Any]:
