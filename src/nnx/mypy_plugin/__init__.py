@@ -29,6 +29,8 @@ Declared fields read as ``Param[T]`` on the class (``Linear.w``) with it.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Callable
 
 from mypy.nodes import MypyFile, TypeInfo
@@ -39,6 +41,7 @@ from mypy.plugin import (
     FunctionSigContext,
     MethodContext,
     Plugin,
+    ReportConfigContext,
 )
 from mypy.options import Options
 from mypy.types import FunctionLike, Type
@@ -57,6 +60,10 @@ class NnxPlugin(Plugin):
         super().__init__(options)
         self._collections: dict[str, list[TypeInfo]] | None = None
         self.checks = Checks(self._info, self._known_collections)
+
+    def report_config_data(self, ctx: ReportConfigContext) -> str:
+        """A digest of the plugin's own source: mypy's cache is stale when the plugin changes."""
+        return _SOURCE_DIGEST
 
     # -- lookups ----------------------------------------------------------
     def _info(self, fullname: str) -> TypeInfo | None:
@@ -128,6 +135,16 @@ class NnxPlugin(Plugin):
             return None
         kind = self._info(declared.get("kind") or names.VARIABLE)
         return self.checks.class_field(kind) if kind is not None else None
+
+
+def _digest() -> str:
+    sha = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        sha.update(source.read_bytes())
+    return sha.hexdigest()[:16]
+
+
+_SOURCE_DIGEST = _digest()
 
 
 def _scan_kinds(modules: dict[str, MypyFile]) -> dict[str, list[TypeInfo]]:

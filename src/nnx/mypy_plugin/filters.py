@@ -15,6 +15,7 @@ from mypy.nodes import (
     CallExpr,
     EllipsisExpr,
     Expression,
+    FloatExpr,
     IntExpr,
     LambdaExpr,
     NameExpr,
@@ -161,17 +162,21 @@ class Evaluator:
                 return _unknown
         if isinstance(typ, TupleType):
             return _unknown
-        self.problems.append(Problem("filter", f"{_show(typ)} is not a filter; {VALID}", expr))
+        self.problems.append(Problem("filter", f"{_show(expr, typ)} is not a filter; {VALID}", expr))
         return _unknown
 
 
-def _show(typ: ProperType) -> str:
+def _show(expr: Expression, typ: ProperType) -> str:
+    """``3 (int)``, ``2.5 (float)``, ``a Param instance``: the offending value for messages."""
+    if isinstance(expr, (IntExpr, FloatExpr)):
+        return f"{expr.value!r} ({type(expr.value).__name__})"
     if isinstance(typ, LiteralType):
-        return repr(typ.value)
+        return f"{typ.value!r} ({type(typ.value).__name__})"
     if isinstance(typ, Instance) and typ.last_known_value is not None:
-        return repr(typ.last_known_value.value)
+        value = typ.last_known_value.value
+        return f"{value!r} ({type(value).__name__})"
     if isinstance(typ, Instance):
-        return f"A {typ.type.name} instance"
+        return f"a {typ.type.name} instance"
     return str(typ)
 
 
