@@ -17,18 +17,33 @@ from nnx.refs import Ref, TraceContextError
 from nnx.rngs import Rngs, RngStream
 from nnx.sequential import Sequential
 from nnx.state import State
+from nnx.transforms import (
+    Carry, JitWrapped, StateAxes, cond, eval_shape, fori_loop, grad, jit, remat, scan, switch, value_and_grad, vmap,
+    while_loop,
+)
 from nnx.variables import BatchStat, Cache, Intermediate, Param, RngCount, RngKey, RngState, Variable
 
 Sequence = List  # seed 003's name for a list of submodules
 
 __all__ = [
+    "Carry", "StateAxes", "cond", "eval_shape", "fori_loop", "grad", "remat", "scan", "switch",
+    "value_and_grad", "vmap", "while_loop",
     "All", "Any", "BatchStat", "Cache", "Context", "Dict", "Field", "Filter", "FilterBase", "GraphDef",
-    "Intermediate", "List", "Module", "ModuleBase", "ModuleDef", "Node", "Not", "Object", "Param",
+    "Intermediate", "JitWrapped", "List", "Module", "ModuleBase", "ModuleDef", "Node", "Not", "Object", "Param",
     "Partition", "PathContains", "Ref", "RngCount", "RngKey", "RngState", "RngStream", "Rngs",
     "Sequence", "Sequential", "State", "StaticField", "TraceContextError", "Variable", "VariableField",
-    "batch_stat", "buffers", "cell", "clone", "context", "graphdef", "iter_graph", "merge", "param",
+    "batch_stat", "buffers", "cell", "clone", "context", "graphdef", "iter_graph", "jit", "merge", "param",
     "pop", "ref", "split", "state", "static", "to_filter", "update", "variable",
 ]
+
+# -- layers, optimizer, metrics (issue 5) ----------------------------------------
+from nnx import metrics, nn
+from nnx.metrics import MultiMetric
+from nnx.nn import *  # noqa: F403 - every layer, initializer module and activation, listed in nnx.nn.__all__
+from nnx.optim import Optimizer, OptState
+
+__all__ += ["metrics", "nn", "MultiMetric", "Optimizer", "OptState"]
+__all__ += nn.__all__
 
 # typing (issue 4): the opt-in declarative constructor and the stub protocol
 from nnx.declarative import dataclass

@@ -83,7 +83,18 @@ class _Slot:
 
 def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
     """One full traversal: the GraphDef and the cells (or array slots) in leaf order."""
+    graphdef, cells, _ = walk_nodes(root)
+    return graphdef, cells
+
+
+def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
+    """``_walk`` plus every indexed node (Objects, containers, cells) in index order.
+
+    The transforms use the node list to map the objects a traced function saw
+    back to the caller's objects.
+    """
     index: dict[int, int] = {}
+    nodes: list[Any] = []
     paths: list[Path] = []
     kinds: list[Any] = []
     metas: list[Any] = []
@@ -98,6 +109,7 @@ def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
             if i is not None:
                 return ("ref", i)
             i = index[id(cell)] = len(index)
+            nodes.append(cell)
             meta = freeze_metadata(cell._metadata)
             paths.append(path)
             kinds.append(type(cell))
@@ -110,6 +122,7 @@ def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
             if i is not None:
                 return ("ref", i)
             i = index[id(node)] = len(index)
+            nodes.append(node)
             if isinstance(node, Object):
                 items = sorted(node.__dict__.items())
                 return ("object", type(node), i, tuple((k, visit(v, (*path, k), node, k)) for k, v in items))
@@ -143,7 +156,7 @@ def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
     # A root tuple lives in a one-element box, so slots of arrays inside it can read it.
     node = visit(root, (), [root], 0)
     layout = Layout(tuple(paths), tuple(kinds), tuple(metas))
-    return GraphDef(node, layout), cells
+    return GraphDef(node, layout), cells, nodes
 
 
 def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
@@ -276,27 +289,49 @@ def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str)
 
 
 def _build(graphdef: GraphDef[N], leaves: list[Any]) -> tuple[N, list[Any] | None]:
-    built: dict[int, Any] = {}
+    root, cells = build_node(graphdef.node, leaves, {}, None)
+    return root, cells
+
+
+def build_node(
+    node: tuple[Any, ...], leaves: list[Any], built: dict[int, Any], reuse: dict[int, Any] | None
+) -> tuple[Any, list[Any] | None]:
+    """Build the graph that ``node`` describes, taking leaf values in order from ``leaves``.
+
+    ``built`` maps node indices to nodes already built (a ``("ref", i)`` resolves
+    there); ``reuse`` maps indices to existing objects and cells to refill in place
+    instead of creating new ones (how a transform lands structural changes on the
+    caller's objects). Returns the root and the new graph's cells, or ``None`` for the
+    cells when a plain array attribute (which has no cell) was built.
+    """
     cells: list[Any] = []
     plain_arrays = [False]
     feed = iter(leaves)
     trace = current_trace()
     new = object.__new__
+    set_trace = Object._nnx_trace.__set__  # type: ignore[attr-defined]  # the slot's descriptor
 
     def build(node: tuple[Any, ...]) -> Any:
         tag = node[0]
         if tag == "var":
             _, kind, i, meta = node
-            cell = new(kind)
+            cell = reuse.get(i) if reuse else None
+            if cell is None:
+                cell = new(kind)
+                cell._trace = trace
             cell._value = next(feed)
-            cell._trace = trace
             cell._metadata = thaw_metadata(meta) if meta else {}
             built[i] = cell
             cells.append(cell)
             return cell
         if tag == "object":
             _, type_, i, attrs = node
-            obj = new(type_)
+            obj = reuse.get(i) if reuse else None
+            if obj is None:
+                obj = new(type_)
+                set_trace(obj, trace)
+            else:
+                obj.__dict__.clear()
             built[i] = obj
             slots = obj.__dict__
             for name, sub in attrs:
@@ -312,19 +347,27 @@ def _build(graphdef: GraphDef[N], leaves: list[Any]) -> tuple[N, list[Any] | Non
         # Containers are made without __init__ and filled with the plain list/dict
         # methods (no epoch bump); pyright sees the unparameterised classes as [Unknown].
         if tag == "list":
-            lst: List[Any] = List.__new__(List)  # pyright: ignore[reportUnknownVariableType]
+            lst: List[Any] | None = reuse.get(node[1]) if reuse else None
+            if lst is None:
+                lst = List.__new__(List)  # pyright: ignore[reportUnknownVariableType]
+            else:
+                list.clear(lst)  # pyright: ignore[reportUnknownMemberType]
             built[node[1]] = lst
             list.extend(lst, [build(sub) for sub in node[2]])  # pyright: ignore[reportUnknownMemberType]
             return lst
         if tag == "dict":
-            dct: Dict[Any, Any] = Dict.__new__(Dict)  # pyright: ignore[reportUnknownVariableType]
+            dct: Dict[Any, Any] | None = reuse.get(node[1]) if reuse else None
+            if dct is None:
+                dct = Dict.__new__(Dict)  # pyright: ignore[reportUnknownVariableType]
+            else:
+                dict.clear(dct)  # pyright: ignore[reportUnknownMemberType]
             built[node[1]] = dct
             for k, sub in node[2]:
                 dict.__setitem__(dct, k, build(sub))  # pyright: ignore[reportUnknownMemberType]
             return dct
         return tuple(build(sub) for sub in node[1])  # "tuple"
 
-    root = build(graphdef.node)
+    root = build(node)
     return root, (None if plain_arrays[0] else cells)
 
 

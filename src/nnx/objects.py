@@ -18,10 +18,13 @@ from typing_extensions import Self
 
 import jax
 import numpy as np
+from jax.core import Tracer
+from typing_extensions import Self
 
 from nnx import epoch
 from nnx.containers import Dict, List, adopt
 from nnx.fields import Field
+from nnx.refs import TraceContextError, current_trace
 from nnx.variables import Variable
 
 Key = str | int
@@ -30,8 +33,13 @@ Key = str | int
 class Object:
     """Base class of graph nodes: plain mutable objects whose state can be split out."""
 
-    __slots__ = ("__dict__", "__weakref__", "_nnx_cache")
+    __slots__ = ("__dict__", "__weakref__", "_nnx_cache", "_nnx_trace")
     __nnx_fields__: ClassVar[dict[str, Field]] = {}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        obj = super().__new__(cls)
+        object.__setattr__(obj, "_nnx_trace", current_trace())
+        return obj
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -57,6 +65,8 @@ class Object:
             if _is_data_descriptor(type(self), name):
                 object.__setattr__(self, name, value)  # fields decide about the epoch
                 return
+            if isinstance(value, (Tracer, Variable)):
+                _check_tracer(self, name, value)
             value = adopt(value)
             slots = self.__dict__
             old = slots.get(name, _MISSING)
@@ -74,6 +84,24 @@ class Object:
 
 
 _MISSING = object()
+
+
+def _check_tracer(obj: Object, name: str, value: Any) -> None:
+    """Refuse to store a tracer in an object made outside the running JAX trace:
+    it would outlive the transform and fail later, far from the cause."""
+    inner = value._value if isinstance(value, Variable) else value
+    if not isinstance(inner, Tracer):
+        return
+    made_in = getattr(obj, "_nnx_trace", None)
+    now = current_trace()
+    if made_in is None or made_in is now or made_in == now:
+        return
+    raise TraceContextError(
+        f"Cannot store a JAX tracer in {type(obj).__name__}.{name}: the {type(obj).__name__} was "
+        "created outside the JAX transform that is running now, so the tracer would outlive the "
+        "transform. Pass the module to the transform as an argument (nnx.jit, nnx.vmap, ...) so "
+        "its changes are carried out, or return the value instead of storing it."
+    )
 
 
 def _is_data_descriptor(cls: type, name: str) -> bool:

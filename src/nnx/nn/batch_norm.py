@@ -1,0 +1,116 @@
+"""``BatchNorm``: normalise with batch statistics while training, running averages in eval."""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx.compat import Module
+from nnx.fields import batch_stat, param
+from nnx.nn import initializers
+from nnx.nn.dtypes import Dtype, canonical_axes
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.norm_stats import broadcast_shape, moments, normalize
+from nnx.rngs import Rngs
+
+
+class BatchNorm(Module):
+    """Batch normalization over every axis but ``axis`` (the feature axis).
+
+    In training mode (``use_running_average=False``, what ``model.train()``
+    sets) it normalises with the batch's mean and variance and moves the
+    running averages ``mean``/``var`` (``BatchStat`` cells) towards them:
+    ``running = momentum * running + (1 - momentum) * batch``. In evaluation
+    mode (``model.eval()``) it uses the running averages and changes nothing.
+    ``axis_name`` averages the statistics across a ``vmap``/``pmap`` axis.
+    """
+
+    scale: jax.Array = param()
+    bias: jax.Array = param()
+    mean: jax.Array = batch_stat()
+    var: jax.Array = batch_stat()
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        use_running_average: bool = False,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-5,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        use_bias: bool = True,
+        use_scale: bool = True,
+        bias_init: Initializer = initializers.zeros,
+        scale_init: Initializer = initializers.ones,
+        axis_name: Hashable | None = None,
+        axis_index_groups: Any = None,
+        use_fast_variance: bool = True,
+        rngs: Rngs | None = None,
+    ) -> None:
+        self.num_features = num_features
+        self.use_running_average = use_running_average
+        self.axis = axis
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.use_bias = use_bias
+        self.use_scale = use_scale
+        self.axis_name = axis_name
+        self.axis_index_groups = axis_index_groups
+        self.use_fast_variance = use_fast_variance
+        shape = (num_features,)
+        self.mean = lax.full(shape, 0.0, jnp.float32)
+        self.var = lax.full(shape, 1.0, jnp.float32)
+        key = jax.random.key(0)  # the default initializers ignore it; rngs is optional
+        if use_scale:
+            self.scale = scale_init(rngs.params() if rngs is not None else key, shape, param_dtype)
+            record_metadata(self, "scale", scale_init)
+        if use_bias:
+            self.bias = bias_init(rngs.params() if rngs is not None else key, shape, param_dtype)
+            record_metadata(self, "bias", bias_init)
+
+    def __call__(
+        self, x: jax.Array, use_running_average: bool | None = None, *, mask: jax.Array | None = None
+    ) -> jax.Array:
+        """Normalise ``x``; ``use_running_average`` overrides the attribute for this call."""
+        if use_running_average is None:
+            use_running_average = self.use_running_average
+        feature_axes = canonical_axes(self.axis, x.ndim)
+        if x.shape[feature_axes[0]] != self.num_features:
+            raise ValueError(
+                f"BatchNorm(num_features={self.num_features}) got an input of shape {x.shape} whose "
+                f"axis {self.axis} has {x.shape[feature_axes[0]]} features; pass inputs with "
+                f"{self.num_features} features there or build BatchNorm({x.shape[feature_axes[0]]})."
+            )
+        target = broadcast_shape(x.shape, feature_axes)
+        if use_running_average:
+            mean, var = self.mean.reshape(target), self.var.reshape(target)
+        else:
+            reduction_axes = tuple(a for a in range(x.ndim) if a not in feature_axes)
+            mean, var = moments(
+                x,
+                reduction_axes,
+                use_fast_variance=self.use_fast_variance,
+                axis_name=self.axis_name,
+                axis_index_groups=self.axis_index_groups,
+                mask=mask,
+            )
+            m = self.momentum
+            self.mean = m * self.mean + (1 - m) * mean.reshape(self.mean.shape)
+            self.var = m * self.var + (1 - m) * var.reshape(self.var.shape)
+        return normalize(
+            x,
+            mean,
+            var,
+            self.scale if self.use_scale else None,
+            self.bias if self.use_bias else None,
+            feature_axes=feature_axes,
+            epsilon=self.epsilon,
+            dtype=self.dtype,
+        )

@@ -1,0 +1,124 @@
+"""``Conv``: an N-dimensional convolution over channels-last inputs."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx.compat import Module
+from nnx.fields import param
+from nnx.nn.conv_common import (
+    PaddingLike,
+    channels_last,
+    dilated,
+    flatten_batch,
+    lax_padding,
+    per_axis,
+    restore_batch,
+)
+from nnx.nn.dtypes import Dtype, promote_dtype
+from nnx.nn.linear import default_bias_init, default_kernel_init
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.rngs import Rngs
+
+
+class Conv(Module):
+    """Convolution with ``kernel`` of shape ``(*kernel_size, in_features // groups, out_features)``.
+
+    Inputs are ``(*batch, *spatial, in_features)``. ``padding`` is ``"SAME"``
+    (output size ``ceil(in / stride)``), ``"VALID"`` (no padding),
+    ``"CIRCULAR"`` (periodic boundary), ``"CAUSAL"`` (1-D only: pad on the left
+    so output ``t`` sees inputs ``<= t``), an int, or ``(low, high)`` pairs.
+    ``input_dilation`` > 1 spreads the input out (a fractionally strided
+    convolution); ``kernel_dilation`` spreads the kernel (atrous).
+    ``feature_group_count`` splits the channels into groups convolved
+    separately (``= in_features`` is a depthwise convolution). ``mask``
+    multiplies the kernel (masked convolutions).
+    """
+
+    kernel: jax.Array = param()
+    bias: jax.Array = param()
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        *,
+        padding: PaddingLike = "SAME",
+        input_dilation: int | Sequence[int] = 1,
+        kernel_dilation: int | Sequence[int] = 1,
+        feature_group_count: int = 1,
+        use_bias: bool = True,
+        mask: jax.Array | None = None,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        precision: lax.PrecisionLike = None,
+        kernel_init: Initializer = default_kernel_init,
+        bias_init: Initializer = default_bias_init,
+        rngs: Rngs,
+    ) -> None:
+        self.kernel_size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
+        n = len(self.kernel_size)
+        where = f"Conv(kernel_size={self.kernel_size})"
+        if in_features % feature_group_count or out_features % feature_group_count:
+            raise ValueError(
+                f"{where}: in_features={in_features} and out_features={out_features} must both be "
+                f"divisible by feature_group_count={feature_group_count}."
+            )
+        self.in_features = in_features
+        self.out_features = out_features
+        self.strides = per_axis(strides, n, "strides", where)
+        self.padding = lax_padding(padding, n, where)
+        if self.padding == "CAUSAL" and n != 1:
+            raise ValueError(f"{where}: padding='CAUSAL' is for 1-D convolutions; pad explicitly instead.")
+        self.input_dilation = per_axis(input_dilation, n, "input_dilation", where)
+        self.kernel_dilation = per_axis(kernel_dilation, n, "kernel_dilation", where)
+        self.feature_group_count = feature_group_count
+        self.use_bias = use_bias
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        shape = (*self.kernel_size, in_features // feature_group_count, out_features)
+        if mask is not None and tuple(mask.shape) != shape:
+            raise ValueError(f"{where}: mask has shape {tuple(mask.shape)} but the kernel has shape {shape}.")
+        self.mask = mask
+        self.kernel = kernel_init(rngs.params(), shape, param_dtype)
+        record_metadata(self, "kernel", kernel_init)
+        if use_bias:
+            self.bias = bias_init(rngs.params(), (out_features,), param_dtype)
+            record_metadata(self, "bias", bias_init)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        n = len(self.kernel_size)
+        x, batch = flatten_batch(x, n, f"Conv(kernel_size={self.kernel_size})")
+        padding = self.padding
+        if padding == "CIRCULAR":  # wrap the input around, then convolve without padding
+            extent = dilated(self.kernel_size, self.kernel_dilation)
+            wrap = [(0, 0)] + [((k - 1) // 2, k // 2) for k in extent] + [(0, 0)]
+            x = jnp.pad(x, wrap, mode="wrap")  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+            padding = "VALID"
+        elif padding == "CAUSAL":
+            (causal_extent,) = dilated(self.kernel_size, self.kernel_dilation)
+            padding = [(causal_extent - 1, 0)]
+        kernel = self.kernel if self.mask is None else self.kernel * self.mask
+        bias = self.bias if self.use_bias else None
+        x, kernel, bias = promote_dtype((x, kernel, bias), dtype=self.dtype)
+        y = lax.conv_general_dilated(
+            x,
+            kernel,
+            window_strides=self.strides,
+            padding=padding,
+            lhs_dilation=self.input_dilation,
+            rhs_dilation=self.kernel_dilation,
+            dimension_numbers=channels_last(n),
+            feature_group_count=self.feature_group_count,
+            precision=self.precision,
+        )
+        if bias is not None:
+            y = y + bias
+        return restore_batch(y, batch)

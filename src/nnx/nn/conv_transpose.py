@@ -1,0 +1,121 @@
+"""``ConvTranspose``: the transpose (gradient) of a convolution, for upsampling."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx.compat import Module
+from nnx.fields import param
+from nnx.nn.conv_common import PaddingLike, channels_last, flatten_batch, lax_padding, per_axis, restore_batch
+from nnx.nn.dtypes import Dtype, promote_dtype
+from nnx.nn.linear import default_bias_init, default_kernel_init
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.rngs import Rngs
+
+
+class ConvTranspose(Module):
+    """Transposed convolution with ``kernel`` of shape ``(*kernel_size, in_features, out_features)``.
+
+    With ``strides=s`` the output is about ``s`` times larger per spatial axis.
+    ``padding``: ``"SAME"`` (output ``in * stride``), ``"VALID"`` (the full
+    transposed output), ``"CIRCULAR"`` (output ``in * stride`` with the
+    overhang wrapped around periodically), or explicit ``(low, high)`` pairs
+    (applied to the dilated input, as in ``lax.conv_transpose``).
+    ``transpose_kernel=True`` flips the kernel spatially and swaps its in/out
+    axes, making this exactly the gradient of ``Conv`` with that kernel.
+    """
+
+    kernel: jax.Array = param()
+    bias: jax.Array = param()
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = 1,
+        *,
+        padding: PaddingLike = "SAME",
+        kernel_dilation: int | Sequence[int] = 1,
+        use_bias: bool = True,
+        mask: jax.Array | None = None,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        precision: lax.PrecisionLike = None,
+        kernel_init: Initializer = default_kernel_init,
+        bias_init: Initializer = default_bias_init,
+        transpose_kernel: bool = False,
+        rngs: Rngs,
+    ) -> None:
+        self.kernel_size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
+        n = len(self.kernel_size)
+        where = f"ConvTranspose(kernel_size={self.kernel_size})"
+        self.in_features = in_features
+        self.out_features = out_features
+        self.strides = per_axis(strides, n, "strides", where)
+        self.padding = lax_padding(padding, n, where)
+        if self.padding == "CAUSAL":
+            raise ValueError(f"{where}: padding='CAUSAL' is not defined for a transposed convolution.")
+        self.kernel_dilation = per_axis(kernel_dilation, n, "kernel_dilation", where)
+        self.use_bias = use_bias
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        self.transpose_kernel = transpose_kernel
+        shape = (*self.kernel_size, in_features, out_features)
+        if transpose_kernel:
+            shape = (*self.kernel_size, out_features, in_features)
+        if mask is not None and tuple(mask.shape) != shape:
+            raise ValueError(f"{where}: mask has shape {tuple(mask.shape)} but the kernel has shape {shape}.")
+        self.mask = mask
+        self.kernel = kernel_init(rngs.params(), shape, param_dtype)
+        record_metadata(self, "kernel", kernel_init)
+        if use_bias:
+            self.bias = bias_init(rngs.params(), (out_features,), param_dtype)
+            record_metadata(self, "bias", bias_init)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        n = len(self.kernel_size)
+        x, batch = flatten_batch(x, n, f"ConvTranspose(kernel_size={self.kernel_size})")
+        circular = self.padding == "CIRCULAR"
+        kernel = self.kernel if self.mask is None else self.kernel * self.mask
+        bias = self.bias if self.use_bias else None
+        x, kernel, bias = promote_dtype((x, kernel, bias), dtype=self.dtype)
+        y = lax.conv_transpose(
+            x,
+            kernel,
+            self.strides,
+            "VALID" if circular else self.padding,
+            rhs_dilation=self.kernel_dilation,
+            dimension_numbers=channels_last(n),
+            transpose_kernel=self.transpose_kernel,
+            precision=self.precision,
+        )
+        if circular:
+            y = self._wrap(y, tuple(d * s for d, s in zip(x.shape[1:-1], self.strides)))
+        if bias is not None:
+            y = y + bias
+        return restore_batch(y, batch)
+
+    def _wrap(self, y: jax.Array, target: tuple[int, ...]) -> jax.Array:
+        """Fold the full output periodically onto ``target`` sizes (summing the overhang).
+
+        The full output is centred on the periodic grid: it is padded up to a
+        multiple of twice the target size, split evenly on both sides (the odd
+        element goes last, or first for a transposed kernel), then every period
+        is summed onto the first.
+        """
+        pads = [(0, 0)]
+        for size, period in zip(y.shape[1:-1], target):
+            extra = -(size - period) % (2 * period)
+            low = (extra + 1) // 2 if not self.transpose_kernel else extra // 2
+            pads.append((low, extra - low))
+        pads.append((0, 0))
+        y = jnp.pad(y, pads)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+        for axis, period in enumerate(target, start=1):
+            y = y.reshape((*y.shape[:axis], -1, period, *y.shape[axis + 1 :])).sum(axis)
+        return y

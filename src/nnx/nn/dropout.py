@@ -1,0 +1,68 @@
+"""``Dropout``: zero a random fraction ``rate`` of the inputs while training."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx.compat import Module
+from nnx.rngs import Rngs
+
+
+class Dropout(Module):
+    """Randomly zero inputs with probability ``rate`` and scale the rest by ``1 / (1 - rate)``.
+
+    The layer holds its own forked ``Rngs`` (one stream named
+    ``rng_collection``, drawn from the ``rngs`` it was built with), so its keys
+    are state: they advance on every call and travel through ``split``/``merge``
+    and the transforms. ``rngs=`` at call time uses those streams instead.
+    ``deterministic=True`` (what ``model.eval()`` sets) returns the input
+    unchanged. ``broadcast_dims`` shares one mask along those axes.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        broadcast_dims: Sequence[int] = (),
+        deterministic: bool = False,
+        rng_collection: str = "dropout",
+        rngs: Rngs | None = None,
+    ) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"Dropout(rate={rate!r}): the rate is a probability; pass a value in [0, 1].")
+        self.rate = rate
+        self.broadcast_dims = tuple(broadcast_dims)
+        self.deterministic = deterministic
+        self.rng_collection = rng_collection
+        self.rngs: Rngs | None = None
+        if rngs is not None:
+            self.rngs = Rngs(**{rng_collection: rngs.stream(rng_collection)()})
+
+    def __call__(
+        self, x: jax.Array, *, deterministic: bool | None = None, rngs: Rngs | None = None
+    ) -> jax.Array:
+        """Apply dropout to ``x``; ``deterministic`` and ``rngs`` override the layer's own."""
+        if deterministic is None:
+            deterministic = self.deterministic
+        if deterministic or self.rate == 0.0:
+            return x
+        if self.rate == 1.0:
+            return lax.full_like(x, 0)
+        rngs = rngs if rngs is not None else self.rngs
+        if rngs is None:
+            raise ValueError(
+                "Dropout is not deterministic but has no Rngs: build it with "
+                "Dropout(rate, rngs=rngs), pass rngs=... when calling it, or call "
+                "model.eval() / pass deterministic=True."
+            )
+        key = rngs.stream(self.rng_collection)()
+        keep_prob = 1.0 - self.rate
+        shared = {d % x.ndim for d in self.broadcast_dims}
+        mask_shape = tuple(1 if a in shared else n for a, n in enumerate(x.shape))
+        keep = jax.random.bernoulli(key, keep_prob, mask_shape)
+        keep = jnp.broadcast_to(keep, x.shape)
+        return lax.select(keep, x / keep_prob, lax.full_like(x, 0))

@@ -1,0 +1,85 @@
+"""``LayerNorm``: normalise each example over its feature axes."""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+import jax
+import jax.numpy as jnp
+
+from nnx.compat import Module
+from nnx.fields import param
+from nnx.nn import initializers
+from nnx.nn.dtypes import Dtype, canonical_axes
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.norm_stats import moments, normalize
+from nnx.rngs import Rngs
+
+
+class LayerNorm(Module):
+    """``(x - mean) / sqrt(var + epsilon) * scale + bias`` with statistics over ``reduction_axes``.
+
+    ``scale``/``bias`` have shape ``(num_features,)`` and apply along
+    ``feature_axes`` (both default to the last axis). No running state: it
+    behaves the same in training and evaluation.
+    """
+
+    scale: jax.Array = param()
+    bias: jax.Array = param()
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        epsilon: float = 1e-6,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        use_bias: bool = True,
+        use_scale: bool = True,
+        bias_init: Initializer = initializers.zeros,
+        scale_init: Initializer = initializers.ones,
+        reduction_axes: int | tuple[int, ...] = -1,
+        feature_axes: int | tuple[int, ...] = -1,
+        axis_name: Hashable | None = None,
+        axis_index_groups: Any = None,
+        use_fast_variance: bool = True,
+        rngs: Rngs | None = None,
+    ) -> None:
+        self.num_features = num_features
+        self.epsilon = epsilon
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.use_bias = use_bias
+        self.use_scale = use_scale
+        self.reduction_axes = reduction_axes
+        self.feature_axes = feature_axes
+        self.axis_name = axis_name
+        self.axis_index_groups = axis_index_groups
+        self.use_fast_variance = use_fast_variance
+        key = rngs.params() if rngs is not None else jax.random.key(0)  # the default initializers ignore it
+        if use_scale:
+            self.scale = scale_init(key, (num_features,), param_dtype)
+            record_metadata(self, "scale", scale_init)
+        if use_bias:
+            self.bias = bias_init(key, (num_features,), param_dtype)
+            record_metadata(self, "bias", bias_init)
+
+    def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
+        mean, var = moments(
+            x,
+            canonical_axes(self.reduction_axes, x.ndim),
+            use_fast_variance=self.use_fast_variance,
+            axis_name=self.axis_name,
+            axis_index_groups=self.axis_index_groups,
+            mask=mask,
+        )
+        return normalize(
+            x,
+            mean,
+            var,
+            self.scale if self.use_scale else None,
+            self.bias if self.use_bias else None,
+            feature_axes=canonical_axes(self.feature_axes, x.ndim),
+            epsilon=self.epsilon,
+            dtype=self.dtype,
+        )

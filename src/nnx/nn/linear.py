@@ -1,0 +1,63 @@
+"""``Linear``: ``y = x @ kernel + bias`` over the last axis of ``x``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx.compat import Module
+from nnx.fields import param
+from nnx.nn import initializers
+from nnx.nn.dtypes import Dtype, promote_dtype
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.rngs import Rngs
+
+default_kernel_init: Initializer = initializers.lecun_normal()
+default_bias_init: Initializer = initializers.zeros
+
+
+class Linear(Module):
+    """A dense layer: ``kernel`` has shape ``(in_features, out_features)``.
+
+    ``dtype`` is the dtype of the computation (``None``: promote inputs and
+    parameters); ``param_dtype`` the dtype the parameters are stored in.
+    With ``use_bias=False`` the layer has no ``bias`` cell at all.
+    """
+
+    kernel: jax.Array = param()
+    bias: jax.Array = param()
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        use_bias: bool = True,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        precision: lax.PrecisionLike = None,
+        kernel_init: Initializer = default_kernel_init,
+        bias_init: Initializer = default_bias_init,
+        rngs: Rngs,
+    ) -> None:
+        self.in_features = in_features
+        self.out_features = out_features
+        self.use_bias = use_bias
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        self.kernel = kernel_init(rngs.params(), (in_features, out_features), param_dtype)
+        record_metadata(self, "kernel", kernel_init)
+        if use_bias:
+            self.bias = bias_init(rngs.params(), (out_features,), param_dtype)
+            record_metadata(self, "bias", bias_init)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        bias = self.bias if self.use_bias else None
+        x, kernel, bias = promote_dtype((x, self.kernel, bias), dtype=self.dtype)
+        contract = (((x.ndim - 1,), (0,)), ((), ()))
+        y = lax.dot_general(x, kernel, contract, precision=self.precision)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+        if bias is not None:
+            y = y + bias
+        return y

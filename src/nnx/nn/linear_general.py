@@ -1,0 +1,85 @@
+"""``LinearGeneral``: a dense layer over several input axes to several output axes."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx.compat import Module
+from nnx.fields import param
+from nnx.nn.dtypes import Dtype, promote_dtype
+from nnx.nn.linear import default_bias_init, default_kernel_init
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.rngs import Rngs
+
+
+def _as_tuple(n: int | Sequence[int]) -> tuple[int, ...]:
+    return (n,) if isinstance(n, int) else tuple(n)
+
+
+class LinearGeneral(Module):
+    """Contract the input axes ``axis`` (sizes ``in_features``) into new trailing axes
+    of sizes ``out_features``: the kernel has shape ``(*in_features, *out_features)``.
+
+    ``LinearGeneral((heads, head_dim), embed, axis=(-2, -1))`` is an attention
+    output projection. Initializers see the kernel as a matrix
+    ``(prod(in_features), prod(out_features))`` so fan-in scaling is right.
+    """
+
+    kernel: jax.Array = param()
+    bias: jax.Array = param()
+
+    def __init__(
+        self,
+        in_features: int | Sequence[int],
+        out_features: int | Sequence[int],
+        *,
+        axis: int | Sequence[int] = -1,
+        use_bias: bool = True,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        precision: lax.PrecisionLike = None,
+        kernel_init: Initializer = default_kernel_init,
+        bias_init: Initializer = default_bias_init,
+        rngs: Rngs,
+    ) -> None:
+        self.in_features = _as_tuple(in_features)
+        self.out_features = _as_tuple(out_features)
+        self.axis = _as_tuple(axis)
+        if len(self.axis) != len(self.in_features):
+            raise ValueError(
+                f"LinearGeneral: axis={self.axis} names {len(self.axis)} input axes but in_features="
+                f"{self.in_features} gives {len(self.in_features)} sizes; give one size per axis."
+            )
+        self.use_bias = use_bias
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        flat = (math.prod(self.in_features), math.prod(self.out_features))
+        kernel = kernel_init(rngs.params(), flat, param_dtype)
+        self.kernel = kernel.reshape(self.in_features + self.out_features)
+        record_metadata(self, "kernel", kernel_init)
+        if use_bias:
+            bias = bias_init(rngs.params(), (flat[1],), param_dtype)
+            self.bias = bias.reshape(self.out_features)
+            record_metadata(self, "bias", bias_init)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        unsorted = tuple(a % x.ndim for a in self.axis)  # kernel axes follow the order given
+        got = tuple(x.shape[a] for a in unsorted)
+        if got != self.in_features:
+            raise ValueError(
+                f"LinearGeneral(in_features={self.in_features}) got an input of shape {x.shape} whose "
+                f"axes {self.axis} have sizes {got}; reshape the input or change in_features."
+            )
+        bias = self.bias if self.use_bias else None
+        x, kernel, bias = promote_dtype((x, self.kernel, bias), dtype=self.dtype)
+        contract = (unsorted, tuple(range(len(unsorted))))
+        y = lax.dot_general(x, kernel, (contract, ((), ())), precision=self.precision)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+        if bias is not None:
+            y = y + bias
+        return y

@@ -1,0 +1,128 @@
+"""Low-rank adaptation: ``LoRAParam``, ``LoRA`` and ``LoRALinear``.
+
+A LoRA adapter adds ``x @ lora_a @ lora_b`` (rank ``r`` much smaller than the
+layer) to a layer's output. Its weights are ``LoRAParam`` cells, a subkind of
+``Param``: ``nnx.Optimizer(model, tx, wrt=nnx.LoRAParam)`` trains only the
+adapters, ``wrt=nnx.Param`` trains everything, and
+``nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam))`` selects the frozen base.
+``lora_b`` starts at zero, so adding an adapter does not change the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from nnx.compat import Module
+from nnx.fields import cell, variable
+from nnx.nn import initializers
+from nnx.nn.dtypes import Dtype, promote_dtype
+from nnx.nn.linear import Linear
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.rngs import Rngs
+from nnx.variables import Param
+
+
+class LoRAParam(Param[jax.Array], collection="lora"):
+    """A trainable weight of a low-rank adapter (a kind of ``Param``)."""
+
+    __slots__ = ()
+
+
+class LoRA(Module):
+    """``x @ lora_a @ lora_b`` (+ ``base_module(x)`` when one is given).
+
+    ``LoRA(d_in, rank, d_out, base_module=layer, rngs=rngs)`` wraps an
+    existing layer for model surgery: ``model.fc = nnx.LoRA(..., base_module=model.fc)``.
+    """
+
+    lora_a: jax.Array = variable(LoRAParam)
+    lora_b: jax.Array = variable(LoRAParam)
+
+    def __init__(
+        self,
+        in_features: int,
+        lora_rank: int,
+        out_features: int,
+        *,
+        base_module: Callable[[jax.Array], jax.Array] | None = None,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        a_initializer: Initializer = initializers.he_uniform(),
+        b_initializer: Initializer = initializers.zeros,
+        rngs: Rngs,
+    ) -> None:
+        self.in_features = in_features
+        self.lora_rank = lora_rank
+        self.out_features = out_features
+        self.base_module = base_module
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.lora_a = a_initializer(rngs.params(), (in_features, lora_rank), param_dtype)
+        record_metadata(self, "lora_a", a_initializer)
+        self.lora_b = b_initializer(rngs.params(), (lora_rank, out_features), param_dtype)
+        record_metadata(self, "lora_b", b_initializer)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x, a, b = promote_dtype((x, self.lora_a, self.lora_b), dtype=self.dtype)
+        out = x @ a @ b
+        if self.base_module is not None:
+            out = out + self.base_module(x)
+        return out
+
+
+class LoRALinear(Linear):
+    """A ``Linear`` layer with a LoRA adapter (``self.lora``) added to its output.
+
+    ``LoRALinear.from_linear(layer, lora_rank=4, rngs=rngs)`` builds one that
+    shares ``layer``'s kernel and bias cells: the trained weights are reused,
+    not copied.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        lora_rank: int,
+        lora_dtype: Dtype | None = None,
+        lora_param_dtype: Dtype = jnp.float32,
+        a_initializer: Initializer = initializers.he_uniform(),
+        b_initializer: Initializer = initializers.zeros,
+        rngs: Rngs,
+        **linear_kwargs: Any,
+    ) -> None:
+        super().__init__(in_features, out_features, rngs=rngs, **linear_kwargs)
+        self.lora = LoRA(
+            in_features,
+            lora_rank,
+            out_features,
+            dtype=lora_dtype,
+            param_dtype=lora_param_dtype,
+            a_initializer=a_initializer,
+            b_initializer=b_initializer,
+            rngs=rngs,
+        )
+
+    @classmethod
+    def from_linear(cls, linear: Linear, *, lora_rank: int, rngs: Rngs, **lora_kwargs: Any) -> LoRALinear:
+        """A LoRALinear over the same kernel/bias cells as ``linear`` (shared, not copied)."""
+        layer = cls(
+            linear.in_features,
+            linear.out_features,
+            lora_rank=lora_rank,
+            use_bias=linear.use_bias,
+            dtype=linear.dtype,
+            param_dtype=linear.param_dtype,
+            precision=linear.precision,
+            rngs=rngs,
+            **lora_kwargs,
+        )
+        for name in ("kernel", "bias") if linear.use_bias else ("kernel",):
+            setattr(layer, name, cell(linear, name))  # assigning a cell adopts it: shared, not copied
+        return layer
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return super().__call__(x) + self.lora(x)

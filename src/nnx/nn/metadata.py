@@ -1,0 +1,51 @@
+"""Sharding metadata hooks: how a layer's initializer tells its cell about axis names.
+
+``nnx.with_partitioning(nnx.initializers.lecun_normal(), ("embed", "mlp"))``
+is still an initializer; a layer that builds a parameter with it records
+``sharding=("embed", "mlp")`` in the cell's metadata, where a sharding pass
+(``nnx.state(model)`` + ``State.metadata(path)``) can read it. Every layer calls
+``record_metadata`` after creating a parameter, so the hook applies to all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+from nnx.fields import cell
+from nnx.nn.dtypes import Dtype
+
+Initializer = Callable[..., jax.Array]
+
+
+class WithMetadata:
+    """An initializer that also carries metadata for the cell it initialises."""
+
+    def __init__(self, initializer: Initializer, **metadata: Any) -> None:
+        self.initializer = initializer
+        self.metadata = metadata
+
+    def __call__(self, key: jax.Array, shape: tuple[int, ...], dtype: Dtype = None) -> jax.Array:
+        if dtype is None:
+            return self.initializer(key, shape)
+        return self.initializer(key, shape, dtype)
+
+    def __repr__(self) -> str:
+        return f"with_metadata({self.initializer!r}, {self.metadata!r})"
+
+
+def with_metadata(initializer: Initializer, **metadata: Any) -> WithMetadata:
+    """Wrap ``initializer`` so the cell it fills gets ``metadata`` (any keys)."""
+    return WithMetadata(initializer, **metadata)
+
+
+def with_partitioning(initializer: Initializer, sharding: tuple[str | None, ...]) -> WithMetadata:
+    """Wrap ``initializer`` so the cell it fills records ``sharding`` axis names."""
+    return WithMetadata(initializer, sharding=sharding)
+
+
+def record_metadata(module: object, name: str, initializer: object) -> None:
+    """Copy the metadata an initializer carries (if any) into the cell ``module.name``."""
+    if isinstance(initializer, WithMetadata):
+        cell(module, name).set_metadata(**initializer.metadata)

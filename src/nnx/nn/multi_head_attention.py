@@ -1,0 +1,210 @@
+"""``MultiHeadAttention``: projections to heads, attention, projection back; with a kv-cache."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx.compat import Module
+from nnx.fields import variable
+from nnx.nn.attention import combine_masks, dot_product_attention
+from nnx.nn.dtypes import Dtype
+from nnx.nn.layer_norm import LayerNorm
+from nnx.nn.linear import default_bias_init, default_kernel_init
+from nnx.nn.linear_general import LinearGeneral
+from nnx.nn.metadata import Initializer
+from nnx.rngs import Rngs
+from nnx.variables import Cache
+
+AttentionFn = Callable[..., jax.Array]
+
+
+class MultiHeadAttention(Module):
+    """Multi-head attention: ``out(attention(query(x_q), key(x_k), value(x_v)))``.
+
+    ``query``/``key``/``value`` are ``LinearGeneral`` layers to
+    ``(num_heads, qkv_features // num_heads)``; ``out`` maps the heads back to
+    ``out_features``. ``mask`` is boolean, broadcasting to
+    ``(..., num_heads, q_len, kv_len)`` (see ``make_causal_mask``).
+
+    Autoregressive decoding: call ``init_cache(input_shape)`` once (the shape
+    of a full-length input), then call with ``decode=True`` (or set
+    ``model.set_attributes(decode=True)``) on one or more new positions at a
+    time. Keys and values are written into the ``Cache`` cells
+    ``cached_key``/``cached_value`` at ``cache_index``, and each new query
+    attends to every cached position up to its own, so decoding step by step
+    gives the same result as a causal full-length pass.
+    """
+
+    cached_key: jax.Array = variable(Cache)
+    cached_value: jax.Array = variable(Cache)
+    cache_index: jax.Array = variable(Cache)
+
+    def __init__(
+        self,
+        num_heads: int,
+        in_features: int,
+        qkv_features: int | None = None,
+        out_features: int | None = None,
+        in_kv_features: int | None = None,
+        *,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        broadcast_dropout: bool = True,
+        dropout_rate: float = 0.0,
+        deterministic: bool = False,
+        precision: lax.PrecisionLike = None,
+        kernel_init: Initializer = default_kernel_init,
+        out_kernel_init: Initializer | None = None,
+        bias_init: Initializer = default_bias_init,
+        out_bias_init: Initializer | None = None,
+        use_bias: bool = True,
+        attention_fn: AttentionFn = dot_product_attention,
+        decode: bool = False,
+        normalize_qk: bool = False,
+        rngs: Rngs,
+    ) -> None:
+        qkv_features = qkv_features if qkv_features is not None else in_features
+        if qkv_features % num_heads:
+            raise ValueError(
+                f"MultiHeadAttention: qkv_features={qkv_features} is not divisible by num_heads={num_heads}; "
+                "pick a multiple of num_heads."
+            )
+        self.num_heads = num_heads
+        self.in_features = in_features
+        self.qkv_features = qkv_features
+        self.out_features = out_features if out_features is not None else in_features
+        self.in_kv_features = in_kv_features if in_kv_features is not None else in_features
+        self.head_dim = qkv_features // num_heads
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.broadcast_dropout = broadcast_dropout
+        self.dropout_rate = dropout_rate
+        self.deterministic = deterministic
+        self.precision = precision
+        self.attention_fn = attention_fn
+        self.decode = decode
+        self.normalize_qk = normalize_qk
+
+        def project(features: int) -> LinearGeneral:
+            return LinearGeneral(
+                features,
+                (num_heads, self.head_dim),
+                use_bias=use_bias,
+                dtype=dtype,
+                param_dtype=param_dtype,
+                precision=precision,
+                kernel_init=kernel_init,
+                bias_init=bias_init,
+                rngs=rngs,
+            )
+
+        self.query = project(in_features)
+        self.key = project(self.in_kv_features)
+        self.value = project(self.in_kv_features)
+        self.out = LinearGeneral(
+            (num_heads, self.head_dim),
+            self.out_features,
+            axis=(-2, -1),
+            use_bias=use_bias,
+            dtype=dtype,
+            param_dtype=param_dtype,
+            precision=precision,
+            kernel_init=out_kernel_init if out_kernel_init is not None else kernel_init,
+            bias_init=out_bias_init if out_bias_init is not None else bias_init,
+            rngs=rngs,
+        )
+        if normalize_qk:
+            # Per-head LayerNorm of queries and keys (stabilises large-scale training).
+            self.query_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+            self.key_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.rngs: Rngs | None = None
+        if dropout_rate > 0.0:
+            self.rngs = Rngs(dropout=rngs.stream("dropout")())
+
+    def init_cache(self, input_shape: tuple[int, ...], dtype: Dtype = jnp.float32) -> None:
+        """Create empty ``Cache`` cells for inputs of shape ``(*batch, max_length, in_features)``."""
+        *batch, max_length, _ = input_shape
+        shape = (*batch, max_length, self.num_heads, self.head_dim)
+        self.cached_key = lax.full(shape, 0, dtype)
+        self.cached_value = lax.full(shape, 0, dtype)
+        self.cache_index = lax.full((), 0, jnp.int32)
+
+    def __call__(
+        self,
+        inputs_q: jax.Array,
+        inputs_k: jax.Array | None = None,
+        inputs_v: jax.Array | None = None,
+        *,
+        mask: jax.Array | None = None,
+        deterministic: bool | None = None,
+        rngs: Rngs | None = None,
+        sow_weights: bool = False,
+        decode: bool | None = None,
+    ) -> jax.Array:
+        """Attend from ``inputs_q`` to ``inputs_k``/``inputs_v`` (default: self-attention)."""
+        inputs_k = inputs_q if inputs_k is None else inputs_k
+        inputs_v = inputs_k if inputs_v is None else inputs_v
+        for name, x, size in (("inputs_q", inputs_q, self.in_features), ("inputs_k", inputs_k, self.in_kv_features)):
+            if x.shape[-1] != size:
+                raise ValueError(
+                    f"MultiHeadAttention: {name} has shape {x.shape} but this layer expects {size} features "
+                    "on its last axis."
+                )
+        query, key, value = self.query(inputs_q), self.key(inputs_k), self.value(inputs_v)
+        if self.normalize_qk:
+            query, key = self.query_ln(query), self.key_ln(key)
+        if decode if decode is not None else self.decode:
+            key, value, mask = self._extend_cache(key, value, mask)
+        deterministic = self.deterministic if deterministic is None else deterministic
+        dropout_rng = None
+        if self.dropout_rate > 0.0 and not deterministic:
+            stream_owner = rngs if rngs is not None else self.rngs
+            if stream_owner is None:
+                raise ValueError("MultiHeadAttention with dropout needs rngs=... at call time or construction.")
+            dropout_rng = stream_owner.stream("dropout")()
+        x = self.attention_fn(
+            query,
+            key,
+            value,
+            mask=mask,
+            dropout_rng=dropout_rng,
+            dropout_rate=self.dropout_rate,
+            broadcast_dropout=self.broadcast_dropout,
+            deterministic=deterministic,
+            dtype=self.dtype,
+            precision=self.precision,
+            module=self if sow_weights else None,
+        )
+        return self.out(x)
+
+    def _extend_cache(
+        self, key: jax.Array, value: jax.Array, mask: jax.Array | None
+    ) -> tuple[jax.Array, jax.Array, Any]:
+        """Write the new keys/values at ``cache_index``; return the full cache and its mask."""
+        if "cached_key" not in self.__dict__:
+            raise ValueError(
+                "MultiHeadAttention(decode=True) has no cache; call "
+                "layer.init_cache((batch, max_length, in_features)) first."
+            )
+        *batch, max_length, heads, depth = self.cached_key.shape
+        steps = key.shape[-3]
+        if tuple(key.shape) != (*batch, steps, heads, depth):
+            raise ValueError(
+                f"MultiHeadAttention decode: the cache holds {tuple(self.cached_key.shape)} (batch, "
+                f"max_length, heads, head_dim) but the new keys have shape {tuple(key.shape)}; "
+                "decode with the batch shape init_cache was given."
+            )
+        index = self.cache_index
+        zero = lax.full((), 0, jnp.int32)
+        start = [zero] * len(batch) + [index, zero, zero]
+        self.cached_key = lax.dynamic_update_slice(self.cached_key, key.astype(self.cached_key.dtype), start)
+        self.cached_value = lax.dynamic_update_slice(self.cached_value, value.astype(self.cached_value.dtype), start)
+        self.cache_index = index + steps
+        query_positions = index + jnp.arange(steps)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+        visible = jnp.arange(max_length)[None, :] <= query_positions[:, None]  # pyright: ignore[reportUnknownMemberType]
+        visible = jnp.broadcast_to(visible, (*batch, 1, steps, max_length))
+        return self.cached_key, self.cached_value, combine_masks(mask, visible)

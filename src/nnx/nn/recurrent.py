@@ -1,0 +1,263 @@
+"""Recurrent cells (``LSTMCell``, ``GRUCell``) and ``RNN``, which scans a cell over time.
+
+A cell is a module called as ``cell(carry, x) -> (new_carry, y)`` on one time
+step; ``cell.initialize_carry(x.shape)`` makes the first carry. The gate
+weights of a cell are fused into one input kernel and one recurrent kernel
+(gates side by side on the last axis), so a step is two matrix products.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx.compat import Module
+from nnx.fields import param
+from nnx.filters import Not
+from nnx.graph import merge, split, state, update
+from nnx.nn import initializers
+from nnx.nn.dtypes import Dtype, promote_dtype
+from nnx.nn.linear import default_kernel_init
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.rngs import Rngs
+from nnx.variables import Param
+
+Carry = Any
+
+
+def _gate_blocks(init: Initializer, rngs: Rngs, rows: int, hidden: int, gates: int, dtype: Dtype) -> jax.Array:
+    """``gates`` kernels of shape ``(rows, hidden)``, each initialised on its own, side by side."""
+    return jnp.concatenate([init(rngs.params(), (rows, hidden), dtype) for _ in range(gates)], axis=-1)
+
+
+def _zeros_carry(batch: tuple[int, ...], hidden: int, dtype: Dtype) -> jax.Array:
+    return lax.full((*batch, hidden), 0, dtype)
+
+
+class _Cell(Module):
+    """What the fused cells share: the two kernels, the bias and the projections."""
+
+    input_kernel: jax.Array = param()
+    recurrent_kernel: jax.Array = param()
+    bias: jax.Array = param()
+
+    def _build(
+        self,
+        in_features: int,
+        hidden_features: int,
+        gates: int,
+        kernel_init: Initializer,
+        recurrent_kernel_init: Initializer,
+        bias_init: Initializer,
+        dtype: Dtype | None,
+        param_dtype: Dtype,
+        rngs: Rngs,
+    ) -> None:
+        self.in_features = in_features
+        self.hidden_features = hidden_features
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.input_kernel = _gate_blocks(kernel_init, rngs, in_features, hidden_features, gates, param_dtype)
+        record_metadata(self, "input_kernel", kernel_init)
+        self.recurrent_kernel = _gate_blocks(
+            recurrent_kernel_init, rngs, hidden_features, hidden_features, gates, param_dtype
+        )
+        record_metadata(self, "recurrent_kernel", recurrent_kernel_init)
+        self.bias = bias_init(rngs.params(), (gates * hidden_features,), param_dtype)
+        record_metadata(self, "bias", bias_init)
+
+    def _projections(self, x: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``x @ input_kernel + bias`` and ``h @ recurrent_kernel``, all gates at once."""
+        x, h, wi, wh, b = promote_dtype((x, h, self.input_kernel, self.recurrent_kernel, self.bias), dtype=self.dtype)
+        return x @ wi + b, h @ wh
+
+
+class LSTMCell(_Cell):
+    """Long short-term memory: carry ``(c, h)``; gates input ``i``, forget ``f``,
+    candidate ``g``, output ``o`` (in that order along the fused kernels)::
+
+        i, f, o = gate_fn(...), g = activation_fn(...)
+        c' = f * c + i * g;  h' = o * activation_fn(c');  output h'
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_features: int,
+        *,
+        gate_fn: Callable[[jax.Array], jax.Array] = jax.nn.sigmoid,
+        activation_fn: Callable[[jax.Array], jax.Array] = jnp.tanh,
+        kernel_init: Initializer = default_kernel_init,
+        recurrent_kernel_init: Initializer = initializers.orthogonal(),
+        bias_init: Initializer = initializers.zeros,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        rngs: Rngs,
+    ) -> None:
+        self.gate_fn = gate_fn
+        self.activation_fn = activation_fn
+        self._build(
+            in_features, hidden_features, 4, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, rngs
+        )
+
+    def __call__(self, carry: tuple[jax.Array, jax.Array], x: jax.Array) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+        c, h = carry
+        from_x, from_h = self._projections(x, h)
+        i, f, g, o = jnp.split(from_x + from_h, 4, axis=-1)
+        new_c = self.gate_fn(f) * c + self.gate_fn(i) * self.activation_fn(g)
+        new_h = self.gate_fn(o) * self.activation_fn(new_c)
+        return (new_c, new_h), new_h
+
+    def initialize_carry(self, input_shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+        """Zero ``(c, h)`` for inputs of shape ``(*batch, in_features)``."""
+        zeros = _zeros_carry(tuple(input_shape[:-1]), self.hidden_features, self.param_dtype)
+        return zeros, zeros
+
+
+class GRUCell(_Cell):
+    """Gated recurrent unit: carry ``h``; gates reset ``r``, update ``z``, candidate ``n``::
+
+        r = gate_fn(x W_r + b_r + h U_r);  z = gate_fn(x W_z + b_z + h U_z)
+        n = activation_fn(x W_n + b_n + r * (h U_n));  h' = (1 - z) * n + z * h
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_features: int,
+        *,
+        gate_fn: Callable[[jax.Array], jax.Array] = jax.nn.sigmoid,
+        activation_fn: Callable[[jax.Array], jax.Array] = jnp.tanh,
+        kernel_init: Initializer = default_kernel_init,
+        recurrent_kernel_init: Initializer = initializers.orthogonal(),
+        bias_init: Initializer = initializers.zeros,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        rngs: Rngs,
+    ) -> None:
+        self.gate_fn = gate_fn
+        self.activation_fn = activation_fn
+        self._build(
+            in_features, hidden_features, 3, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, rngs
+        )
+
+    def __call__(self, carry: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        from_x, from_h = self._projections(x, carry)
+        xr, xz, xn = jnp.split(from_x, 3, axis=-1)
+        hr, hz, hn = jnp.split(from_h, 3, axis=-1)
+        r = self.gate_fn(xr + hr)
+        z = self.gate_fn(xz + hz)
+        n = self.activation_fn(xn + r * hn)
+        new_h = (1.0 - z) * n + z * carry
+        return new_h, new_h
+
+    def initialize_carry(self, input_shape: tuple[int, ...]) -> jax.Array:
+        """A zero ``h`` for inputs of shape ``(*batch, in_features)``."""
+        return _zeros_carry(tuple(input_shape[:-1]), self.hidden_features, self.param_dtype)
+
+
+class RecurrentCell(Protocol):
+    """What ``RNN`` needs of a cell."""
+
+    def __call__(self, carry: Any, x: jax.Array) -> tuple[Any, jax.Array]: ...
+
+    def initialize_carry(self, input_shape: tuple[int, ...]) -> Any: ...
+
+
+class RNN(Module):
+    """Apply ``cell`` to every time step of a sequence with ``lax.scan``.
+
+    Inputs are ``(batch..., time, features)`` (``time_major=True``:
+    ``(time, batch..., features)``); outputs have the same layout. The cell's
+    parameters are shared by all steps; any other state of the cell (an RNG
+    count, a counter) is carried from step to step and written back, so a
+    cell holding a ``Dropout`` draws a new mask at every step.
+    The carry keeps the dtype of the initial carry.
+    ``seq_lengths`` (one per example) freezes each example's carry after its
+    last valid step; with ``reverse=True`` each example is read backwards from
+    its last valid step (``keep_order=True`` puts outputs back in input order).
+    """
+
+    def __init__(
+        self,
+        cell: RecurrentCell,
+        *,
+        time_major: bool = False,
+        return_carry: bool = False,
+        reverse: bool = False,
+        keep_order: bool = False,
+        unroll: int = 1,
+    ) -> None:
+        self.cell = cell
+        self.time_major = time_major
+        self.return_carry = return_carry
+        self.reverse = reverse
+        self.keep_order = keep_order
+        self.unroll = unroll
+
+    def __call__(
+        self,
+        inputs: jax.Array,
+        *,
+        initial_carry: Carry | None = None,
+        seq_lengths: jax.Array | None = None,
+        return_carry: bool | None = None,
+        reverse: bool | None = None,
+        keep_order: bool | None = None,
+    ) -> Any:
+        """The outputs at every step, or ``(final_carry, outputs)`` with ``return_carry``."""
+        return_carry = self.return_carry if return_carry is None else return_carry
+        reverse = self.reverse if reverse is None else reverse
+        keep_order = self.keep_order if keep_order is None else keep_order
+        xs = inputs if self.time_major else jnp.moveaxis(inputs, -2, 0)  # (time, batch..., features)
+        steps = xs.shape[0]
+        if reverse:
+            xs = _flip(xs, seq_lengths)
+        carry = initial_carry if initial_carry is not None else self.cell.initialize_carry(xs.shape[1:])
+        final_carry, ys = self._scan(carry, xs, seq_lengths, steps)
+        if reverse and keep_order:
+            ys = _flip(ys, seq_lengths)
+        outputs = ys if self.time_major else jnp.moveaxis(ys, 0, -2)
+        return (final_carry, outputs) if return_carry else outputs
+
+    def _scan(self, carry: Carry, xs: jax.Array, seq_lengths: jax.Array | None, steps: int) -> tuple[Carry, jax.Array]:
+        # The parameters are closed over (broadcast to every step); the rest of the
+        # cell's state rides in the scan carry and is written back at the end.
+        graphdef, params, rest = split(self.cell, Param, ...)
+        times = jnp.arange(steps)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+
+        def step(loop: tuple[Carry, Any], inputs: tuple[jax.Array, jax.Array]) -> tuple[tuple[Carry, Any], jax.Array]:
+            carry, rest = loop
+            t, x = inputs
+            cell = merge(graphdef, params, rest)
+            new_carry, y = cell(carry, x)
+            alive = None if seq_lengths is None else t < seq_lengths  # (batch,): still inside their sequence
+
+            def next_carry(new: jax.Array, old: jax.Array) -> jax.Array:
+                # The carry keeps the dtype of the initial carry (scan needs fixed types),
+                # whatever dtype the cell computes in.
+                new = new.astype(old.dtype)
+                if alive is None:
+                    return new
+                return jnp.where(alive.reshape(alive.shape + (1,) * (new.ndim - alive.ndim)), new, old)
+
+            new_carry = jax.tree.map(next_carry, new_carry, carry)
+            return (new_carry, state(cell, Not(Param))), y
+
+        (final_carry, final_rest), ys = lax.scan(step, (carry, rest), (times, xs), unroll=self.unroll)
+        update(self.cell, final_rest)
+        return final_carry, ys
+
+
+def _flip(xs: jax.Array, seq_lengths: jax.Array | None) -> jax.Array:
+    """Reverse time-major ``xs`` along time; with ``seq_lengths``, only each valid prefix."""
+    if seq_lengths is None:
+        return jnp.flip(xs, 0)
+    steps = xs.shape[0]
+    t = jnp.arange(steps)[:, None]  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+    source = jnp.where(t < seq_lengths[None, :], seq_lengths[None, :] - 1 - t, t)  # (time, batch)
+    source = source.reshape(source.shape + (1,) * (xs.ndim - 2))
+    return jnp.take_along_axis(xs, jnp.broadcast_to(source, xs.shape[:2] + (1,) * (xs.ndim - 2)), axis=0)

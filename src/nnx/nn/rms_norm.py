@@ -1,0 +1,71 @@
+"""``RMSNorm``: scale each example by the inverse root mean square of its features."""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+import jax
+import jax.numpy as jnp
+
+from nnx.compat import Module
+from nnx.fields import param
+from nnx.nn import initializers
+from nnx.nn.dtypes import Dtype, canonical_axes
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.norm_stats import moments, normalize
+from nnx.rngs import Rngs
+
+
+class RMSNorm(Module):
+    """``x / sqrt(mean(x^2) + epsilon) * scale``: LayerNorm without centring or bias."""
+
+    scale: jax.Array = param()
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        epsilon: float = 1e-6,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        use_scale: bool = True,
+        scale_init: Initializer = initializers.ones,
+        reduction_axes: int | tuple[int, ...] = -1,
+        feature_axes: int | tuple[int, ...] = -1,
+        axis_name: Hashable | None = None,
+        axis_index_groups: Any = None,
+        rngs: Rngs | None = None,
+    ) -> None:
+        self.num_features = num_features
+        self.epsilon = epsilon
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.use_scale = use_scale
+        self.reduction_axes = reduction_axes
+        self.feature_axes = feature_axes
+        self.axis_name = axis_name
+        self.axis_index_groups = axis_index_groups
+        if use_scale:
+            key = rngs.params() if rngs is not None else jax.random.key(0)  # ones() ignores it
+            self.scale = scale_init(key, (num_features,), param_dtype)
+            record_metadata(self, "scale", scale_init)
+
+    def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
+        mean, mean_square = moments(
+            x,
+            canonical_axes(self.reduction_axes, x.ndim),
+            use_mean=False,
+            axis_name=self.axis_name,
+            axis_index_groups=self.axis_index_groups,
+            mask=mask,
+        )
+        return normalize(
+            x,
+            mean,
+            mean_square,
+            self.scale if self.use_scale else None,
+            None,
+            feature_axes=canonical_axes(self.feature_axes, x.ndim),
+            epsilon=self.epsilon,
+            dtype=self.dtype,
+        )

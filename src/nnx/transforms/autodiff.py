@@ -1,0 +1,174 @@
+"""``nnx.grad`` and ``nnx.value_and_grad``: gradients with respect to module state.
+
+For a module argument the gradient is a ``State`` holding exactly the leaves
+that match ``wrt`` (``nnx.Param`` by default), at their paths in that module;
+for an array argument it is an array, as with ``jax.grad``. Every other
+change the function makes -- batch statistics, RNG counters, a ``Count``,
+new attributes -- lands on the caller's objects, as with ``nnx.jit``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence, TypeVar
+
+from typing_extensions import ParamSpec
+
+from nnx.filters import Filter, describe
+from nnx.graph import _Slot, _walk_cached
+from nnx.state import Layout, State, path_str
+import nnx.transforms.jaxapi as jx
+from nnx.transforms.lift import DYN, NODE, Frame, FrameDef
+from nnx.variables import Param
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Target:
+    """One differentiated argument: where its ``wrt`` leaves sit in the frame."""
+
+    __slots__ = ("argnum", "layout", "indices")
+
+    def __init__(self, argnum: int, layout: Layout | None, indices: list[int]) -> None:
+        self.argnum = argnum
+        self.layout = layout  # None: an array (or pytree) argument, differentiated as is
+        self.indices = indices
+
+
+def _cell_key(cell: Any) -> Any:
+    if isinstance(cell, _Slot):
+        return (id(cell.owner), cell.key)
+    return id(cell)
+
+
+def _targets(frame: Frame, args: Sequence[Any], argnums: tuple[int, ...], wrt: Filter, where: str) -> list[_Target]:
+    position = {_cell_key(c): i for i, c in enumerate(frame.cells)}
+    targets: list[_Target] = []
+    for k in argnums:
+        if k >= len(args):
+            raise TypeError(f"{where}: argnums={k} but the function was called with {len(args)} positional arguments.")
+        pattern = frame.framedef.patterns[k]
+        if pattern is DYN:
+            targets.append(_Target(k, None, []))
+            continue
+        if pattern is not NODE:
+            raise TypeError(
+                f"{where}: argument {k} is a pytree holding modules ({type(args[k]).__name__}); "
+                "differentiate with respect to a module itself, or pass the modules as separate arguments."
+            )
+        graphdef, cells = _walk_cached(args[k])
+        layout = graphdef.layout
+
+        def value_at(i: int) -> Any:
+            cell = cells[i]
+            return cell._value if isinstance(cell, _Slot) else cell
+
+        (sub,), (idx,) = layout.split((wrt,), value_at, exhaustive=False, where=where)
+        if not idx:
+            kinds = sorted({k.__name__ if k is not None else "array" for k in layout.kinds})
+            raise ValueError(
+                f"{where}: wrt={describe((wrt,))} matches no state of argument {k} "
+                f"({graphdef.type.__name__}); its state holds {kinds} at "
+                f"{[path_str(p) for p in layout.paths][:8]}. Pass a filter that selects the "
+                "leaves to differentiate, e.g. wrt=nnx.Param."
+            )
+        targets.append(_Target(k, sub, [position[_cell_key(cells[i])] for i in idx]))
+    return targets
+
+
+def _is_pair(value: object) -> bool:
+    return isinstance(value, tuple) and len(value) == 2  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _differentiable(
+    fun: Callable[..., Any], framedef: FrameDef, targets: list[_Target], has_aux: bool, where: str
+) -> Callable[..., Any]:
+    """The pure function JAX differentiates: ``(diff inputs, values, dyn) -> (loss, aux)``."""
+
+    def pure(diff: list[Any], values: list[Any], dyn: list[Any]) -> tuple[Any, Any]:
+        values = list(values)
+        dyn = list(dyn)
+        for target, d in zip(targets, diff):
+            if target.layout is None:
+                dyn[target.argnum] = d
+            else:
+                for i, v in zip(target.indices, d):
+                    values[i] = v
+        args, kwargs, entered = framedef.enter(values, dyn)
+        out = fun(*args, **kwargs)
+        if has_aux:
+            if not _is_pair(out):
+                raise TypeError(f"{where}: has_aux=True needs the function to return a pair (value, aux).")
+            value, aux = out[0], out[1]
+        else:
+            value, aux = out, None
+        return value, framedef.leave(entered, aux, where=where)
+
+    return pure
+
+
+def _run(
+    fun: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    argnums: int | Sequence[int],
+    wrt: Filter,
+    has_aux: bool,
+    where: str,
+    jax_kwargs: dict[str, Any],
+) -> tuple[Any, Any, Any]:
+    """``(value, aux, grads)`` of ``fun`` at ``args``, with the state changes landed."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    frame, dyn = Frame.of(args, kwargs)
+    targets = _targets(frame, args, nums, wrt, where)
+    values = frame.values()
+    diff = [dyn[t.argnum] if t.layout is None else [values[i] for i in t.indices] for t in targets]
+    pure = _differentiable(fun, frame.framedef, targets, has_aux, where)
+    differentiated = jx.value_and_grad(pure, has_aux=True, **jax_kwargs)
+    (value, (landing, new, aux)), grads = differentiated(diff, values, dyn)
+    aux = frame.land(landing, new, aux)
+    states = [g if t.layout is None else State._make(t.layout, list(g)) for t, g in zip(targets, grads)]
+    return value, aux, states[0] if isinstance(argnums, int) else tuple(states)
+
+
+def grad(
+    fun: Callable[P, Any],
+    argnums: int | Sequence[int] = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    **jax_kwargs: Any,
+) -> Callable[P, Any]:
+    """The gradient of ``fun`` with respect to argument ``argnums``.
+
+    For a module argument the gradient is a ``State`` of the leaves matching
+    ``wrt``; for an array it is an array. With ``has_aux=True`` ``fun`` returns
+    ``(value, aux)`` and the result is ``(grads, aux)``.
+    """
+
+    @functools.wraps(fun)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        _, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.grad", jax_kwargs)
+        return (grads, aux) if has_aux else grads
+
+    return wrapper
+
+
+def value_and_grad(
+    fun: Callable[P, Any],
+    argnums: int | Sequence[int] = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    **jax_kwargs: Any,
+) -> Callable[P, tuple[Any, Any]]:
+    """``fun``'s value and its gradient (see ``nnx.grad``): ``(value, grads)``, or
+    ``((value, aux), grads)`` with ``has_aux=True``."""
+
+    @functools.wraps(fun)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> tuple[Any, Any]:
+        value, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.value_and_grad", jax_kwargs)
+        return ((value, aux) if has_aux else value), grads
+
+    return wrapper

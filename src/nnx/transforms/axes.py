@@ -1,0 +1,205 @@
+"""Axis specs for module state: ``nnx.StateAxes`` and ``nnx.Carry``, and RNG forking.
+
+``jax.vmap``'s ``in_axes`` says, per argument, which axis is mapped. A module
+argument holds many kinds of state that often want different treatment: an
+ensemble maps its parameters but broadcasts its batch statistics. So a module
+argument's axis spec may be an ``int``/``None`` for all of its state, or a
+``StateAxes`` mapping filters to axes, the first matching filter deciding::
+
+    nnx.vmap(f, in_axes=(nnx.StateAxes({nnx.BatchStat: None, ...: 0}), 0))
+
+``nnx.Carry`` marks, for ``nnx.scan``, the argument (or state) carried from
+one iteration to the next.
+
+RNG streams are forked by default: a stream holding a single key, reached
+through a mapped (or scanned) argument, gives every member (iteration) its own
+key, split from one key drawn from the caller's stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence, cast
+
+import jax
+import jax.numpy as jnp
+
+from nnx.filters import Everything, Filter, LeafKind, to_filter
+from nnx.graph import _Slot
+from nnx.rngs import RngStream
+from nnx.state import path_str
+from nnx.transforms.lift import Frame
+from nnx.variables import RngCount, RngKey
+
+
+class _CarryType:
+    """The ``nnx.Carry`` marker."""
+
+    _instance: _CarryType | None = None
+
+    def __new__(cls) -> _CarryType:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "nnx.Carry"
+
+
+#: In ``nnx.scan``'s ``in_axes``/``out_axes``: this argument (or state) is the carry.
+Carry = _CarryType()
+
+Axis = int | None | _CarryType
+
+
+class StateAxes:
+    """Per-kind axes for a module argument: ``StateAxes({nnx.Param: 0, nnx.BatchStat: None})``.
+
+    Each leaf takes the axis of the first filter matching it; a leaf matching none
+    is an error (end with ``...: axis`` to give the rest an axis).
+    """
+
+    def __init__(self, axes: Mapping[Filter, Axis]) -> None:
+        self.filters = tuple(axes)
+        self.axes = tuple(axes.values())
+        self._compiled = [to_filter(f) for f in self.filters]
+
+    def axis_for(self, path: tuple[Any, ...], cell: Any, where: str) -> tuple[Axis, bool]:
+        """The axis of one leaf, and whether a specific filter (not ``...``) chose it."""
+        slot = isinstance(cell, _Slot)
+        kind: LeafKind = None if slot else cast(LeafKind, type(cell))
+        value: Any = cell._value if slot else cell
+        for f, axis in zip(self._compiled, self.axes):
+            if f.matches(path, kind, None if f.structural else value):
+                return axis, not isinstance(f, Everything)
+        raise ValueError(
+            f"{where}: no filter of {self!r} matches the state at '{path_str(path)}' "
+            f"({kind.__name__ if kind else 'array'}). Add `...: axis` as the last entry."
+        )
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f!r}: {a!r}" for f, a in zip(self.filters, self.axes))
+        return f"StateAxes({{{inner}}})"
+
+
+def arg_specs(axes: Any, n_args: int, n_kwargs: int, where: str) -> list[Any]:
+    """One axis spec per argument (positional, then keyword), from ``in_axes``."""
+    if isinstance(axes, (list, tuple)):
+        specs = list(cast("Sequence[Any]", axes))
+        if len(specs) != n_args:
+            raise ValueError(
+                f"{where}: in_axes has {len(specs)} entries but the function was called with "
+                f"{n_args} positional arguments; give one axis (int, None, nnx.StateAxes) per argument."
+            )
+    else:
+        specs = [axes] * n_args
+    return specs + [0] * n_kwargs
+
+
+def cell_axes(frame: Frame, specs: Sequence[Any], where: str) -> tuple[list[Axis], list[bool]]:
+    """The axis of each leaf of the frame, and whether it was chosen explicitly."""
+    owners = frame.owners
+    axes: list[Axis] = []
+    explicit: list[bool] = []
+    for path, cell in zip(frame.framedef.graphdef.layout.paths, frame.cells):
+        spec = specs[owners[int(path[0])]]  # a frame's paths start at a root's position
+        if isinstance(spec, StateAxes):
+            axis, chosen = spec.axis_for(path[1:], cell, where)
+        elif spec is None or isinstance(spec, (int, _CarryType)):
+            axis, chosen = spec, False
+        else:
+            raise TypeError(
+                f"{where}: the axis spec {spec!r} for a module argument must be an int, None, "
+                "nnx.Carry or nnx.StateAxes({filter: axis, ...})."
+            )
+        axes.append(axis)
+        explicit.append(chosen)
+    return axes, explicit
+
+
+def dyn_axes(specs: Sequence[Any], patterns: Sequence[Any]) -> list[Any]:
+    """The axes JAX sees for the non-module parts of the arguments."""
+    return [None if isinstance(s, StateAxes) else s for s, _ in zip(specs, patterns)]
+
+
+def rng_streams(frame: Frame) -> list[tuple[int, int]]:
+    """``(key index, count index)`` in the frame's leaves for every RNG stream it holds."""
+    position = {id(c): i for i, c in enumerate(frame.cells)}
+    found: list[tuple[int, int]] = []
+    for node in frame.nodes:
+        if isinstance(node, RngStream):
+            key: object = node.__dict__.get("key")
+            count: object = node.__dict__.get("count")
+            if _is_a(key, RngKey) and _is_a(count, RngCount) and id(key) in position:
+                found.append((position[id(key)], position[id(count)]))
+    return found
+
+
+def _is_a(value: object, kind: type) -> bool:
+    return isinstance(value, kind)
+
+
+class Fork:
+    """RNG streams forked for one call: their member keys and how to restore them."""
+
+    def __init__(self, frame: Frame, streams: list[tuple[int, int]], n: int) -> None:
+        self.frame = frame
+        self.streams = streams
+        self.n = n
+        self.saved: list[tuple[int, Any]] = []
+
+    def apply(self, values: list[Any], axes: list[Axis]) -> None:
+        """Draw one key per stream from the caller, split it ``n`` ways into ``values``."""
+        cells = self.frame.cells
+        for k, c in self.streams:
+            base, count = cells[k]._value, cells[c]._value
+            key = jax.random.fold_in(base, count)
+            cells[c]._value = count + 1  # the caller's stream advances by one draw
+            self.saved += [(k, base), (c, cells[c]._value)]
+            values[k] = jax.random.split(key, self.n)
+            values[c] = jnp.zeros((self.n,), dtype=jnp.uint32)  # pyright: ignore[reportUnknownMemberType]  # jax: Device
+            axes[k] = axes[c] = 0
+
+    def restore(self) -> None:
+        """Put back the caller's keys and counts (the members' streams are discarded)."""
+        cells = self.frame.cells
+        for i, value in self.saved:
+            cells[i]._value = value
+
+
+def forked_streams(frame: Frame, axes: list[Axis], explicit: list[bool], *, scan: bool) -> list[tuple[int, int]]:
+    """The streams to fork: single-key streams whose state is mapped (for scan:
+    scanned) or, for vmap, broadcast without an explicit filter asking for it."""
+    chosen: list[tuple[int, int]] = []
+    for k, c in rng_streams(frame):
+        key = frame.cells[k]._value
+        if getattr(key, "ndim", 1) != 0:
+            continue  # already split: each member takes its own slice
+        axis = axes[k]
+        if scan:
+            if isinstance(axis, int):
+                chosen.append((k, c))
+        elif isinstance(axis, int) or (axis is None and not explicit[k]):
+            chosen.append((k, c))
+    return chosen
+
+
+def infer_size(values: Sequence[Any], axes: Sequence[Any], dyn: Sequence[Any], dyn_spec: Sequence[Any], where: str) -> int:
+    """The mapped size, from the first mapped leaf."""
+    for v, a in zip(values, axes):
+        if isinstance(a, int) and hasattr(v, "shape"):
+            return int(v.shape[a])
+    for d, a in zip(dyn, dyn_spec):
+        if a is None or isinstance(a, _CarryType) or d is None:
+            continue
+        leaves = jax.tree_util.tree_leaves(d)
+        if not leaves:
+            continue
+        if isinstance(a, int):
+            return int(jnp.shape(leaves[0])[a])
+        prefix_leaves = jax.tree_util.tree_leaves(a)
+        if prefix_leaves and isinstance(prefix_leaves[0], int):
+            return int(jnp.shape(leaves[0])[prefix_leaves[0]])
+    raise ValueError(
+        f"{where}: cannot tell the size of the mapped axis: no argument is mapped. "
+        "Pass axis_size=n (vmap) or length=n (scan)."
+    )

@@ -1,0 +1,51 @@
+"""``nnx.remat``: ``jax.checkpoint`` for functions that take modules.
+
+Activations inside the function are recomputed in the backward pass instead
+of stored. State updates land on the caller's modules as with ``nnx.jit``;
+use it inside ``nnx.grad`` (or around a layer's ``__call__``) to trade compute
+for memory.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Iterable, TypeVar
+
+from typing_extensions import ParamSpec
+
+import nnx.transforms.jaxapi as jx
+from nnx.transforms.lift import Frame, FrameDef
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def remat(
+    fun: Callable[P, R],
+    *,
+    prevent_cse: bool = True,
+    static_argnums: int | Iterable[int] = (),
+    policy: Callable[..., bool] | None = None,
+) -> Callable[P, R]:
+    """Recompute ``fun``'s intermediates on the backward pass (``jax.checkpoint``)."""
+    statics = frozenset((static_argnums,) if isinstance(static_argnums, int) else static_argnums)
+
+    def is_static(key: int | str) -> bool:
+        return key in statics
+
+    @functools.wraps(fun)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        frame, dyn = Frame.of(args, kwargs, is_static)
+        checkpointed = jx.checkpoint(_pure(fun, frame.framedef), prevent_cse=prevent_cse, policy=policy)
+        landing, new, out = checkpointed(frame.values(), dyn)
+        return frame.land(landing, new, out)  # type: ignore[no-any-return]
+
+    return wrapper
+
+
+def _pure(fun: Callable[..., Any], framedef: FrameDef) -> Callable[..., Any]:
+    def pure(values: list[Any], dyn: list[Any]) -> Any:
+        args, kwargs, entered = framedef.enter(values, dyn)
+        return framedef.leave(entered, fun(*args, **kwargs), where="nnx.remat")
+
+    return pure

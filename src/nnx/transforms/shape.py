@@ -1,0 +1,61 @@
+"""``nnx.eval_shape``: run a function abstractly and get abstract modules back.
+
+``nnx.eval_shape(lambda: Model(rngs=nnx.Rngs(0)))`` builds the model without
+computing anything: every array in the result is a ``jax.ShapeDtypeStruct``.
+That is how to describe a model too large to materialise (for sharded
+initialisation, or to restore a checkpoint into). Arguments are not changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import jax
+from typing_extensions import ParamSpec
+
+from nnx.graph import merge, split
+import nnx.transforms.jaxapi as jx
+from nnx.transforms.jaxapi import tree_flatten, tree_unflatten
+from nnx.transforms.lift import Frame, is_graph_node
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Structure:
+    """The static part of an abstract result, carried out of ``jax.eval_shape``."""
+
+    __slots__ = ("treedef", "positions", "graphdef")
+
+    def __init__(self, treedef: Any, positions: tuple[int, ...], graphdef: Any) -> None:
+        self.treedef = treedef
+        self.positions = positions
+        self.graphdef = graphdef
+
+
+jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
+    _Structure, lambda s: ((), s), lambda s, _: s
+)
+
+
+def eval_shape(fun: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fun(*args, **kwargs)`` traced abstractly: modules in the result hold
+    ``jax.ShapeDtypeStruct`` values; the arguments' modules are left unchanged."""
+    frame, dyn = Frame.of(args, kwargs)
+    framedef = frame.framedef
+
+    def pure(values: list[Any], dyn: list[Any]) -> Any:
+        a, k, _ = framedef.enter(values, dyn)
+        out = fun(*a, **k)
+        leaves, treedef = tree_flatten(out, is_leaf=is_graph_node)
+        positions = tuple(i for i, leaf in enumerate(leaves) if is_graph_node(leaf))
+        nodes = tuple(leaves[i] for i in positions)
+        rest = [None if is_graph_node(leaf) else leaf for leaf in leaves]
+        graphdef, state = split(nodes) if nodes else (None, None)
+        return _Structure(treedef, positions, graphdef), state, rest
+
+    structure, state, rest = jx.eval_shape(pure, frame.values(), dyn)
+    if structure.graphdef is not None:
+        for node, i in zip(merge(structure.graphdef, state), structure.positions):
+            rest[i] = node
+    return tree_unflatten(structure.treedef, rest)  # type: ignore[no-any-return]

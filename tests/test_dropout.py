@@ -1,0 +1,86 @@
+"""nnx.Dropout: masks, scaling, deterministic mode, keys as state, parity with Flax."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+from parity import assert_close, fnnx
+
+import nnx
+
+
+def test_drops_about_rate_and_rescales_the_rest() -> None:
+    dropout = nnx.Dropout(0.25, rngs=nnx.Rngs(0))
+    y = dropout(jnp.ones((200, 100)))
+    kept = y != 0
+    assert 0.72 < float(kept.mean()) < 0.78
+    assert_close(y[kept], jnp.full(int(kept.sum()), 1 / 0.75))
+
+
+def test_every_call_draws_a_new_mask_and_the_key_is_state() -> None:
+    rngs = nnx.Rngs(0)
+    dropout = nnx.Dropout(0.5, rngs=rngs)
+    count = int(rngs.default.count.value)
+    x = jnp.ones((64,))
+    a, b = dropout(x), dropout(x)
+    assert not jnp.array_equal(a, b)
+    assert int(rngs.default.count.value) == count  # the layer drew from its own forked stream
+    counts = nnx.state(dropout, nnx.RngCount)
+    assert [int(v) for v in counts.leaves] == [2]
+
+
+def test_deterministic_modes() -> None:
+    x = jnp.arange(10.0)
+    dropout = nnx.Dropout(0.9, deterministic=True, rngs=nnx.Rngs(0))
+    assert jnp.array_equal(dropout(x), x)
+    assert not jnp.array_equal(dropout(x, deterministic=False), x)
+    model = nnx.Sequential(nnx.Linear(10, 10, rngs=nnx.Rngs(0)), nnx.Dropout(0.5, rngs=nnx.Rngs(1)))
+    model.eval()
+    assert jnp.array_equal(model(x), model(x))
+    model.train()
+    assert not jnp.array_equal(model(x), model(x))
+
+
+def test_rate_edges() -> None:
+    x = jnp.ones((5,))
+    assert jnp.array_equal(nnx.Dropout(0.0)(x), x)  # no Rngs needed when nothing is dropped
+    assert jnp.array_equal(nnx.Dropout(1.0, rngs=nnx.Rngs(0))(x), jnp.zeros(5))
+    with pytest.raises(ValueError, match=r"rate=1.5"):
+        nnx.Dropout(1.5)
+
+
+def test_missing_rngs_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no Rngs"):
+        nnx.Dropout(0.5)(jnp.ones(3))
+    # call-time rngs work for a layer built without any
+    assert nnx.Dropout(0.5)(jnp.ones(3), rngs=nnx.Rngs(dropout=0)).shape == (3,)
+
+
+def test_broadcast_dims_share_the_mask() -> None:
+    y = nnx.Dropout(0.5, broadcast_dims=(0,), rngs=nnx.Rngs(0))(jnp.ones((8, 32)))
+    assert jnp.array_equal(y, jnp.broadcast_to(y[0], (8, 32)))
+
+
+def test_keys_advance_through_split_merge_under_jit() -> None:
+    dropout = nnx.Dropout(0.5, rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(dropout)
+
+    @jax.jit
+    def forward(state: nnx.State[nnx.Dropout], x: jax.Array) -> tuple[jax.Array, nnx.State[nnx.Dropout]]:
+        model = nnx.merge(graphdef, state)
+        return model(x), nnx.state(model)
+
+    x = jnp.ones((64,))
+    a, state = forward(state, x)
+    b, state = forward(state, x)
+    assert not jnp.array_equal(a, b)
+    nnx.update(dropout, state)
+    assert [int(v) for v in nnx.state(dropout, nnx.RngCount).leaves] == [2]
+
+
+def test_dropout_matches_flax_with_the_same_key() -> None:
+    x = jax.random.normal(jax.random.key(0), (4, 16))
+    ours = nnx.Dropout(0.3, broadcast_dims=(0,))(x, rngs=nnx.Rngs(dropout=7))
+    theirs = fnnx.Dropout(0.3, broadcast_dims=(0,))(x, rngs=fnnx.Rngs(dropout=7))
+    assert_close(ours, theirs)
