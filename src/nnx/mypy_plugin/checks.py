@@ -171,6 +171,7 @@ class Checks:
         self, module: TypeInfo, exprs: list[Expression], matches: list[Match], ctx: FunctionContext, exhaustive: bool, where: str
     ) -> Type:
         found, complete = leaves(module, self.lookup)
+        sown = [self._sown_only(m) for m in matches]
         groups: list[list[Leaf]] = [[] for _ in matches]
         uncertain = [False] * len(matches)
         unmatched: list[Leaf] = []
@@ -187,7 +188,7 @@ class Checks:
                 unmatched.append(leaf)
         listing = ", ".join(f"{'.'.join(l.path)}: {l.kind.name if l.kind else 'array'}" for l in found)
         for i, expr in enumerate(exprs):
-            if not groups[i] and not uncertain[i] and complete:
+            if not groups[i] and not uncertain[i] and complete and not sown[i]:
                 ctx.api.fail(
                     f"Filter matches no state of {module.name} in {where}; its state is: {listing or '(none)'}",
                     expr,
@@ -206,7 +207,19 @@ class Checks:
         ]
         if not matches:
             kinds = [None]
-        return self._with_kinds(ctx.default_return_type, module, kinds, ctx.api)
+        typed = self._with_kinds(ctx.default_return_type, module, kinds, ctx.api)
+        return _untyped_where(typed, sown) if any(sown) else typed
+
+    def _sown_only(self, match: Match) -> bool:
+        """Whether a filter selects intermediates and nothing else (``nnx.Intermediate``,
+        ``"intermediates"``): values sown at run time, possibly by code that is not the
+        module's own (``module.sow`` in a helper), so their paths are not checked."""
+        intermediate, param = self.lookup("nnx.variables.Intermediate"), self.lookup("nnx.variables.Param")
+        if intermediate is None or param is None:
+            return False
+        probe = ("?",)
+        others = [Leaf(probe, param), Leaf(probe, None)]
+        return match(Leaf(probe, intermediate)) is True and all(match(o) is False for o in others)
 
     def _with_kinds(self, ret: Type, module: TypeInfo, kinds: list[ProperType | None], api: CheckerPluginInterface) -> Type:
         # The State types are rebuilt from the node's class: with a State[Any] type
@@ -281,6 +294,22 @@ class Checks:
             return Instance(kind, args)
 
         return hook
+
+
+def _untyped_where(ret: Type, flags: list[bool]) -> Type:
+    """``ret`` with ``State[Any, Any]`` for the States whose flag is set."""
+    proper = get_proper_type(ret)
+    states = iter(flags)
+
+    def loosen(item: Type) -> Type:
+        p = get_proper_type(item)
+        if isinstance(p, Instance) and _is_state(p) and next(states, False):
+            return p.copy_modified(args=[AnyType(TypeOfAny.special_form)] * len(p.args))  # pyright: ignore[reportUnknownMemberType]  # mypy's _dummy defaults
+        return item
+
+    if isinstance(proper, TupleType):
+        return proper.copy_modified(items=[loosen(t) for t in proper.items])
+    return loosen(proper)
 
 
 def _is_state(typ: Type) -> bool:
