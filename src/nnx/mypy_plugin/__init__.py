@@ -100,6 +100,8 @@ class NnxPlugin(Plugin):
             return self.checks.relax_filters
         if fullname in names.FILTER_CONSTRUCTORS:
             return self.checks.relax_all
+        if fullname in names.WRT_CALLS:
+            return self.checks.relax_wrt
         return None
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
@@ -107,6 +109,9 @@ class NnxPlugin(Plugin):
             return self.checks.filter_call(names.FILTER_FUNCTIONS[fullname], fullname.replace(".graph", ""))
         if fullname in names.FILTER_CONSTRUCTORS:
             return self.checks.validate_filters
+        if fullname in names.WRT_CALLS:
+            where = "nnx.Optimizer" if names.WRT_CALLS[fullname] == "model" else "nnx." + fullname.rsplit(".", 1)[1]
+            return self.checks.wrt_call(names.WRT_CALLS[fullname], where)
         if fullname == "nnx.fields.ref":
             return self.checks.ref_field
         if fullname == "nnx.graph.update":

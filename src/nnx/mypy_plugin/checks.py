@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from mypy.checker import TypeChecker
 from mypy.maptype import map_instance_to_supertype
-from mypy.nodes import ARG_STAR, ARG_STAR2, Expression, IndexExpr, MemberExpr, StrExpr, TypeInfo
+from mypy.nodes import ARG_STAR, ARG_STAR2, Expression, IndexExpr, IntExpr, MemberExpr, StrExpr, TypeInfo
 from mypy.plugin import AttributeContext, CheckerPluginInterface, FunctionContext, FunctionSigContext, MethodContext
 from mypy.types import (
     AnyType,
@@ -251,6 +251,60 @@ class Checks:
             self._report(evaluator, ctx.api)
         return ctx.default_return_type
 
+    # -- wrt= filters ---------------------------------------------------
+    def relax_wrt(self, ctx: FunctionSigContext) -> CallableType:
+        """``wrt=`` accepts anything here; ``wrt_call`` reports a bad filter with the valid spellings."""
+        sig = ctx.default_signature
+        obj = ctx.api.named_generic_type("builtins.object", [])
+        types = [obj if name == "wrt" else t for name, t in zip(sig.arg_names, sig.arg_types)]
+        return sig.copy_modified(arg_types=types)  # pyright: ignore[reportUnknownMemberType]  # mypy's _dummy defaults
+
+    def wrt_call(self, source: str, where: str) -> Callable[[FunctionContext], Type]:
+        """``nnx.grad(f, wrt=...)`` / ``nnx.Optimizer(model, tx, wrt=...)``: the filter must
+        match some state of the module it applies to."""
+
+        def hook(ctx: FunctionContext) -> Type:
+            wrt = _argument(ctx, "wrt")
+            if wrt is None:
+                return ctx.default_return_type
+            evaluator = self._evaluator(ctx.api)
+            match = evaluator.evaluate(wrt)
+            self._report(evaluator, ctx.api)
+            module = self._wrt_module(ctx, source)
+            if module is None or evaluator.problems:
+                return ctx.default_return_type
+            found, complete = leaves(module, self.lookup)
+            answers = [match(leaf) for leaf in found]
+            if complete and not any(a is not False for a in answers):
+                listing = ", ".join(f"{'.'.join(l.path)}: {l.kind.name if l.kind else 'array'}" for l in found)
+                ctx.api.fail(
+                    f"{where}: wrt= matches no state of {module.name}, so the gradient would be empty; "
+                    f"its state is: {listing or '(none)'}",
+                    wrt,
+                    code=errors.WRT,
+                )
+            return ctx.default_return_type
+
+        return hook
+
+    def _wrt_module(self, ctx: FunctionContext, source: str) -> TypeInfo | None:
+        """The module class ``wrt`` applies to: the model argument, or the parameter
+        ``argnums`` of the differentiated function."""
+        if source == "model":
+            typ = _argument_type(ctx, "model")
+        else:
+            fun = _argument_type(ctx, "fun")
+            argnums = _argument(ctx, "argnums")
+            index = argnums.value if isinstance(argnums, IntExpr) else 0 if argnums is None else None
+            proper = get_proper_type(fun) if fun is not None else None
+            typ = (
+                proper.arg_types[index]
+                if isinstance(proper, CallableType) and index is not None and index < len(proper.arg_types)
+                else None
+            )
+        proper_typ = get_proper_type(typ) if typ is not None else None
+        return proper_typ.type if isinstance(proper_typ, Instance) and is_module(proper_typ.type) else None
+
     # -- States of another module --------------------------------------
     def update_call(self, ctx: FunctionContext) -> Type:
         """``nnx.update(model, state)``: ``state`` must come from ``model``'s class."""
@@ -320,6 +374,21 @@ def _is_state(typ: Type) -> bool:
 def _instance(info: TypeInfo) -> Instance:
     """``info`` with ``Any`` for each type parameter."""
     return Instance(info, [AnyType(TypeOfAny.special_form)] * len(info.defn.type_vars))
+
+
+def _argument(ctx: FunctionContext, name: str) -> Expression | None:
+    """The expression passed for parameter ``name`` (None when defaulted)."""
+    if name in ctx.callee_arg_names:
+        group = ctx.args[ctx.callee_arg_names.index(name)]
+        return group[0] if group else None
+    return None
+
+
+def _argument_type(ctx: FunctionContext, name: str) -> Type | None:
+    if name in ctx.callee_arg_names:
+        group = ctx.arg_types[ctx.callee_arg_names.index(name)]
+        return group[0] if group else None
+    return None
 
 
 def _literal_str(typ: Type) -> str | None:

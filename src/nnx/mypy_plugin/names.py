@@ -31,3 +31,11 @@ CONTAINERS = ("builtins.list", "builtins.dict", "builtins.tuple", "nnx.container
 
 METADATA_FIELDS = "nnx_fields"
 METADATA_KIND = "nnx_kind"
+
+#: Transforms and constructors with a ``wrt=`` filter: name -> where the module comes from
+#: ("fun": the differentiated function's argument ``argnums``; "model": the ``model`` argument).
+WRT_CALLS = {
+    "nnx.transforms.autodiff.grad": "fun",
+    "nnx.transforms.autodiff.value_and_grad": "fun",
+    "nnx.optim.Optimizer": "model",
+}
