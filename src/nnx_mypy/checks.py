@@ -1,6 +1,6 @@
 """Type-checking hooks: State paths, filters, and States of the wrong module.
 
-Every check reports with its own error code (``nnx.mypy_plugin.errors``) and a
+Every check reports with its own error code (``nnx_mypy.errors``) and a
 message that lists the valid choices.
 """
 
@@ -27,10 +27,10 @@ from mypy.types import (
     get_proper_type,
 )
 
-from nnx.mypy_plugin import errors, names
-from nnx.mypy_plugin.filters import Evaluator, Match
-from nnx.mypy_plugin.model import Field, Leaf, Lookup, fields_of, is_module, leaves
-from nnx.mypy_plugin.record import is_subclass
+from nnx_mypy import errors, names
+from nnx_mypy.filters import Evaluator, Match
+from nnx_mypy.model import Field, Leaf, Lookup, fields_of, is_module, leaves
+from nnx_mypy.record import is_subclass
 
 _CODES = {"filter": errors.NOT_A_FILTER, "collection": errors.COLLECTION}
 

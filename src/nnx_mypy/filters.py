@@ -37,9 +37,9 @@ from mypy.types import (
     UnionType,
 )
 
-from nnx.mypy_plugin import names
-from nnx.mypy_plugin.model import Leaf
-from nnx.mypy_plugin.record import is_subclass
+from nnx_mypy import names
+from nnx_mypy.model import Leaf
+from nnx_mypy.record import is_subclass
 
 #: leaf -> matches? (None: not known statically)
 Match = Callable[[Leaf], "bool | None"]

@@ -1,4 +1,4 @@
-"""The error codes of ``nnx.mypy_plugin``, one per check.
+"""The error codes of the nnx mypy plugin, one per check.
 
 Each can be silenced on a line with ``# type: ignore[<code>]`` or for a whole
 project with ``disable_error_code = ["<code>"]`` in the mypy configuration.

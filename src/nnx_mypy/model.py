@@ -23,8 +23,8 @@ from mypy.nodes import TypeInfo, Var
 from mypy.maptype import map_instance_to_supertype
 from mypy.types import AnyType, Instance, ProperType, TupleType, Type, TypeOfAny, UnionType, get_proper_type
 
-from nnx.mypy_plugin import names
-from nnx.mypy_plugin.record import is_subclass
+from nnx_mypy import names
+from nnx_mypy.record import is_subclass
 
 Role = Literal["leaf", "module", "opaque", "static"]
 Lookup = Callable[[str], "TypeInfo | None"]

@@ -1,13 +1,13 @@
-"""``nnx.mypy_plugin``: mypy sees the state paths, filters and States of your modules.
+"""The nnx mypy plugin: mypy sees the state paths, filters and States of your modules.
 
 Enable it in ``pyproject.toml``::
 
     [tool.mypy]
-    plugins = ["nnx.mypy_plugin"]
+    plugins = ["nnx.mypy_plugin"]     # or "nnx_mypy": the same plugin, without importing nnx
 
 It is static only: it reads the program mypy has analysed and never imports
-JAX or your code (it imports nothing but mypy and its own modules; the
-``nnx`` package ``__init__`` that Python runs first is the only other code).
+JAX, nnx or your code; this package imports nothing but mypy and its own
+modules (``nnx.mypy_plugin`` re-exports it, at the price of importing ``nnx``).
 What it checks, each with its own error code (see ``errors``):
 
 * ``nnx-state-path``: ``state.linaer`` / ``state["linaer"]`` on a State of a
@@ -46,9 +46,9 @@ from mypy.plugin import (
 from mypy.options import Options
 from mypy.types import FunctionLike, Type
 
-from nnx.mypy_plugin import names
-from nnx.mypy_plugin.checks import Checks
-from nnx.mypy_plugin.record import is_subclass, record_kind, record_module
+from nnx_mypy import names
+from nnx_mypy.checks import Checks
+from nnx_mypy.record import is_subclass, record_kind, record_module
 
 __all__ = ["NnxPlugin", "plugin"]
 

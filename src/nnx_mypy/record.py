@@ -32,7 +32,7 @@ from mypy.nodes import (
 )
 from mypy.plugin import ClassDefContext
 
-from nnx.mypy_plugin import names
+from nnx_mypy import names
 
 
 def snake_case(name: str) -> str:
