@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import nnx
+from typed_jax import jit
 
 
 class Linear(nnx.Module):
@@ -236,7 +237,7 @@ def test_jax_jit_with_split_and_merge() -> None:
     model = Model(nnx.Rngs(0))
     graphdef, state = nnx.split(model)
 
-    @jax.jit
+    @jit
     def step(state: nnx.State[Model], x: jax.Array) -> tuple[jax.Array, nnx.State[Model]]:
         m = nnx.merge(graphdef, state)
         y = m(x)
@@ -251,7 +252,7 @@ def test_jax_jit_with_split_and_merge() -> None:
 def test_closure_capture_in_plain_jax_jit_raises() -> None:
     model = Model(nnx.Rngs(0))
 
-    @jax.jit
+    @jit
     def f(x: jax.Array) -> jax.Array:
         return model(x)  # writes calls/mean: cells made outside this trace
 
