@@ -84,6 +84,9 @@ def test_each_module_gets_a_state_class_with_its_fields(model_file: Path) -> Non
     deeper_state = ast.unparse(classes["DeeperState"])
     assert "linear: LinearState" in deeper_state and "extra: jax.Array" in deeper_state  # inherited + own
     assert "__nnx_state__: BlockState" in ast.unparse(classes["Block"])
+    # a declared field: the value on instances, the cell kind on the class
+    assert "w: _Declared[jax.Array, _nnx.Param[jax.Array]]" in ast.unparse(classes["Linear"])
+    assert "extra: _Declared[jax.Array, _nnx.BatchStat[jax.Array]]" in ast.unparse(classes["Deeper"])
 
 
 def test_stub_keeps_the_public_interface_and_drops_bodies(model_file: Path) -> None:

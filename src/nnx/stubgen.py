@@ -253,7 +253,7 @@ class StubWriter:
             elif isinstance(stmt, ast.ClassDef):
                 out.extend(["", *self._class(stmt), ""] if top else self._class(stmt))
             elif isinstance(stmt, ast.AnnAssign):
-                out.append(f"{ast.unparse(stmt.target)}: {ast.unparse(stmt.annotation)}")
+                out.append(f"{ast.unparse(stmt.target)}: {self._declared_type(stmt)}")
             elif isinstance(stmt, ast.Assign) and top:
                 out.append(ast.unparse(stmt))
             elif isinstance(stmt, ast.If) and not _is_main_guard(stmt):
@@ -281,6 +281,32 @@ class StubWriter:
         if is_module:
             lines.extend(["", *self._state_class(cls)])
         return lines
+
+    def _declared_type(self, stmt: ast.AnnAssign) -> str:
+        """A field declared with ``nnx.param()`` (...) is ``Declared[T, Param[T]]`` in the stub:
+        ``T`` on instances, the cell kind on the class, as the mypy plugin has it."""
+        value, annotation = stmt.value, ast.unparse(stmt.annotation)
+        if not (isinstance(value, ast.Call) and _last_name(value.func) in _DECLARATORS):
+            return annotation
+        self.extra_imports.add("from nnx.fields import Declared as _Declared")
+        return f"_Declared[{annotation}, {self._cell_kind(value, annotation)}]"
+
+    def _cell_kind(self, call: ast.Call, annotation: str) -> str:
+        declarator = _last_name(call.func)
+        first = call.args[0] if call.args else None
+        if declarator == "param" or (
+            declarator == "ref" and isinstance(first, ast.Constant) and first.value == "params"
+        ):
+            return f"_nnx.Param[{annotation}]"
+        if declarator == "batch_stat" or (
+            declarator == "ref" and isinstance(first, ast.Constant) and first.value == "batch_stats"
+        ):
+            return f"_nnx.BatchStat[{annotation}]"
+        if declarator == "variable" and first is not None:
+            kind = ast.unparse(first)
+            generic = _last_name(first) in _KIND_BASES  # nnx's own kinds take the value type
+            return f"{kind}[{annotation}]" if generic else kind
+        return f"_nnx.Variable[{annotation}]"
 
     def _attribute_type(self, value: ast.expr, params: dict[str, ast.expr]) -> str:
         """The stub type of an attribute assigned in a method (``_t.Any`` when unknown)."""

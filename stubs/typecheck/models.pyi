@@ -2,6 +2,7 @@
 
 import typing as _t
 import nnx as _nnx
+from nnx.fields import Declared as _Declared
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +13,8 @@ class Count(nnx.Variable[jax.Array]):
 
 
 class Linear(nnx.Module):
-    w: jax.Array
-    b: jax.Array
+    w: _Declared[jax.Array, _nnx.Param[jax.Array]]
+    b: _Declared[jax.Array, _nnx.Param[jax.Array]]
     din: int
     def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs) -> None:
         ...
@@ -32,9 +33,9 @@ class LinearState(_nnx.State[Linear]):
 
 
 class BatchNorm(nnx.Module):
-    scale: jax.Array
-    mean: jax.Array
-    var: jax.Array
+    scale: _Declared[jax.Array, _nnx.Param[jax.Array]]
+    mean: _Declared[jax.Array, _nnx.BatchStat[jax.Array]]
+    var: _Declared[jax.Array, _nnx.BatchStat[jax.Array]]
     def __init__(self, n: int) -> None:
         ...
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -99,7 +100,7 @@ class ModelState(_nnx.State[Model]):
 
 
 class Probe(nnx.Module):
-    cache: jax.Array
+    cache: _Declared[jax.Array, nnx.Cache[jax.Array]]
     def __init__(self) -> None:
         ...
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -14,6 +14,8 @@ linear = Linear(2, 3, rngs=rngs)
 assert_type(linear.w, jax.Array)  # a Param field is the array, no plugin needed
 assert_type(linear.b, jax.Array)
 assert_type(linear.din, int)  # a static field
+assert_type(Linear.w, nnx.Param[jax.Array])  # on the class: the cell kind (plugin / stubs)
+assert_type(BatchNorm.mean, nnx.BatchStat[jax.Array])
 assert_type(linear(jnp.ones((1, 2))), jax.Array)
 assert_type(jnp.dot(jnp.ones((1, 2)), linear.w), jax.Array)  # no Param in the way
 
