@@ -759,7 +759,8 @@ def _mutate(case: Case, data: st.DataObject) -> str:
     elif op == "static_field":
         if not isinstance(target, Stat):
             return "noop"
-        target.act = "tanh" if target.act != "tanh" else "relu"
+        # getattr: an earlier "delete" step may have removed the field.
+        target.act = "tanh" if getattr(target, "act", None) != "tanh" else "relu"
     elif op == "declared_value":
         if not isinstance(target, (Leaf, Stat)):
             return "noop"

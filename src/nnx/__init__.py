@@ -45,6 +45,26 @@ from nnx.optim import Optimizer, OptState
 __all__ += ["metrics", "nn", "MultiMetric", "Optimizer", "OptState"]
 __all__ += nn.__all__
 
+# -- ecosystem (issue 6): sharding, display, tabulate, checkpoints --------------
+from nnx import checkpoint
+from nnx.display import display
+from nnx.sharding import (
+    abstract_sharded,
+    get_named_sharding,
+    get_partition_spec,
+    init_sharded,
+    logical_axis_rules,
+    logical_to_mesh_axes,
+    with_partitioning,
+    with_sharding_constraint,
+)
+from nnx.tabulate import tabulate
+
+__all__ += [
+    "abstract_sharded", "checkpoint", "display", "get_named_sharding", "get_partition_spec", "init_sharded",
+    "logical_axis_rules", "logical_to_mesh_axes", "tabulate", "with_partitioning", "with_sharding_constraint",
+]
+
 # typing (issue 4): the opt-in declarative constructor and the stub protocol
 from nnx.declarative import dataclass
 from nnx.state import HasState

@@ -22,6 +22,7 @@ from nnx.variables import (
     BatchStat,
     Param,
     Variable,
+    Boxed,
     kinds_of_collection,
     unknown_collection_error,
 )
@@ -102,6 +103,9 @@ class VariableField(Field, Generic[T]):
             slots[self.name] = self.kind(value, **self.metadata)
             epoch.bump()
         else:
+            if isinstance(value, Boxed):  # a re-initialisation that names its axes
+                cell.set_metadata(**value.metadata)
+                value = value.value
             cell.value = value
 
     def __repr__(self) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, TypeVar
 
+import jax
+
 from nnx.containers import Dict, List
 from nnx.objects import Key, Object, iter_submodules
 from nnx.variables import Variable
@@ -91,15 +93,27 @@ class ModuleBase(Object):
             )
 
     def __repr__(self) -> str:
-        return _render(self, (), {}, 0)
+        return render(self)
+
+
+def render(value: Any) -> str:
+    """A readable, indented text tree of a graph node: arrays as ``dtype[shape]``,
+    cells as ``Kind(dtype[shape], metadata)``, and a node reached a second time
+    (shared module or cell, or a cycle) as ``<shared Kind at path>``."""
+    return _render(value, (), {}, 0)
+
+
+def describe_array(value: Any) -> str:
+    """``float32[2, 3]`` for an array, a key array (``key<fry>[]``) or a ShapeDtypeStruct."""
+    return f"{getattr(value, 'dtype', '')}{list(value.shape)}"
 
 
 def _render(value: Any, path: tuple[Key, ...], seen: dict[int, tuple[Key, ...]], depth: int) -> str:
     # pyright narrows the Any ``value`` by isinstance to List[Unknown] (...): each branch
     # binds the narrowed value to a typed name.
     pad = "  " * (depth + 1)
-    if isinstance(value, (Object, List, Dict)):
-        node: Object | List[Any] | Dict[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, (Object, List, Dict, Variable)):
+        node: Object | List[Any] | Dict[Any, Any] | Variable[Any] = value  # pyright: ignore[reportUnknownVariableType]
         if id(node) in seen:
             where = ".".join(map(str, seen[id(node)])) or "<root>"
             return f"<shared {type(node).__name__} at {where}>"
@@ -117,7 +131,9 @@ def _render(value: Any, path: tuple[Key, ...], seen: dict[int, tuple[Key, ...]],
         entries: Dict[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
         inner = "".join(f"{pad}{k!r}: {_render(v, (*path, k), seen, depth + 1)},\n" for k, v in entries.items())
         return f"{{\n{inner}{'  ' * depth}}}" if inner else "{}"
-    shape = getattr(value, "shape", None)
-    if shape is not None and not isinstance(value, Variable):
-        return f"{type(value).__name__}({getattr(value, 'dtype', '')}{list(shape)})"
-    return repr(value)  # pyright: ignore[reportUnknownArgumentType]
+    if isinstance(value, Variable):
+        return repr(value)  # pyright: ignore[reportUnknownArgumentType]  # Variable[Unknown]
+    if getattr(value, "shape", None) is not None and hasattr(value, "dtype"):
+        kind = "Array" if isinstance(value, jax.Array) else type(value).__name__
+        return f"{kind}({describe_array(value)})"
+    return repr(value)

@@ -94,7 +94,8 @@ class Rngs(Object):
         return sorted(k for k, v in self.__dict__.items() if isinstance(v, RngStream))
 
     def __getattr__(self, name: str) -> RngStream:
-        if name.startswith("__"):
+        # Private names are never streams: the graph layer probes ``_nnx_cache``.
+        if name.startswith("_"):
             raise AttributeError(name)
         return self.stream(name)
 

@@ -56,6 +56,13 @@ class Variable(Ref[T]):
             cls, _flatten_with_keys, _unflatten(cls), _flatten
         )
 
+    def __init__(self, value: T, **metadata: Any) -> None:
+        if isinstance(value, Boxed):  # e.g. from nnx.with_partitioning(init, axes)
+            boxed: Boxed = value
+            metadata = {**boxed.metadata, **metadata}
+            value = boxed.value
+        super().__init__(value, **metadata)
+
     def set_metadata(self, **metadata: Any) -> None:
         """Add or replace metadata entries (e.g. ``sharding=("embed", "mlp")``)."""
         self._metadata = {**self._metadata, **metadata}
@@ -240,6 +247,32 @@ class Variable(Ref[T]):
     def __imatmul__(self: V, other: Any) -> V:
         self.value = self._value @ _unwrap(other)
         return self
+
+
+class Boxed:
+    """A value travelling with Variable metadata, unboxed when a Variable is made from it.
+
+    Initialisers wrapped by ``nnx.with_partitioning`` return one, so that
+    ``nnx.Param(init(key, shape))`` (or assigning it to a declared field) gives a
+    cell whose metadata names the sharding axes. It is a pytree (the value is
+    its only child), so it survives ``jax.eval_shape`` and ``jax.jit``.
+    """
+
+    __slots__ = ("value", "metadata")
+
+    def __init__(self, value: Any, **metadata: Any) -> None:
+        self.value = value
+        self.metadata = metadata
+
+    def __repr__(self) -> str:
+        return f"Boxed({self.value!r}, {self.metadata!r})"
+
+
+jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
+    Boxed,
+    lambda box: ((box.value,), tuple(box.metadata.items())),
+    lambda meta, children: Boxed(children[0], **dict(meta)),
+)
 
 
 def _unwrap(x: Any) -> Any:

@@ -15,6 +15,9 @@ import jax
 
 from nnx.fields import cell
 from nnx.nn.dtypes import Dtype
+from nnx.sharding import with_partitioning  # one mechanism for axis names: a Boxed initializer result
+
+__all__ = ["Initializer", "WithMetadata", "record_metadata", "with_metadata", "with_partitioning"]
 
 Initializer = Callable[..., jax.Array]
 
@@ -38,11 +41,6 @@ class WithMetadata:
 def with_metadata(initializer: Initializer, **metadata: Any) -> WithMetadata:
     """Wrap ``initializer`` so the cell it fills gets ``metadata`` (any keys)."""
     return WithMetadata(initializer, **metadata)
-
-
-def with_partitioning(initializer: Initializer, sharding: tuple[str | None, ...]) -> WithMetadata:
-    """Wrap ``initializer`` so the cell it fills records ``sharding`` axis names."""
-    return WithMetadata(initializer, sharding=sharding)
 
 
 def record_metadata(module: object, name: str, initializer: object) -> None:

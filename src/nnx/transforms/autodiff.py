@@ -17,7 +17,7 @@ from typing_extensions import ParamSpec
 from nnx.filters import Filter, describe
 from nnx.graph import _Slot, _walk_cached
 from nnx.state import Layout, State, path_str
-import nnx.transforms.jaxapi as jx
+import nnx.jaxapi as jx
 from nnx.transforms.lift import DYN, NODE, Frame, FrameDef
 from nnx.variables import Param
 

@@ -13,19 +13,14 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import jax
 
-import nnx.transforms.jaxapi as jx
+import nnx.jaxapi as jx
 from nnx.transforms.lift import Frame, FrameDef, Landing
 
 T = TypeVar("T")
 
 
 def _branch(fun: Callable[..., Any], framedef: FrameDef, where: str) -> Callable[..., Any]:
-    def branch(values: list[Any], dyn: list[Any]) -> Any:
-        args, kwargs, entered = framedef.enter(values, dyn)
-        out = fun(*args, **kwargs)
-        return framedef.leave(entered, out, where=where, forward=False, structure=False)
-
-    return branch
+    return framedef.pure(fun, where, forward=False, structure=False)
 
 
 def cond(pred: Any, true_fun: Callable[..., T], false_fun: Callable[..., T], *operands: Any) -> T:
@@ -34,7 +29,7 @@ def cond(pred: Any, true_fun: Callable[..., T], false_fun: Callable[..., T], *op
     frame, dyn = Frame.of(operands, {})
     fd = frame.framedef
     landing, new, out = jx.cond(
-        pred, _branch(true_fun, fd, "nnx.cond"), _branch(false_fun, fd, "nnx.cond"), frame.values(), dyn
+        pred, _branch(true_fun, fd, "nnx.cond"), _branch(false_fun, fd, "nnx.cond"), frame.values(), *dyn
     )
     return frame.land(landing, new, out)  # type: ignore[no-any-return]
 
@@ -43,7 +38,7 @@ def switch(index: Any, branches: Sequence[Callable[..., T]], *operands: Any) -> 
     """``branches[index](*operands)``, traced as ``jax.lax.switch``."""
     frame, dyn = Frame.of(operands, {})
     fd = frame.framedef
-    landing, new, out = jx.switch(index, [_branch(b, fd, "nnx.switch") for b in branches], frame.values(), dyn)
+    landing, new, out = jx.switch(index, [_branch(b, fd, "nnx.switch") for b in branches], frame.values(), *dyn)
     return frame.land(landing, new, out)  # type: ignore[no-any-return]
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Generic, Iterable, TypeVar, cast, overload
 from typing_extensions import Concatenate, ParamSpec, Self
 
 from nnx import epoch
-import nnx.transforms.jaxapi as jx
+import nnx.jaxapi as jx
 from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, _is_simple_leaf, is_graph_node
 
 P = ParamSpec("P")
@@ -119,7 +119,7 @@ class JitWrapped(Generic[P, R]):
         donated = sorted(k for k in self._donate if k < n_pos)
         donate_state = any(framedef.patterns[k] is not DYN for k in donated)
         donate = tuple([0] if donate_state else []) + tuple(k + 1 for k in donated if framedef.patterns[k] is DYN)
-        pure = functools.partial(_pure, self._fun, framedef, not donate_state)
+        pure = framedef.pure(self._fun, "nnx.jit", forward=not donate_state)
         return jx.jit(pure, donate_argnums=donate, **self._jit_kwargs)
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
@@ -165,12 +165,6 @@ class JitWrapped(Generic[P, R]):
         if instance is None:
             return self
         return functools.partial(self, instance)
-
-
-def _pure(fun: Callable[..., Any], framedef: FrameDef, forward: bool, values: list[Any], *dyn: Any) -> Any:
-    args, kwargs, entered = framedef.enter(values, dyn)
-    out = fun(*args, **kwargs)
-    return framedef.leave(entered, out, where="nnx.jit", forward=forward)
 
 
 @overload

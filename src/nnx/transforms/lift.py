@@ -39,7 +39,7 @@ from nnx.graphdef import GraphDef
 from nnx.objects import Object
 from nnx.refs import current_trace
 from nnx.state import State, path_str
-from nnx.transforms.jaxapi import tree_flatten, tree_unflatten
+from nnx.jaxapi import tree_flatten, tree_unflatten
 from nnx.variables import Variable
 
 #: What a transform treats as part of the object graph rather than as a pytree.
@@ -195,6 +195,19 @@ class FrameDef:
         roots, _ = build_node(self.graphdef.node, list(values), built, None)
         args, kwargs = self.reassemble(_members(roots), dyn)
         return args, kwargs, Entered(roots, built, values)
+
+    def pure(
+        self, fun: Callable[..., Any], where: str, *, forward: bool = True, structure: bool = True
+    ) -> Callable[..., tuple[Landing, list[Any], Any]]:
+        """The pure function a JAX transform runs: ``(values, *dyn) -> leave(...)`` of
+        ``fun`` called on the graph built from ``values`` (see ``leave`` for the flags)."""
+
+        def pure(values: list[Any], *dyn: Any) -> tuple[Landing, list[Any], Any]:
+            args, kwargs, entered = self.enter(values, dyn)
+            out = fun(*args, **kwargs)
+            return self.leave(entered, out, where=where, forward=forward, structure=structure)
+
+        return pure
 
     def reassemble(self, roots: Sequence[Any], dyn: Sequence[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Put the graph nodes ``roots`` and the ``dyn`` parts back into ``(args, kwargs)``."""

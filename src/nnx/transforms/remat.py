@@ -9,12 +9,12 @@ for memory.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 from typing_extensions import ParamSpec
 
-import nnx.transforms.jaxapi as jx
-from nnx.transforms.lift import Frame, FrameDef
+import nnx.jaxapi as jx
+from nnx.transforms.lift import Frame
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,16 +36,9 @@ def remat(
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         frame, dyn = Frame.of(args, kwargs, is_static)
-        checkpointed = jx.checkpoint(_pure(fun, frame.framedef), prevent_cse=prevent_cse, policy=policy)
-        landing, new, out = checkpointed(frame.values(), dyn)
+        pure = frame.framedef.pure(fun, "nnx.remat")
+        checkpointed = jx.checkpoint(pure, prevent_cse=prevent_cse, policy=policy)
+        landing, new, out = checkpointed(frame.values(), *dyn)
         return frame.land(landing, new, out)  # type: ignore[no-any-return]
 
     return wrapper
-
-
-def _pure(fun: Callable[..., Any], framedef: FrameDef) -> Callable[..., Any]:
-    def pure(values: list[Any], dyn: list[Any]) -> Any:
-        args, kwargs, entered = framedef.enter(values, dyn)
-        return framedef.leave(entered, fun(*args, **kwargs), where="nnx.remat")
-
-    return pure

@@ -29,8 +29,8 @@ import jax.numpy as jnp
 from typing_extensions import ParamSpec
 
 from nnx.transforms.axes import Axis, Carry, Fork, StateAxes, _CarryType, arg_specs, cell_axes, forked_streams, infer_size
-import nnx.transforms.jaxapi as jx
-from nnx.transforms.jaxapi import tree_map
+import nnx.jaxapi as jx
+from nnx.jaxapi import tree_map
 from nnx.transforms.lift import DYN, Frame, FrameDef, Landing, classify
 
 P = ParamSpec("P")

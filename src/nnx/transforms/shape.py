@@ -14,8 +14,8 @@ import jax
 from typing_extensions import ParamSpec
 
 from nnx.graph import merge, split
-import nnx.transforms.jaxapi as jx
-from nnx.transforms.jaxapi import tree_flatten, tree_unflatten
+import nnx.jaxapi as jx
+from nnx.jaxapi import tree_flatten, tree_unflatten
 from nnx.transforms.lift import Frame, is_graph_node
 
 P = ParamSpec("P")

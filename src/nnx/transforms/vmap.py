@@ -24,20 +24,11 @@ from typing import Any, Callable, TypeVar, overload
 from typing_extensions import ParamSpec
 
 from nnx.transforms.axes import Fork, arg_specs, cell_axes, dyn_axes, forked_streams, infer_size
-import nnx.transforms.jaxapi as jx
-from nnx.transforms.lift import Frame, FrameDef
+import nnx.jaxapi as jx
+from nnx.transforms.lift import Frame
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _pure(fun: Callable[..., Any], framedef: FrameDef, where: str) -> Callable[..., Any]:
-    def pure(values: list[Any], dyn: list[Any]) -> Any:
-        args, kwargs, entered = framedef.enter(values, dyn)
-        out = fun(*args, **kwargs)
-        return framedef.leave(entered, out, where=where, forward=False, structure=False)
-
-    return pure
 
 
 @overload
@@ -100,14 +91,14 @@ def vmap(
             fork = Fork(frame, streams, n)
             fork.apply(values, axes)
         mapped = jx.vmap(
-            _pure(fun, frame.framedef, where),
-            in_axes=(axes, dspec),
+            frame.framedef.pure(fun, where, forward=False, structure=False),
+            in_axes=(axes, *dspec),
             out_axes=(None, axes, out_axes),
             axis_size=axis_size,
             axis_name=axis_name,
             **vmap_kwargs,
         )
-        landing, new, out = mapped(values, dyn)
+        landing, new, out = mapped(values, *dyn)
         result: R = frame.land(landing, new, out)
         if fork is not None:
             fork.restore()

@@ -1,0 +1,398 @@
+"""Checkpoints: safetensors files and orbax directories, exact round trips, refusals.
+
+Every refusal is checked to change nothing: the bytes on disk and the values
+in the model are compared before and after.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jax.sharding import Mesh, NamedSharding
+
+import nnx
+from nnx.checkpoint import CheckpointError, CheckpointMismatchError
+
+
+class Count(nnx.Variable[jax.Array]):
+    """A user-defined kind, to check kinds other than the built-in ones are recorded."""
+
+
+class Block(nnx.Module):
+    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs, dtype: Any = jnp.float32) -> None:
+        self.w = nnx.Param(jax.random.normal(rngs.params(), (din, dout)).astype(dtype))
+        self.mean = nnx.BatchStat(jax.random.uniform(rngs.params(), (dout,)).astype(jnp.bfloat16))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x @ self.w.value.astype(x.dtype) + self.mean.value.astype(x.dtype)
+
+
+class Model(nnx.Module):
+    def __init__(self, seed: int, width: int = 4) -> None:
+        rngs = nnx.Rngs(seed, dropout=seed + 1)
+        self.first = Block(3, width, rngs=rngs)
+        self.shared = self.first  # one set of weights, reachable twice
+        self.layers = [Block(width, width, rngs=rngs) for _ in range(2)]
+        self.calls = Count(jnp.array(seed, dtype=jnp.int32))
+        self.rngs = rngs
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h = self.shared(x)
+        for layer in self.layers:
+            h = jax.nn.relu(layer(h))
+        return h + jax.random.normal(self.rngs.dropout(), h.shape) * 0.0
+
+
+def test_numpy_and_zero_size_leaves_round_trip_exactly(tmp_path: Path) -> None:
+    model, other, third = Model(0), Model(1), Model(2)
+    for m, v in ((model, 0.1), (other, 7.0), (third, 9.0)):
+        setattr(m, "table", np.full((3,), v, dtype=np.float64))  # would narrow to float32 as a jax array
+        setattr(m, "nothing", nnx.Param(jnp.zeros((0, 3))))
+    nnx.checkpoint.restore(nnx.checkpoint.save(tmp_path / "m.safetensors", model), other)
+    nnx.checkpoint.restore_orbax(nnx.checkpoint.save_orbax(tmp_path / "orbax", model), third)
+    for restored in (other, third):
+        table = getattr(restored, "table")
+        assert isinstance(table, np.ndarray) and table.dtype == np.float64 and (table == 0.1).all()
+        assert_same_state(nnx.state(model), nnx.state(restored))
+
+
+def _host(value: Any) -> np.ndarray[Any, Any]:
+    if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(value))
+    return np.asarray(value)
+
+
+def assert_same_state(a: nnx.State[Any], b: nnx.State[Any]) -> None:
+    assert a.paths == b.paths
+    for path, x, y in zip(a.paths, a.leaves, b.leaves):
+        assert a.kind(path) is b.kind(path), path
+        assert x.dtype == y.dtype, (path, x.dtype, y.dtype)
+        assert np.array_equal(_host(x), _host(y)), path
+
+
+def snapshot(model: Any) -> list[np.ndarray[Any, Any]]:
+    return [_host(v).copy() for v in nnx.state(model).leaves]
+
+
+def unchanged(model: Any, before: list[np.ndarray[Any, Any]]) -> bool:
+    return all(np.array_equal(a, b) for a, b in zip(before, snapshot(model)))
+
+
+def abstract_model(seed: int = 0) -> Model:
+    graphdef, abstract = jax.eval_shape(lambda: nnx.split(Model(seed)))
+    model: Model = nnx.merge(graphdef, abstract)
+    return model
+
+
+# -- safetensors -------------------------------------------------------------------------
+
+
+def test_safetensors_round_trip_into_an_existing_model(tmp_path: Path) -> None:
+    model = Model(0)
+    model.rngs.dropout()  # advance a stream: the count must come back too
+    file = nnx.checkpoint.save(tmp_path / "model.safetensors", model)
+    other = Model(1)
+    restored = nnx.checkpoint.restore(file, other)
+    assert restored is other
+    assert_same_state(nnx.state(model), nnx.state(other))
+    assert other.first is other.shared  # sharing survives (the model's own structure)
+    # The RNG streams continue identically.
+    assert np.array_equal(jax.random.key_data(model.rngs.dropout()), jax.random.key_data(other.rngs.dropout()))
+    x = jnp.ones((2, 3))
+    assert np.array_equal(model(x), other(x))
+
+
+def test_safetensors_file_is_keyed_by_dotted_paths_with_kinds(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    with safe_open(str(file), framework="numpy") as f:  # pyright: ignore[reportUnknownVariableType]
+        names = set(f.keys())  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        meta = f.metadata()  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    assert {"first.w", "layers.0.w", "layers.1.mean", "calls", "rngs.dropout.key"} <= names
+    assert "shared.w" not in names  # shared cells are stored once
+    assert "test_checkpoint.Count" in meta["nnx"] and "nnx.variables.BatchStat" in meta["nnx"]
+
+
+def test_load_gives_a_state_with_kinds(tmp_path: Path) -> None:
+    model = Model(0)
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    loaded = nnx.checkpoint.load(file)
+    assert_same_state(nnx.state(model), loaded)
+    assert loaded.kind(("calls",)) is Count
+
+
+def test_restore_into_an_abstract_model(tmp_path: Path) -> None:
+    model = Model(0)
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    target = abstract_model(seed=5)
+    assert isinstance(target.first.w.value, jax.ShapeDtypeStruct)
+    nnx.checkpoint.restore(file, target)
+    assert_same_state(nnx.state(model), nnx.state(target))
+    assert np.array_equal(model(jnp.ones((1, 3))), target(jnp.ones((1, 3))))
+
+
+def test_restore_into_a_state_returns_a_new_state(tmp_path: Path) -> None:
+    model = Model(0)
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    target = nnx.state(Model(1), nnx.Param)
+    before = [np.asarray(v) for v in target.leaves]
+    restored = nnx.checkpoint.restore(file, target, nnx.Param)
+    assert_same_state(nnx.state(model, nnx.Param), restored)
+    assert all(np.array_equal(a, b) for a, b in zip(before, target.leaves))  # the target State is untouched
+
+
+def test_partial_restore_by_filter(tmp_path: Path) -> None:
+    model = Model(0)
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    other = Model(1)
+    stats_before = nnx.state(other, nnx.BatchStat)
+    nnx.checkpoint.restore(file, other, nnx.Param)
+    assert_same_state(nnx.state(model, nnx.Param), nnx.state(other, nnx.Param))
+    assert_same_state(stats_before, nnx.state(other, nnx.BatchStat))  # not restored
+    # A params-only file restores params; restoring everything from it names what is missing.
+    params_file = nnx.checkpoint.save(tmp_path / "params.safetensors", model, nnx.Param)
+    nnx.checkpoint.restore(params_file, Model(2), nnx.Param)
+    with pytest.raises(CheckpointMismatchError, match=r"missing from the checkpoint .*first\.mean") as info:
+        nnx.checkpoint.restore(params_file, Model(2))
+    assert "calls" in info.value.missing and not info.value.unexpected
+
+
+def test_save_overwrites_atomically_and_keeps_the_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    old = file.read_bytes()
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        nnx.checkpoint.save(file, Model(1))
+    assert file.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no temporary left behind
+    monkeypatch.undo()
+    nnx.checkpoint.save(file, Model(1))
+    assert file.read_bytes() != old
+
+
+def test_mismatched_model_is_refused_with_every_difference_and_nothing_changes(tmp_path: Path) -> None:
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    on_disk = file.read_bytes()
+    target = Model(1, width=5)  # every width-dependent shape differs
+    setattr(target, "extra", nnx.Param(jnp.ones(2)))  # missing from the checkpoint
+    del target.layers[1]  # unexpected in the checkpoint
+    setattr(target, "calls", nnx.Param(jnp.array(0, dtype=jnp.int32)))  # a different kind
+    before = snapshot(target)
+    with pytest.raises(CheckpointMismatchError) as info:
+        nnx.checkpoint.restore(file, target)
+    err = info.value
+    assert err.missing == ["extra"]
+    assert sorted(err.unexpected) == ["layers.1.mean", "layers.1.w"]
+    mismatched = "\n".join(err.mismatched)
+    assert "first.w: shape (3, 5) (target) vs (3, 4) (checkpoint)" in mismatched
+    assert "calls: kind nnx.variables.Param (target) vs test_checkpoint.Count (checkpoint)" in mismatched
+    assert "nothing was restored" in str(err)
+    assert unchanged(target, before)
+    assert file.read_bytes() == on_disk
+
+
+def test_dtype_mismatch_is_refused(tmp_path: Path) -> None:
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    target = Model(1)
+    target.first.w.value = target.first.w.value.astype(jnp.float16)
+    before = snapshot(target)
+    with pytest.raises(CheckpointMismatchError, match=r"first\.w: dtype float16 \(target\) vs float32"):
+        nnx.checkpoint.restore(file, target)
+    assert unchanged(target, before)
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    data = file.read_bytes()
+    target = Model(1)
+    before = snapshot(target)
+    for cut in (3, 100, len(data) - 5):
+        file.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="truncated or corrupted"):
+            nnx.checkpoint.restore(file, target)
+    assert unchanged(target, before)
+
+
+def test_corrupted_bytes_are_refused(tmp_path: Path) -> None:
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    data = bytearray(file.read_bytes())
+    data[-3] ^= 0xFF  # flip a byte of the last tensor
+    file.write_bytes(bytes(data))
+    target = Model(1)
+    before = snapshot(target)
+    with pytest.raises(CheckpointError, match="checksum"):
+        nnx.checkpoint.restore(file, target)
+    with pytest.raises(CheckpointError, match="checksum"):
+        nnx.checkpoint.load(file)
+    assert unchanged(target, before)
+
+
+def test_foreign_or_missing_files_are_refused(tmp_path: Path) -> None:
+    import safetensors.numpy
+
+    foreign = tmp_path / "foreign.safetensors"
+    safetensors.numpy.save_file({"w": np.ones(2, np.float32)}, str(foreign))
+    with pytest.raises(CheckpointError, match="not an nnx checkpoint"):
+        nnx.checkpoint.load(foreign)
+    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+        nnx.checkpoint.restore(tmp_path / "absent.safetensors", Model(0))
+
+
+def test_saving_what_cannot_be_saved_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="abstract"):
+        nnx.checkpoint.save(tmp_path / "a.safetensors", abstract_model())
+    model = Model(0)
+    setattr(model, "z", nnx.Param(jnp.ones(2, dtype=jnp.complex64)))
+    with pytest.raises(TypeError, match="'z' has dtype complex64"):
+        nnx.checkpoint.save(tmp_path / "c.safetensors", model)
+    with pytest.raises(TypeError, match="module or an nnx.State"):
+        nnx.checkpoint.save(tmp_path / "d.safetensors", {"w": jnp.ones(2)})
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- orbax ------------------------------------------------------------------------------
+
+
+def test_orbax_round_trip_with_keys_and_sharing(tmp_path: Path) -> None:
+    model = Model(0)
+    model.rngs.params()
+    path = nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
+    other = Model(1)
+    nnx.checkpoint.restore_orbax(path, other)
+    assert_same_state(nnx.state(model), nnx.state(other))
+    assert other.first is other.shared
+
+
+def test_orbax_restores_onto_an_abstract_state_with_shardings(tmp_path: Path) -> None:
+    model = Model(0)
+    nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
+    mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
+    graphdef, sharded = nnx.split(nnx.abstract_sharded(lambda: Model(3), mesh))
+    restored = nnx.checkpoint.restore_orbax(tmp_path / "ckpt", sharded)
+    assert_same_state(nnx.state(model), restored)
+    assert all(isinstance(v.sharding, NamedSharding) and v.sharding.mesh == mesh for v in restored.leaves)
+    rebuilt = nnx.merge(graphdef, restored)
+    assert np.array_equal(model(jnp.ones((1, 3))), rebuilt(jnp.ones((1, 3))))
+
+
+def test_orbax_mismatch_and_damage_are_refused(tmp_path: Path) -> None:
+    path = nnx.checkpoint.save_orbax(tmp_path / "ckpt", Model(0))
+    target = Model(1, width=5)
+    setattr(target, "extra", nnx.Param(jnp.ones(2)))
+    before = snapshot(target)
+    with pytest.raises(CheckpointMismatchError) as info:
+        nnx.checkpoint.restore_orbax(path, target)
+    assert info.value.missing == ["extra"]
+    assert any(m.startswith("first.w: shape (3, 5)") for m in info.value.mismatched)
+    assert unchanged(target, before)
+    # An existing directory is not overwritten without force=True.
+    listing = sorted(p.name for p in path.rglob("*"))
+    with pytest.raises(FileExistsError, match="force=True"):
+        nnx.checkpoint.save_orbax(path, Model(2))
+    assert sorted(p.name for p in path.rglob("*")) == listing
+    # A directory that lost its metadata is reported as damaged.
+    for meta in path.glob("_*METADATA"):
+        meta.unlink()
+    with pytest.raises(CheckpointError, match="incomplete or corrupted"):
+        nnx.checkpoint.restore_orbax(path, Model(1))
+    with pytest.raises(FileNotFoundError):
+        nnx.checkpoint.restore_orbax(tmp_path / "absent", Model(1))
+
+
+def test_checkpoint_manager_keeps_the_last_n_steps(tmp_path: Path) -> None:
+    model = Model(0)
+    saved: dict[int, nnx.State[Model]] = {}
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run", max_to_keep=2) as manager:
+        for step in range(5):
+            model.calls.value = jnp.array(step, dtype=jnp.int32)
+            model.first.w.value = model.first.w.value + 1.0
+            model.rngs.dropout()
+            manager.save(step, model)
+            saved[step] = nnx.state(model)  # arrays are immutable: a snapshot
+        assert manager.all_steps() == [3, 4]
+        assert manager.latest_step() == 4
+        latest = manager.restore(Model(7))
+        assert_same_state(saved[4], nnx.state(latest))
+        older = manager.restore(abstract_model(), step=3)
+        assert_same_state(saved[3], nnx.state(older))
+        partial = manager.restore(Model(7), nnx.Param, step=3)
+        assert_same_state(saved[3].filter(nnx.Param), nnx.state(partial, nnx.Param))
+        with pytest.raises(FileNotFoundError, match="no step 0"):
+            manager.restore(Model(7), step=0)
+    with nnx.checkpoint.CheckpointManager(tmp_path / "empty") as manager:
+        with pytest.raises(FileNotFoundError, match="no checkpoints yet"):
+            manager.restore(Model(7))
+
+
+# -- property: random models round-trip exactly through both back ends -------------------
+
+
+class Leaf(nnx.Module):
+    def __init__(self, shape: tuple[int, ...], dtype: Any, seed: int) -> None:
+        key = jax.random.key(seed)
+        if jnp.issubdtype(dtype, jnp.integer):
+            self.value = nnx.Param(jax.random.randint(key, shape, -100, 100, dtype=dtype))
+        else:
+            self.value = nnx.Param(jax.random.normal(key, shape).astype(dtype))
+        self.stat = nnx.BatchStat(jnp.full(shape[-1:], seed, dtype=jnp.float32))
+
+
+class Tree(nnx.Module):
+    def __init__(self, spec: dict[str, Any], seed: int) -> None:
+        self.rngs = nnx.Rngs(seed, noise=seed + 7)
+        self.leaves = [Leaf(shape, dtype, seed + i) for i, (shape, dtype) in enumerate(spec["leaves"])]
+        if spec["share"] is not None:
+            self.alias = self.leaves[spec["share"] % len(self.leaves)]
+        self.rngs_alias = self.rngs
+        self.counter = Count(jnp.array(seed, dtype=jnp.uint32))
+        self.buffer = np.linspace(0, seed, 5, dtype=np.float64)  # a plain NumPy attribute, 64-bit
+        for _ in range(spec["draws"]):
+            self.rngs.noise()
+
+
+specs = st.fixed_dictionaries(
+    {
+        "leaves": st.lists(
+            st.tuples(
+                st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple),  # 0: zero-size arrays
+                st.sampled_from([jnp.float32, jnp.bfloat16, jnp.int32, jnp.float16]),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        "share": st.none() | st.integers(0, 3),
+        "draws": st.integers(0, 3),
+    }
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=specs, seeds=st.tuples(st.integers(0, 1000), st.integers(1001, 2000)))
+def test_random_models_round_trip_exactly_through_safetensors(tmp_path: Path, spec: dict[str, Any], seeds: tuple[int, int]) -> None:
+    model, other = Tree(spec, seeds[0]), Tree(spec, seeds[1])
+    file = nnx.checkpoint.save(tmp_path / "tree.safetensors", model)
+    nnx.checkpoint.restore(file, other)
+    assert_same_state(nnx.state(model), nnx.state(other))
+    assert_same_state(nnx.state(model), nnx.checkpoint.load(file))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=specs, seeds=st.tuples(st.integers(0, 1000), st.integers(1001, 2000)))
+def test_random_models_round_trip_exactly_through_orbax(tmp_path: Path, spec: dict[str, Any], seeds: tuple[int, int]) -> None:
+    model, other = Tree(spec, seeds[0]), Tree(spec, seeds[1])
+    path = nnx.checkpoint.save_orbax(tmp_path / "tree", model, force=True)
+    nnx.checkpoint.restore_orbax(path, other)
+    assert_same_state(nnx.state(model), nnx.state(other))
