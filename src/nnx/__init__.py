@@ -67,6 +67,7 @@ __all__ += [
 
 # typing (issue 4): the opt-in declarative constructor and the stub protocol
 from nnx.declarative import dataclass
+from nnx.nn.activations import *  # noqa: F403 - again: mypy does not follow nnx.nn's `__all__ += activations.__all__`
 from nnx.state import HasState
 
 __all__ += ["HasState", "dataclass"]
