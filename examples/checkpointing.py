@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn and tqdm are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """Save, restore and resume: a resumed run reproduces the uninterrupted one exactly.
 
 The whole training state is one module: the model (parameters, BatchNorm
@@ -18,11 +21,11 @@ import argparse
 import importlib
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
 
@@ -67,7 +70,7 @@ class Trainer(nnx.Module):
         value: jax.Array = loss
         opt_state = jax.tree.unflatten(self.treedef, [cell.value for cell in self.opt])
         updates, opt_state = self.tx.update(grads, opt_state, params)
-        new_params: nnx.State[Net] = optax.apply_updates(params, updates)  # the same State structure
+        new_params = cast(nnx.State[Net], optax.apply_updates(params, updates))  # the same State structure
         nnx.update(self.net, new_params, new_rest)
         for cell, leaf in zip(self.opt, jax.tree.leaves(opt_state)):
             cell.value = leaf

@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn and tqdm are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """Model surgery with LoRA (seed 001): train an MLP, swap its Linear layers for
 ``LoRALinear`` adapters that share the trained weights, and fine-tune only the
 ``LoRAParam`` cells on a new task; the base weights stay exactly as trained.
@@ -16,7 +19,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 from tqdm import tqdm
 
 import nnx
@@ -54,6 +57,7 @@ def mse(model: MLP, x: jax.Array, y: jax.Array) -> jax.Array:
 
 @nnx.jit(static_argnames="wrt")
 def train_step(model: MLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array, wrt: type[nnx.Variable[jax.Array]]) -> jax.Array:
+    loss: jax.Array
     loss, grads = nnx.value_and_grad(mse, wrt=wrt)(model, x, y)  # gradients only for what is trained
     optimizer.update(model, grads)
     return loss

@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn and tqdm are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """Scan over layers (seed 003): 8 identical blocks created under ``nnx.vmap``, applied with
 ``nnx.scan``, each with its own Dropout keys, all sharing one BatchNorm.
 
@@ -19,7 +22,7 @@ import time
 
 import jax
 import jax.numpy as jnp
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 from tqdm import tqdm
 
 import nnx
@@ -67,6 +70,7 @@ def loss_fn(model: ScanMLP, x: jax.Array, y: jax.Array) -> jax.Array:
 
 @nnx.jit
 def train_step(model: ScanMLP, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -> jax.Array:
+    loss: jax.Array
     loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
     optimizer.update(model, grads)
     return loss
