@@ -10,7 +10,7 @@ created directly in its sharded layout (``nnx.init_sharded``), each batch is
 split over the 8 devices, and JAX's SPMD partitioner inserts the gradient
 all-reduce. The first step is checked against the same step on one device.
 
-Run: python examples/sharded_training.py [--steps 300]
+Run: python examples/sharded_training.py [--steps 300] [--quick]
 (8 CPU devices are simulated with XLA_FLAGS=--xla_force_host_platform_device_count=8.)
 """
 
@@ -42,26 +42,20 @@ Step = Callable[[Params, Any, jax.Array, jax.Array], tuple[Params, Any, jax.Arra
 RULES = [("batch", "data"), ("embed", None), ("mlp", None)]  # data parallel: weights replicated
 
 
-class Dense(nnx.Module):
-    w: jax.Array = nnx.param()
-    b: jax.Array = nnx.param()
-
-    def __init__(self, din: int, dout: int, axes: tuple[str, str], *, rngs: nnx.Rngs) -> None:
-        self.w = nnx.with_partitioning(jax.nn.initializers.lecun_normal(), axes)(rngs.params(), (din, dout))
-        self.b = nnx.with_partitioning(jax.nn.initializers.zeros, axes[1:])(rngs.params(), (dout,))
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return x @ self.w + self.b
+def dense(din: int, dout: int, axes: tuple[str, str], *, rngs: nnx.Rngs) -> nnx.Linear:
+    """An ``nnx.Linear`` whose kernel and bias name their logical axes."""
+    kernel_init = nnx.with_partitioning(jax.nn.initializers.lecun_normal(), axes)
+    bias_init = nnx.with_partitioning(jax.nn.initializers.zeros, axes[1:])
+    return nnx.Linear(din, dout, kernel_init=kernel_init, bias_init=bias_init, rngs=rngs)
 
 
 class Classifier(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
-        self.hidden = Dense(64, 256, ("embed", "mlp"), rngs=rngs)
-        self.out = Dense(256, 10, ("mlp", "classes"), rngs=rngs)
+        self.hidden = dense(64, 256, ("embed", "mlp"), rngs=rngs)
+        self.out = dense(256, 10, ("mlp", "classes"), rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.out(jax.nn.relu(self.hidden(x)))
-
 
 
 def make_step(graphdef: nnx.GraphDef[Classifier], tx: optax.GradientTransformation) -> Step:
@@ -134,8 +128,11 @@ def train(steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=300)
-    args, _ = parser.parse_known_args()  # a test runner's own arguments are ignored
+    parser.add_argument("--steps", type=int, default=None, help="default 300; 60 with --quick")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1",
+                        help="a few steps (what CI runs; also NNX_EXAMPLES_QUICK=1)")
+    args, _ = parser.parse_known_args()
+    args.steps = args.steps or (60 if args.quick else 300)
     if jax.device_count() < 8:
         # JAX was started before this script could ask for 8 devices (e.g. by a
         # test runner that imported it): run it again in a fresh process.

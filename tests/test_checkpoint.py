@@ -143,6 +143,20 @@ def test_restore_into_an_abstract_model(tmp_path: Path) -> None:
     assert np.array_equal(model(jnp.ones((1, 3))), target(jnp.ones((1, 3))))
 
 
+def test_restore_into_a_model_from_nnx_eval_shape(tmp_path: Path) -> None:
+    model = Model(0)
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    directory = nnx.checkpoint.save_orbax(tmp_path / "orbax", model)
+    for backend in ("safetensors", "orbax"):
+        target = nnx.eval_shape(lambda: Model(9))
+        assert isinstance(target.first.w.value, jax.ShapeDtypeStruct)
+        if backend == "safetensors":
+            restored = nnx.checkpoint.restore(file, target)
+        else:
+            restored = nnx.checkpoint.restore_orbax(directory, target)
+        assert_same_state(nnx.state(model), nnx.state(restored))
+
+
 def test_restore_into_a_state_returns_a_new_state(tmp_path: Path) -> None:
     model = Model(0)
     file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
@@ -313,6 +327,60 @@ def test_orbax_mismatch_and_damage_are_refused(tmp_path: Path) -> None:
         nnx.checkpoint.restore_orbax(path, Model(1))
     with pytest.raises(FileNotFoundError):
         nnx.checkpoint.restore_orbax(tmp_path / "absent", Model(1))
+
+
+def test_orbax_records_kinds_and_refuses_corrupted_chunks(tmp_path: Path) -> None:
+    model = Model(0)
+    path = nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
+    target = Model(1)
+    setattr(target, "calls", nnx.Param(jnp.array(0, dtype=jnp.int32)))  # a different kind
+    before = snapshot(target)
+    with pytest.raises(CheckpointMismatchError, match=r"calls: kind nnx.variables.Param \(target\) vs test_checkpoint.Count"):
+        nnx.checkpoint.restore_orbax(path, target)
+    assert unchanged(target, before)
+    # Flip bytes inside the data chunk of a large array: orbax reads it without complaint,
+    # the checksums do not.
+    wide = Leaf((64, 64), jnp.float32, 0)
+    path = nnx.checkpoint.save_orbax(tmp_path / "wide", wide)
+    chunk = max((f for f in path.rglob("d/*") if f.is_file()), key=lambda f: f.stat().st_size)
+    data = bytearray(chunk.read_bytes())
+    for i in range(100, 200):
+        data[i] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    target_leaf = Leaf((64, 64), jnp.float32, 1)
+    before = snapshot(target_leaf)
+    with pytest.raises(CheckpointError, match="'value' read from .* fail their checksum"):
+        nnx.checkpoint.restore_orbax(path, target_leaf)
+    assert unchanged(target_leaf, before)
+
+
+def test_orbax_partial_restore_judges_by_recorded_kinds(tmp_path: Path) -> None:
+    model = Model(0)
+    params_only = nnx.checkpoint.save_orbax(tmp_path / "params", model, nnx.Param)
+    full = nnx.checkpoint.save_orbax(tmp_path / "full", model)
+    other = Model(1)
+    nnx.checkpoint.restore_orbax(full, other, nnx.BatchStat)  # the file's params are not "unexpected"
+    assert_same_state(nnx.state(model, nnx.BatchStat), nnx.state(other, nnx.BatchStat))
+    assert not np.array_equal(_host(model.first.w.value), _host(other.first.w.value))
+    with pytest.raises(CheckpointMismatchError) as info:
+        nnx.checkpoint.restore_orbax(params_only, Model(2))
+    assert "calls" in info.value.missing and "first.mean" in info.value.missing
+    assert not info.value.unexpected
+
+
+def test_plain_orbax_checkpoints_restore_by_shape_and_dtype(tmp_path: Path) -> None:
+    import orbax.checkpoint as ocp
+
+    model = Model(0)
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(tmp_path / "plain", nnx.checkpoint.to_orbax(nnx.state(model)))
+    checkpointer.wait_until_finished()
+    other = nnx.checkpoint.restore_orbax(tmp_path / "plain", Model(1))
+    assert_same_state(nnx.state(model), nnx.state(other))
+    restored = nnx.checkpoint.from_orbax(
+        checkpointer.restore(tmp_path / "plain", nnx.checkpoint.to_orbax(nnx.state(Model(2)))), nnx.state(Model(3))
+    )
+    assert_same_state(nnx.state(model), restored)
 
 
 def test_checkpoint_manager_keeps_the_last_n_steps(tmp_path: Path) -> None:

@@ -48,6 +48,15 @@ def test_rewrapping_an_initializer_replaces_its_axes() -> None:
     assert cell.shape == (2, 3)
 
 
+def test_a_bare_boxed_value_is_refused_with_the_fix() -> None:
+    class Bare(nnx.Module):
+        def __init__(self) -> None:
+            self.w = nnx.with_partitioning(jax.nn.initializers.ones, ("embed",))(jax.random.key(0), (2,))
+
+    with pytest.raises(TypeError, match=r"Bare\.w: .*\['sharding'\].*nnx\.Param\(\.\.\.\)"):
+        Bare()
+
+
 def test_metadata_survives_abstract_construction() -> None:
     _, abstract = jax.eval_shape(lambda: nnx.split(Dense(4, 8, rngs=nnx.Rngs(0))))
     specs: nnx.State[Dense] = nnx.get_partition_spec(abstract, [("mlp", "model")])

@@ -63,6 +63,13 @@ def is_key_dtype(dtype: Any) -> bool:
     return bool(jnp.issubdtype(dtype, jax.dtypes.prng_key))
 
 
+def key_data_spec(shape: tuple[int, ...], dtype: Any) -> jax.ShapeDtypeStruct:
+    """The shape/dtype of the raw data of a key array of ``shape`` and key ``dtype``
+    (its shape plus the implementation's own trailing axes, ``uint32``)."""
+    # An abstract evaluation gives a ShapeDtypeStruct where the function gives an Array.
+    return cast(jax.ShapeDtypeStruct, eval_shape(jax.random.key_data, shape_dtype(shape, dtype)))
+
+
 def wrap_key_data(data: Any, impl: str) -> jax.Array:
     """``jax.random.wrap_key_data(data, impl=impl)``."""
     return cast("jax.Array", jax.random.wrap_key_data(jnp.asarray(data), impl=impl))

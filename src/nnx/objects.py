@@ -25,7 +25,7 @@ from nnx import epoch
 from nnx.containers import Dict, List, adopt
 from nnx.fields import Field
 from nnx.refs import TraceContextError, current_trace
-from nnx.variables import Variable
+from nnx.variables import Boxed, Variable
 
 Key = str | int
 
@@ -65,7 +65,7 @@ class Object:
             if _is_data_descriptor(type(self), name):
                 object.__setattr__(self, name, value)  # fields decide about the epoch
                 return
-            if isinstance(value, (Tracer, Variable)):
+            if isinstance(value, (Tracer, Variable, Boxed)):
                 _check_tracer(self, name, value)
             value = adopt(value)
             slots = self.__dict__
@@ -88,7 +88,15 @@ _MISSING = object()
 
 def _check_tracer(obj: Object, name: str, value: Any) -> None:
     """Refuse to store a tracer in an object made outside the running JAX trace:
-    it would outlive the transform and fail later, far from the cause."""
+    it would outlive the transform and fail later, far from the cause. Also refuse
+    a bare ``Boxed`` value: it belongs inside a Variable."""
+    if isinstance(value, Boxed):
+        raise TypeError(
+            f"{type(obj).__name__}.{name}: assigned a value carrying Variable metadata "
+            f"({sorted(value.metadata)}, e.g. from nnx.with_partitioning) but no Variable; "
+            f"wrap it in its kind, e.g. `self.{name} = nnx.Param(...)`, or declare the field "
+            "with nnx.param()."
+        )
     inner = value._value if isinstance(value, Variable) else value
     if not isinstance(inner, Tracer):
         return

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from nnx.jaxapi import eval_shape, is_key_dtype, shape_dtype, tree_flatten, tree_unflatten
+from nnx.jaxapi import eval_shape, is_key_dtype, key_data_spec, tree_flatten, tree_unflatten
 from nnx.graph import merge, split, state as state_of
 from nnx.module import ModuleBase, describe_array
 from nnx.objects import Key, Object, iter_submodules
@@ -57,9 +57,10 @@ def _nbytes(value: Any) -> int:
     shape: tuple[int, ...] = tuple(value.shape)
     size = int(np.prod(shape))
     dtype = value.dtype
-    if is_key_dtype(dtype):
-        data = eval_shape(jax.random.key_data, shape_dtype(tuple(value.shape), dtype))
-        return int(np.prod(data.shape)) * int(np.dtype(data.dtype).itemsize)
+    if is_key_dtype(dtype):  # a key array's bytes are its raw key data
+        data = key_data_spec(shape, dtype)
+        data_shape: tuple[int, ...] = tuple(data.shape)
+        return int(np.prod(data_shape)) * int(np.dtype(data.dtype).itemsize)
     return size * int(np.dtype(dtype).itemsize)
 
 

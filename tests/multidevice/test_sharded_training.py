@@ -220,3 +220,23 @@ def test_orbax_restore_into_a_concrete_sharded_model_keeps_its_layout(tmp_path: 
     directory = nnx.checkpoint.save_orbax(tmp_path / "orbax", source)
     target = nnx.init_sharded(Holder, mesh, RULES)
     assert_restored_sharded(source, nnx.checkpoint.restore_orbax(directory, target), mesh)
+
+
+def test_sharded_init_under_nnx_jit_with_library_layers() -> None:
+    """The nnx.jit form: build inside, constrain the state to its layout, return the module."""
+    mesh = mesh_2d()
+    kernel_init = nnx.with_partitioning(jax.nn.initializers.lecun_normal(), ("embed", "mlp"))
+    bias_init = nnx.with_partitioning(jax.nn.initializers.zeros, ("mlp",))
+
+    @nnx.jit
+    def create() -> nnx.Linear:
+        layer = nnx.Linear(16, 32, kernel_init=kernel_init, bias_init=bias_init, rngs=nnx.Rngs(0))
+        nnx.update(layer, nnx.with_sharding_constraint(nnx.state(layer), mesh, RULES))
+        return layer
+
+    layer = create()
+    assert nnx.cell(layer, "kernel").metadata["sharding"] == ("embed", "mlp")
+    assert layer.kernel.sharding.is_equivalent_to(NamedSharding(mesh, P(None, "model")), 2)
+    assert layer.bias.sharding.is_equivalent_to(NamedSharding(mesh, P("model")), 1)
+    reference = nnx.Linear(16, 32, rngs=nnx.Rngs(0))
+    assert np.array_equal(np.asarray(layer.kernel), np.asarray(reference.kernel))

@@ -16,14 +16,16 @@ from the target).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
-from typing import Any, Sequence, cast
+from typing import Any, Sequence
 
 import jax
 import numpy as np
 
 from nnx.filters import Filter, LeafKind, Path
-from nnx.jaxapi import device_put, eval_shape, is_key_dtype, shape_dtype, wrap_key_data
+from nnx import jaxapi
+from nnx.jaxapi import device_put, is_key_dtype, shape_dtype, wrap_key_data
 from nnx.graph import state as state_of, update
 from nnx.objects import Object
 from nnx.state import State, path_str
@@ -115,8 +117,7 @@ def key_impl_name(value: Any) -> str:
 
 def key_data_spec(value: Any) -> jax.ShapeDtypeStruct:
     """The shape/dtype of the raw key data of a key array (its shape plus the key's own)."""
-    # An abstract evaluation gives a ShapeDtypeStruct where the function gives an Array.
-    return cast(jax.ShapeDtypeStruct, eval_shape(jax.random.key_data, shape_dtype(tuple(value.shape), value.dtype)))
+    return jaxapi.key_data_spec(tuple(value.shape), value.dtype)
 
 
 def wrap_key(data: Any, impl: str) -> jax.Array:
@@ -152,6 +153,27 @@ def select(st: State[Any], filters: Sequence[Filter]) -> State[Any]:
     if not filters:
         return st
     return st.filter(filters[0] if len(filters) == 1 else tuple(filters))
+
+
+def select_specs(specs: dict[Path, LeafSpec], filters: tuple[Filter, ...]) -> dict[Path, LeafSpec]:
+    """The saved leaves that ``filters`` select, judged by their recorded kinds."""
+    if not filters:
+        return specs
+    flat: dict[Path, Any] = {}
+    for p, spec in specs.items():
+        placeholder = shape_dtype(spec.shape, np.float32)  # filters look at paths and kinds
+        try:
+            kind = resolve_kind(spec.kind)
+        except CheckpointError:
+            kind = None  # a kind this program does not define: only path filters can select it
+        flat[p] = placeholder if kind is None else kind(placeholder)
+    chosen = select(State.from_flat_state(flat), filters)
+    return {p: specs[p] for p in chosen.paths}
+
+
+def checksum(host: np.ndarray[Any, Any]) -> int:
+    """CRC-32 of an array's bytes (C order), computed without copying a contiguous array."""
+    return zlib.crc32(np.asarray(host, order="C").reshape(-1).view(np.uint8).data)
 
 
 def compare(where: str, saved: dict[Path, LeafSpec], wanted: dict[Path, LeafSpec]) -> None:

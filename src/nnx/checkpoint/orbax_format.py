@@ -9,9 +9,12 @@ restores onto, so a sharded model is read straight into its shards, and key
 data is wrapped back into keys of the target's implementation.
 
 Orbax itself writes atomically (a temporary directory renamed on commit).
-Before reading anything, the checkpoint's own metadata is compared with the
-target, and a ``CheckpointMismatchError`` lists the differences. Orbax stores
-no Variable kinds, so with filters the checkpoint's other leaves are ignored.
+nnx adds, in the checkpoint's custom metadata, each leaf's Variable kind and
+a CRC-32 of its bytes. Before reading anything, the checkpoint's metadata is
+compared with the target and a ``CheckpointMismatchError`` lists the
+differences (kinds included); after reading, the checksums are verified, so
+a corrupted chunk is refused rather than restored. Directories written by
+plain orbax (no nnx metadata) restore too, checked by shape and dtype only.
 
 ``pip install 'nnx[checkpoint]'`` installs orbax-checkpoint.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path as FilePath
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar, cast
 
 import jax
 import numpy as np
@@ -30,11 +33,14 @@ from jax.sharding import NamedSharding, SingleDeviceSharding
 from nnx.checkpoint.common import (
     CheckpointError,
     LeafSpec,
+    checksum,
     compare,
     is_key,
     key_data_spec,
     key_impl_name,
+    kind_name,
     place_like,
+    select_specs,
     target_state,
     wrap_key,
     write_back,
@@ -45,6 +51,9 @@ from nnx.state import State, path_str
 
 N = TypeVar("N")
 OrbaxTree = dict[str, Any]
+FORMAT = "nnx.orbax/1"
+#: Per saved leaf (string keys): its kind name and the CRC-32 of its bytes.
+Records = dict[tuple[str, ...], tuple[str, int]]
 
 
 def _ocp() -> Any:
@@ -139,30 +148,81 @@ def from_orbax(tree: OrbaxTree, like: State[N]) -> State[N]:
     return State._make(like._layout, values)
 
 
+# -- kinds and checksums in the custom metadata --------------------------------------
+
+
+def _custom_metadata(state: State[Any], where: str) -> dict[str, Any]:
+    """What nnx adds to a checkpoint: every saved leaf's kind and checksum."""
+    leaves: list[list[Any]] = []
+    for path, kind, value in zip(state.paths, state._layout.kinds, state.leaves):
+        if _empty(value):
+            continue
+        if isinstance(value, jax.ShapeDtypeStruct):
+            raise TypeError(f"{where}: '{path_str(path)}' is abstract ({value}); save a model that holds real arrays.")
+        data = jax.random.key_data(value) if is_key(value) else value
+        leaves.append([list(_keys(path)), kind_name(kind), checksum(np.asarray(data))])
+    return {"nnx": {"format": FORMAT, "leaves": leaves}}
+
+
+def _records(custom: Any) -> Records | None:
+    """The kinds and checksums of a checkpoint nnx wrote (None for plain orbax ones)."""
+    if not isinstance(custom, dict):
+        return None
+    found: dict[str, Any] = custom  # pyright: ignore[reportUnknownVariableType]  # orbax's JSON metadata
+    meta: Any = found.get("nnx")
+    if not isinstance(meta, dict):
+        return None
+    ours = cast("dict[str, Any]", meta)
+    if ours.get("format") != FORMAT:
+        return None
+    leaves: list[tuple[list[str], str, int]] = ours["leaves"]
+    return {tuple(keys): (kind, crc) for keys, kind, crc in leaves}
+
+
 # -- comparing with the checkpoint's metadata ---------------------------------------
 
 
-def _saved_specs(tree: Any, prefix: tuple[str, ...] = ()) -> dict[Path, LeafSpec]:
+def _saved_specs(tree: Any, records: Records | None, prefix: tuple[str, ...] = ()) -> dict[Path, LeafSpec]:
     out: dict[Path, LeafSpec] = {}
     if isinstance(tree, dict):
         for k, v in tree.items():  # pyright: ignore[reportUnknownVariableType]  # orbax metadata is untyped
-            out.update(_saved_specs(v, (*prefix, str(k))))  # pyright: ignore[reportUnknownArgumentType]
+            out.update(_saved_specs(v, records, (*prefix, str(k))))  # pyright: ignore[reportUnknownArgumentType]
     else:
-        out[prefix] = LeafSpec("", tuple(tree.shape), np.dtype(tree.dtype).name)
+        kind = records[prefix][0] if records is not None and prefix in records else ""
+        out[prefix] = LeafSpec(kind, tuple(tree.shape), np.dtype(tree.dtype).name)
     return out
 
 
-def _check(where: str, saved_tree: Any, wanted: State[Any], partial: bool) -> None:
-    saved: dict[Path, LeafSpec] = dict(_saved_specs(saved_tree))
+def _check(where: str, saved_tree: Any, records: Records | None, wanted: State[Any], filters: tuple[Filter, ...]) -> None:
+    saved = _saved_specs(saved_tree, records)
     want: dict[Path, LeafSpec] = {}
-    for path, value in zip(wanted.paths, wanted.leaves):
+    for path, kind, value in zip(wanted.paths, wanted._layout.kinds, wanted.leaves):
         if _empty(value):
             continue
         spec = _abstract_leaf(value)
-        want[_keys(path)] = LeafSpec("", tuple(spec.shape), np.dtype(spec.dtype).name)
-    if partial:
-        saved = {p: s for p, s in saved.items() if p in want}
+        name = kind_name(kind) if records is not None else ""  # plain orbax checkpoints record no kinds
+        want[_keys(path)] = LeafSpec(name, tuple(spec.shape), np.dtype(spec.dtype).name)
+    if filters:
+        saved = select_specs(saved, filters) if records is not None else {p: s for p, s in saved.items() if p in want}
     compare(where, saved, want)
+
+
+def _verify(where: str, path: FilePath, restored: OrbaxTree, wanted: State[Any], records: Records | None) -> None:
+    """Refuse restored arrays whose bytes differ from what was saved."""
+    if records is None:
+        return
+    for leaf_path, value in zip(wanted.paths, wanted.leaves):
+        keys = _keys(leaf_path)
+        if _empty(value) or keys not in records:
+            continue
+        node: Any = restored
+        for k in keys:
+            node = node[k]
+        if checksum(np.asarray(node)) != records[keys][1]:
+            raise CheckpointError(
+                f"{where}: the bytes of '{path_str(leaf_path)}' read from {str(path)!r} fail their "
+                "checksum: the checkpoint is corrupted; nothing was restored. Restore from another checkpoint."
+            )
 
 
 def _full_abstract(saved_tree: Any, wanted: Any) -> Any:
@@ -178,11 +238,23 @@ def _full_abstract(saved_tree: Any, wanted: Any) -> Any:
     return shape_dtype(tuple(saved_tree.shape), saved_tree.dtype, SingleDeviceSharding(default_device()))
 
 
-def _restore_tree(where: str, restore: Callable[[Any], Any], saved_tree: Any, wanted: State[Any], partial: bool) -> State[Any]:
-    _check(where, saved_tree, wanted, partial)
+def _restore_tree(
+    where: str,
+    path: FilePath,
+    read: Callable[[Any], Any],
+    metadata: tuple[Any, Any],
+    wanted: State[Any],
+    filters: tuple[Filter, ...],
+) -> State[Any]:
+    """Check the saved tree against the target, read it onto the target's templates, verify it."""
+    saved_tree, custom = metadata
+    records = _records(custom)
+    _check(where, saved_tree, records, wanted, filters)
     templates = _nest([(p, _template(v)) for p, v in zip(wanted.paths, wanted.leaves) if not _empty(v)])
     abstract = _full_abstract(saved_tree, templates)
-    return from_orbax(restore(abstract), wanted)
+    restored: OrbaxTree = _guarded(lambda: read(abstract), path, where)
+    _verify(where, path, restored, wanted, records)
+    return from_orbax(restored, wanted)
 
 
 # -- one checkpoint directory ---------------------------------------------------------
@@ -194,9 +266,10 @@ def save_orbax(directory: str | os.PathLike[str], target: Any, /, *filters: Filt
     path = FilePath(directory).absolute()
     if path.exists() and not force:
         raise FileExistsError(f"{where}: {str(path)!r} already exists; pass force=True to overwrite it.")
-    tree = to_orbax(target_state(target, filters, where))
+    state = target_state(target, filters, where)
+    custom = _custom_metadata(state, where)
     checkpointer = _ocp().StandardCheckpointer()
-    checkpointer.save(path, tree, force=force)
+    checkpointer.save(path, to_orbax(state), force=force, custom_metadata=custom)
     checkpointer.wait_until_finished()
     return path
 
@@ -213,17 +286,19 @@ def restore_orbax(directory: str | os.PathLike[str], target: N, /, *filters: Fil
         raise FileNotFoundError(f"{where}: no orbax checkpoint directory at {str(path)!r}.")
     wanted = target_state(target, filters, where)
     checkpointer = _ocp().StandardCheckpointer()
-    saved_tree = _metadata_tree(lambda: checkpointer.metadata(path).item_metadata.tree, path, where)
+    step_metadata = _guarded(lambda: checkpointer.metadata(path), path, where)
+    metadata = _guarded(lambda: (step_metadata.item_metadata.tree, step_metadata.custom_metadata), path, where)
 
     def read(abstract: Any) -> Any:
         return checkpointer.restore(path, abstract)
 
-    restored = _restore_tree(where, read, saved_tree, wanted, bool(filters))
+    restored = _restore_tree(where, path, read, metadata, wanted, filters)
     result: N = write_back(target, wanted, restored.leaves)
     return result
 
 
-def _metadata_tree(read: Any, path: FilePath, where: str) -> Any:
+def _guarded(read: Callable[[], Any], path: FilePath, where: str) -> Any:
+    """``read()``, with orbax's failures on a damaged directory turned into a CheckpointError."""
     try:
         return read()
     except Exception as e:  # orbax raises many types for damaged directories
@@ -255,8 +330,10 @@ class CheckpointManager:
 
     def save(self, step: int, target: Any, /, *filters: Filter, force: bool = False) -> bool:
         """Save ``target``'s state as ``step``; False when the save interval skipped it."""
-        tree = to_orbax(target_state(target, filters, "CheckpointManager.save"))
-        saved: bool = self.orbax.save(step, args=_ocp().args.StandardSave(tree), force=force)
+        where = "CheckpointManager.save"
+        state = target_state(target, filters, where)
+        args = _ocp().args.StandardSave(to_orbax(state), custom_metadata=_custom_metadata(state, where))
+        saved: bool = self.orbax.save(step, args=args, force=force)
         self.orbax.wait_until_finished()
         return saved
 
@@ -271,13 +348,15 @@ class CheckpointManager:
             raise FileNotFoundError(f"{where}: no step {step} in {str(self.directory)!r}; steps: {self.all_steps()}.")
         wanted = target_state(target, filters, where)
         at = step
-        saved_tree = _metadata_tree(lambda: self.orbax.item_metadata(at).tree, self.directory / str(step), where)
+        step_dir = self.directory / str(step)
+        item = _guarded(lambda: self.orbax.item_metadata(at), step_dir, where)
+        metadata = _guarded(lambda: (item.tree, item.custom_metadata), step_dir, where)
         ocp = _ocp()
 
         def read(abstract: Any) -> Any:
             return self.orbax.restore(at, args=ocp.args.StandardRestore(abstract))
 
-        restored = _restore_tree(where, read, saved_tree, wanted, bool(filters))
+        restored = _restore_tree(where, step_dir, read, metadata, wanted, filters)
         result: N = write_back(target, wanted, restored.leaves)
         return result
 

@@ -17,7 +17,7 @@ import json
 import os
 import zlib
 from pathlib import Path as FilePath
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import jax
 import ml_dtypes
@@ -26,20 +26,20 @@ import numpy as np
 from nnx.checkpoint.common import (
     CheckpointError,
     LeafSpec,
+    checksum,
     compare,
     is_key,
     key_impl_name,
     kind_name,
     place_like,
     resolve_kind,
-    select,
+    select_specs,
     spec_of,
     target_state,
     wrap_key,
     write_back,
 )
 from nnx.filters import Filter, Path
-from nnx.jaxapi import shape_dtype
 from nnx.state import State, path_str
 
 N = TypeVar("N")
@@ -85,8 +85,8 @@ def save(path: str | os.PathLike[str], target: Any, /, *filters: Filter) -> File
     st = target_state(target, filters, where)
     arrays, entries = _to_host(st, where)
     metadata = {"format": FORMAT, "nnx": json.dumps(entries)}
-    data: bytes = _safetensors().numpy.save(arrays, metadata=metadata)
-    return atomic_write(FilePath(path), data)
+    writer = _safetensors().numpy.save_file
+    return atomic_write(FilePath(path), lambda tmp: writer(arrays, str(tmp), metadata=metadata))
 
 
 def _to_host(st: State[Any], where: str) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
@@ -110,20 +110,20 @@ def _to_host(st: State[Any], where: str) -> tuple[dict[str, np.ndarray[Any, Any]
                 f"{where}: '{name}' has dtype {host.dtype}, which safetensors cannot store "
                 f"(supported: {sorted(d.name for d in _SUPPORTED)}); cast it or use the orbax back end."
             )
-        entry["crc32"] = zlib.crc32(host.tobytes())
+        entry["crc32"] = checksum(host)
         arrays[name] = host
         entries[name] = entry
     return arrays, entries
 
 
-def atomic_write(path: FilePath, data: bytes) -> FilePath:
-    """Write ``data`` to ``path`` through a temporary file and a rename (all or nothing)."""
+def atomic_write(path: FilePath, write: Callable[[FilePath], object]) -> FilePath:
+    """Have ``write`` fill a temporary file beside ``path``, flush it to disk, then
+    rename it over ``path``: readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
@@ -162,7 +162,7 @@ def _read(path: str | os.PathLike[str], where: str) -> _Saved:
         if entry is None or dtype is None:
             raise _damaged(file, where, f"tensor {name!r} is not described by the nnx metadata")
         data: bytes = tensor["data"]
-        if zlib.crc32(data) != entry["crc32"]:
+        if zlib.crc32(data) != entry["crc32"]:  # the raw bytes that checksum() hashed at save time
             raise _damaged(file, where, f"the bytes of {name!r} fail their checksum")
         array = np.frombuffer(data, dtype=dtype).reshape(tensor["shape"])
         leaf_path: Path = tuple(entry["path"])
@@ -237,23 +237,7 @@ def restore(path: str | os.PathLike[str], target: N, /, *filters: Filter) -> N:
     saved = _read(path, where)
     layout = wanted._layout
     want = {p: spec_of(k, v) for p, k, v in zip(layout.paths, layout.kinds, wanted.leaves)}
-    compare(where, _select(saved.specs, filters), want)
+    compare(where, select_specs(saved.specs, filters), want)
     values = [place_like(_host_leaf(saved, p), like) for p, like in zip(layout.paths, wanted.leaves)]
     result: N = write_back(target, wanted, values)
     return result
-
-
-def _select(specs: dict[Path, LeafSpec], filters: tuple[Filter, ...]) -> dict[Path, LeafSpec]:
-    """The saved leaves that ``filters`` select, judged by their recorded kinds."""
-    if not filters:
-        return specs
-    flat: dict[Path, Any] = {}
-    for p, spec in specs.items():
-        placeholder = shape_dtype(spec.shape, np.float32)
-        try:
-            kind = resolve_kind(spec.kind)
-        except CheckpointError:
-            kind = None  # a kind this program does not define: only path filters can select it
-        flat[p] = placeholder if kind is None else kind(placeholder)
-    chosen = select(State.from_flat_state(flat), filters)
-    return {p: specs[p] for p in chosen.paths}
