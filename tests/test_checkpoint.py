@@ -369,7 +369,7 @@ def test_orbax_partial_restore_judges_by_recorded_kinds(tmp_path: Path) -> None:
 
 
 def test_plain_orbax_checkpoints_restore_by_shape_and_dtype(tmp_path: Path) -> None:
-    import orbax.checkpoint as ocp
+    import orbax.checkpoint as ocp  # pyright: ignore[reportMissingTypeStubs]  # orbax ships no stubs
 
     model = Model(0)
     checkpointer = ocp.StandardCheckpointer()
