@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """Save, restore and resume: a resumed run reproduces the uninterrupted one exactly.
 
 The whole training state is one object: an ``nnx.Optimizer``, which holds the
@@ -24,7 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
 

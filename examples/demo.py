@@ -5,9 +5,11 @@ Run: python examples/demo.py
 
 from __future__ import annotations
 
+from typing import Callable, cast
+
 import jax
 import jax.numpy as jnp
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
 
@@ -43,6 +45,12 @@ class MLP(nnx.Module):
         return self.out(h)
 
 
+#: The type of the training step (a module-level alias, so that a cast can name it).
+StepFn = Callable[
+    [nnx.State[MLP], nnx.State[MLP], optax.OptState], tuple[nnx.State[MLP], nnx.State[MLP], optax.OptState, jax.Array]
+]
+
+
 def main() -> None:
     model = MLP(rngs=nnx.Rngs(0))
     print(model)
@@ -55,7 +63,6 @@ def main() -> None:
     opt_state = tx.init(params)
     print("parameter paths:", [".".join(map(str, p)) for p in params.paths])
 
-    @jax.jit
     def train_step(
         params: nnx.State[MLP], counts: nnx.State[MLP], opt_state: optax.OptState
     ) -> tuple[nnx.State[MLP], nnx.State[MLP], optax.OptState, jax.Array]:
@@ -64,14 +71,18 @@ def main() -> None:
             loss = jnp.mean((model(x) - y) ** 2)
             return loss, nnx.state(model, Count)
 
-        (loss, counts), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)  # pyright: ignore[reportUnknownMemberType]  # jax: bare Callable
+        (loss, counts), grads = grad_fn(params)
         updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        params = cast(nnx.State[MLP], optax.apply_updates(params, updates))  # optax returns its own Params type
         return params, counts, opt_state, loss
+
+    # jax.jit keeps the call signature at run time; jax types the wrapped call loosely.
+    jitted_step = cast(StepFn, jax.jit(train_step))  # pyright: ignore[reportUnknownMemberType]  # jax: bare Callable
 
     losses: list[float] = []
     for step in range(301):
-        params, counts, opt_state, loss = train_step(params, counts, opt_state)
+        params, counts, opt_state, loss = jitted_step(params, counts, opt_state)
         losses.append(float(loss))
         if step % 100 == 0:
             print(f"step {step:3d}  loss {float(loss):.4f}")

@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """A small CNN on scikit-learn's 8x8 handwritten digits (bundled with scikit-learn, no download).
 
 Conv + BatchNorm + Dropout, Adam, ``model.train()`` / ``model.eval()``, metrics
@@ -18,7 +21,7 @@ from typing import Any, Iterator
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 from _progress import progress
 
 import nnx
@@ -26,7 +29,7 @@ import nnx
 
 def load_digits() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Images ``(1797, 8, 8, 1)`` scaled to [0, 1] and integer labels."""
-    from sklearn.datasets import load_digits as sklearn_digits  # type: ignore[import-untyped]  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]  # untyped
+    from sklearn.datasets import load_digits as sklearn_digits  # type: ignore[import-untyped]  # pyright: ignore[reportMissingTypeStubs]  # untyped
 
     bunch: Any = sklearn_digits()
     images = np.asarray(bunch.images, np.float32)[..., None] / 16.0

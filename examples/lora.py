@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """Model surgery with LoRA (seed 001): train an MLP, swap its Linear layers for
 ``LoRALinear`` adapters that share the trained weights, and fine-tune only the
 ``LoRAParam`` cells on a new task; the base weights stay exactly as trained.
@@ -16,7 +19,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 from _progress import progress
 
 import nnx

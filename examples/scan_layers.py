@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """Scan over layers (seed 003): 8 identical blocks created under ``nnx.vmap``, applied with
 ``nnx.scan``, each with its own Dropout keys, all sharing one BatchNorm.
 
@@ -19,7 +22,7 @@ import time
 
 import jax
 import jax.numpy as jnp
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 from _progress import progress
 
 import nnx

@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """A variational autoencoder on binarized 8x8 digits, its KL term captured as an ``Intermediate``.
 
 The encoder records its KL divergence with seed 003's idiom
@@ -20,7 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 from _progress import progress
 
 import nnx
@@ -28,7 +31,7 @@ import nnx
 
 def binarized_digits() -> np.ndarray[Any, Any]:
     """The 1797 scikit-learn digits as flat 0/1 vectors of 64 pixels."""
-    from sklearn.datasets import load_digits  # type: ignore[import-untyped]  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]  # untyped
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]  # pyright: ignore[reportMissingTypeStubs]  # untyped
 
     bunch: Any = load_digits()
     return (np.asarray(bunch.data, np.float32) > 7.0).astype(np.float32)
@@ -73,7 +76,7 @@ def loss_fn(model: VAE, x: jax.Array, sample: bool = True) -> jax.Array:
     """Negative ELBO per image: reconstruction cross-entropy + the popped KL term."""
     logits = model(x, sample=sample)
     intermediates = nnx.pop(model, nnx.Intermediate)
-    reconstruction: jax.Array = optax.sigmoid_binary_cross_entropy(logits, x).sum(-1).mean()
+    reconstruction: jax.Array = optax.sigmoid_binary_cross_entropy(logits, x).sum(-1).mean()  # optax: untyped
     kl: jax.Array = intermediates.encoder.kl_loss
     return reconstruction + kl
 

@@ -1,8 +1,8 @@
 import os
 
-import jax
-
-jax.config.update("jax_platforms", "cpu")
+# CPU only, set before jax initialises a backend (the environment spelling of
+# jax.config.update("jax_platforms", "cpu"), which jax leaves unannotated).
+os.environ["JAX_PLATFORMS"] = "cpu"
 
 # The 8-device tests run in a subprocess of tests/test_sharding.py, with the
 # device-count flag set before JAX starts; this process has one device.

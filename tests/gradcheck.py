@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from jax.test_util import check_grads
+from jax.test_util import check_grads  # pyright: ignore[reportUnknownVariableType]  # unannotated in jax
 
 import nnx
 
@@ -31,4 +31,4 @@ def check_layer_grads(
             out = call(model, *xs) if call is not None else model(*xs)
             return jnp.tanh(out)  # a nonlinearity so second derivatives are not trivially zero
 
-        check_grads(f, (params64, *inputs64), order=order, modes=("fwd", "rev"))  # type: ignore[no-untyped-call]  # untyped in jax
+        check_grads(f, (params64, *inputs64), order=order, modes=("fwd", "rev"))  # type: ignore[no-untyped-call]  # jax.test_util is unannotated

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 import nnx
+from nnx.filters import Key
 
 fnnx: Any = pytest.importorskip("flax.nnx")  # in the `test` extra; a missing install is visible as skips
 
 
-def flax_value(module: Any, path: tuple[nnx.filters.Key, ...]) -> jax.Array:
+def flax_value(module: Any, path: tuple[Key, ...]) -> jax.Array:
     """The array at ``path`` of a Flax module (attributes, then list/dict indices)."""
     node = module
     for key in path:
@@ -27,7 +28,7 @@ def flax_value(module: Any, path: tuple[nnx.filters.Key, ...]) -> jax.Array:
     return value
 
 
-def copy_from_flax(ours: Any, theirs: Any) -> None:
+def copy_from_flax(ours: nnx.Module, theirs: Any) -> None:
     """Write every Param/BatchStat/Cache value of the Flax module ``theirs`` into ``ours``."""
     ours_state: nnx.State[Any] = nnx.state(ours, (nnx.Param, nnx.BatchStat, nnx.Cache))
     flat = {path: flax_value(theirs, path) for path in ours_state.paths}

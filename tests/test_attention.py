@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import pytest
 from gradcheck import check_layer_grads
 from parity import assert_close, copy_from_flax, fnnx
+from typed_jax import jit
 
 import nnx
 
@@ -22,8 +23,10 @@ def qkv(seed: int = 0) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def test_dot_product_attention_is_softmax_weighted_values() -> None:
     q, k, v = qkv()
-    weights = jax.nn.softmax(jnp.einsum("bqhd,bkhd->bhqk", q, k) / 2.0, axis=-1)
-    assert_close(nnx.dot_product_attention(q, k, v), jnp.einsum("bhqk,bkhd->bqhd", weights, v), atol=1e-5)
+    # jnp.einsum has a partly unannotated signature (pyright reports it as unknown)
+    weights = jax.nn.softmax(jnp.einsum("bqhd,bkhd->bhqk", q, k) / 2.0, axis=-1)  # pyright: ignore[reportUnknownMemberType]
+    expected = jnp.einsum("bhqk,bkhd->bqhd", weights, v)  # pyright: ignore[reportUnknownMemberType]
+    assert_close(nnx.dot_product_attention(q, k, v), expected, atol=1e-5)
     # (Flax hands equal key/value depths to jax.nn.dot_product_attention, so compare with v = k there)
     assert_close(nnx.dot_product_attention(q, k, k), fnnx.dot_product_attention(q, k, k), atol=1e-5)
 
@@ -70,12 +73,12 @@ def test_mha_shapes_and_errors() -> None:
 @pytest.mark.parametrize("normalize_qk", [False, True])
 def test_mha_matches_flax_self_and_cross_attention(normalize_qk: bool) -> None:
     kwargs = dict(normalize_qk=normalize_qk, decode=False)
-    ours = nnx.MultiHeadAttention(H, F, in_kv_features=5, **kwargs, rngs=nnx.Rngs(0))  # type: ignore[arg-type]
+    ours = nnx.MultiHeadAttention(H, F, in_kv_features=5, normalize_qk=normalize_qk, decode=False, rngs=nnx.Rngs(0))
     theirs = fnnx.MultiHeadAttention(H, F, in_kv_features=5, **kwargs, rngs=fnnx.Rngs(1))
     copy_from_flax(ours, theirs)
     mask = nnx.make_attention_mask(jnp.ones((B, T)), jnp.arange(4) < 3)
     assert_close(ours(X, CTX, mask=mask), theirs(X, CTX, mask=mask), atol=1e-5)
-    self_attn = nnx.MultiHeadAttention(H, F, **kwargs, rngs=nnx.Rngs(0))  # type: ignore[arg-type]
+    self_attn = nnx.MultiHeadAttention(H, F, normalize_qk=normalize_qk, decode=False, rngs=nnx.Rngs(0))
     their_self = fnnx.MultiHeadAttention(H, F, **kwargs, rngs=fnnx.Rngs(1))
     copy_from_flax(self_attn, their_self)
     causal = nnx.make_causal_mask(jnp.ones((B, T)))
@@ -112,12 +115,12 @@ def test_decoding_inside_jit_through_split_merge() -> None:
     mha.init_cache(X.shape)
     graphdef, state = nnx.split(mha)
 
-    @jax.jit
+    @jit
     def step(state: nnx.State[nnx.MultiHeadAttention], x: jax.Array) -> tuple[jax.Array, nnx.State[nnx.MultiHeadAttention]]:
         model = nnx.merge(graphdef, state)
         return model(x), nnx.state(model)
 
-    outs = []
+    outs: list[jax.Array] = []
     for t in range(T):
         y, state = step(state, X[:, t : t + 1])
         outs.append(y)

@@ -9,6 +9,7 @@ from gradcheck import check_layer_grads
 from parity import assert_close, copy_from_flax, fnnx
 
 import nnx
+from typed_jax import jit
 
 
 def batch(seed: int = 0, shape: tuple[int, ...] = (16, 4)) -> jax.Array:
@@ -80,7 +81,7 @@ def test_train_step_through_split_merge_under_jit_updates_stats() -> None:
     bn = nnx.BatchNorm(4, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(bn)
 
-    @jax.jit
+    @jit
     def forward(state: nnx.State[nnx.BatchNorm], x: jax.Array) -> tuple[jax.Array, nnx.State[nnx.BatchNorm]]:
         model = nnx.merge(graphdef, state)
         return model(x), nnx.state(model)
@@ -101,7 +102,7 @@ def test_batch_norm_gradients() -> None:
 def test_batch_norm_matches_flax_including_running_stats(use_fast_variance: bool) -> None:
     kwargs = dict(momentum=0.8, epsilon=1e-3, use_fast_variance=use_fast_variance)
     theirs = fnnx.BatchNorm(4, scale_init=fnnx.initializers.normal(1.0), rngs=fnnx.Rngs(0), **kwargs)
-    ours = nnx.BatchNorm(4, rngs=nnx.Rngs(0), **kwargs)  # type: ignore[arg-type]
+    ours = nnx.BatchNorm(4, rngs=nnx.Rngs(0), momentum=0.8, epsilon=1e-3, use_fast_variance=use_fast_variance)
     copy_from_flax(ours, theirs)
     for seed in range(3):  # training steps move the running statistics identically
         assert_close(ours(batch(seed)), theirs(batch(seed)), atol=1e-4)

@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's device/eval_shape APIs and safetensors are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """Checkpoints: safetensors files and orbax directories, exact round trips, refusals.
 
 Every refusal is checked to change nothing: the bytes on disk and the values
@@ -114,9 +117,9 @@ def test_safetensors_file_is_keyed_by_dotted_paths_with_kinds(tmp_path: Path) ->
     from safetensors import safe_open
 
     file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
-    with safe_open(str(file), framework="numpy") as f:  # pyright: ignore[reportUnknownVariableType]
-        names = set(f.keys())  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
-        meta = f.metadata()  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    with safe_open(str(file), framework="numpy") as f:
+        names = set(f.keys())
+        meta = f.metadata()
     assert {"first.w", "layers.0.w", "layers.1.mean", "calls", "rngs.dropout.key"} <= names
     assert "shared.w" not in names  # shared cells are stored once
     assert "test_checkpoint.Count" in meta["nnx"] and "nnx.variables.BatchStat" in meta["nnx"]
@@ -366,7 +369,7 @@ def test_orbax_partial_restore_judges_by_recorded_kinds(tmp_path: Path) -> None:
 
 
 def test_plain_orbax_checkpoints_restore_by_shape_and_dtype(tmp_path: Path) -> None:
-    import orbax.checkpoint as ocp
+    import orbax.checkpoint as ocp  # pyright: ignore[reportMissingTypeStubs]  # orbax ships no stubs
 
     model = Model(0)
     checkpointer = ocp.StandardCheckpointer()

@@ -98,9 +98,9 @@ def test_conv_transpose_is_the_gradient_of_conv() -> None:
     up = nnx.ConvTranspose(5, 4, (3, 3), strides=2, padding="VALID", transpose_kernel=True, use_bias=False, rngs=nnx.Rngs(0))
     up.kernel = conv.kernel
     x = X2[:, :, :7]  # sizes where a stride-2 VALID convolution loses nothing: (9, 7) -> (4, 3)
-    y, vjp = jax.vjp(conv, x)
+    y, vjp = jax.vjp(conv, x)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # jax.vjp: bare Callable
     cotangent = jax.random.normal(jax.random.key(3), y.shape)
-    (expected,) = vjp(cotangent)
+    (expected,) = vjp(cotangent)  # pyright: ignore[reportUnknownVariableType]  # see jax.vjp above
     assert_close(up(cotangent), expected, atol=1e-4)
 
 

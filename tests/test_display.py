@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import math
 from typing import Any
 
 import jax
@@ -137,17 +138,6 @@ def test_display_rejects_an_unknown_backend() -> None:
 # -- tabulate --------------------------------------------------------------------------
 
 
-def _rows(table: str) -> dict[str, str]:
-    """The table's lines keyed by their first cell (path), for rich and plain output."""
-    rows: dict[str, str] = {}
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.replace("│", "|").split("|")]
-        cells = [c for c in cells if c != ""] if line.startswith(("│", "|")) else cells
-        if len(cells) > 2:
-            rows.setdefault(cells[0], line)
-    return rows
-
-
 def test_tabulate_lists_calls_shapes_and_state_sizes() -> None:
     model = MLP(rngs=nnx.Rngs(0))
     before = nnx.state(model)
@@ -160,7 +150,8 @@ def test_tabulate_lists_calls_shapes_and_state_sizes() -> None:
     assert "train=True" in table
     # Sizes: parameters counted once even though `hidden` is reachable twice.
     params = nnx.state(model, nnx.Param)
-    n_params = sum(int(np.prod(v.shape)) for v in params.leaves)
+    shapes: list[tuple[int, ...]] = [v.shape for v in params.leaves]
+    n_params = sum(math.prod(shape) for shape in shapes)
     assert n_params == 3 * 5 + 5 + 5 * 5 + 5 + 5 * 2 + 2 + 5
     assert f"{n_params} ({n_params * 4} B)" in table
     assert "Total" in table

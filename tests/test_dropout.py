@@ -8,6 +8,7 @@ import pytest
 from parity import assert_close, fnnx
 
 import nnx
+from typed_jax import jit
 
 
 def test_drops_about_rate_and_rescales_the_rest() -> None:
@@ -66,7 +67,7 @@ def test_keys_advance_through_split_merge_under_jit() -> None:
     dropout = nnx.Dropout(0.5, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(dropout)
 
-    @jax.jit
+    @jit
     def forward(state: nnx.State[nnx.Dropout], x: jax.Array) -> tuple[jax.Array, nnx.State[nnx.Dropout]]:
         model = nnx.merge(graphdef, state)
         return model(x), nnx.state(model)

@@ -23,6 +23,6 @@ def test_there_are_examples() -> None:
 def test_example_runs(path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NNX_EXAMPLES_QUICK", "1")
     monkeypatch.setattr(sys, "argv", [str(path)])  # not pytest's own arguments
-    monkeypatch.syspath_prepend(str(path.parent))  # as `python examples/x.py` does, for examples/_progress.py
+    monkeypatch.syspath_prepend(str(path.parent))  # pyright: ignore[reportUnknownMemberType]  # as `python examples/x.py` does, for examples/_progress.py
     runpy.run_path(str(path), run_name="__main__")
     assert capsys.readouterr().out  # it reported something

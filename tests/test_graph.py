@@ -6,43 +6,46 @@ import numpy as np
 import pytest
 
 import nnx
+from typed_jax import jit
 
 
 class Linear(nnx.Module):
     w: jax.Array = nnx.param()
     b: jax.Array = nnx.param()
 
-    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs):
+    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs) -> None:
         self.w = jax.random.normal(rngs.params(), (din, dout))
         self.b = jnp.zeros((dout,))
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         return x @ self.w + self.b
 
 
 class Norm(nnx.Module):
     mean: jax.Array = nnx.batch_stat()
 
-    def __init__(self, n: int):
+    def __init__(self, n: int) -> None:
         self.mean = jnp.zeros((n,))
         self.scale = nnx.Param(jnp.ones((n,)))
 
 
 class Block(nnx.Module):
-    def __init__(self, linear: Linear):
+    parent: nnx.Module  # set by Model: a cycle
+
+    def __init__(self, linear: Linear) -> None:
         self.linear = linear
         self.norm = Norm(2)
 
 
 class Model(nnx.Module):
-    def __init__(self, rngs: nnx.Rngs):
+    def __init__(self, rngs: nnx.Rngs) -> None:
         shared = Linear(2, 2, rngs=rngs)
         self.block1 = Block(shared)
         self.block2 = Block(shared)
         self.block2.parent = self  # a cycle
 
 
-def test_shared_state_appears_once_and_comes_back_shared():
+def test_shared_state_appears_once_and_comes_back_shared() -> None:
     m = Model(nnx.Rngs(0))
     g, s = nnx.split(m)
     assert ("block1", "linear", "w") in s.paths
@@ -53,39 +56,42 @@ def test_shared_state_appears_once_and_comes_back_shared():
     assert nnx.cell(m2.block1.linear, "w") is not nnx.cell(m.block1.linear, "w")
 
 
-def test_graphdef_is_hashable_and_equal_across_identical_models():
+def test_graphdef_is_hashable_and_equal_across_identical_models() -> None:
     g1 = nnx.graphdef(Model(nnx.Rngs(0)))
     g2 = nnx.graphdef(Model(nnx.Rngs(1)))
     assert g1 == g2 and hash(g1) == hash(g2)
     assert len({g1, g2}) == 1
     # it is a static pytree: jax transforms can return it
-    out = jax.jit(lambda x: (x, g1))(1.0)[1]
+    def with_graphdef(x: jax.Array) -> tuple[jax.Array, nnx.GraphDef[Model]]:
+        return x, g1
+
+    out = jit(with_graphdef)(jnp.asarray(1.0))[1]
     assert out == g1
 
 
-def test_split_by_filters_and_unmatched_error_names_the_path():
+def test_split_by_filters_and_unmatched_error_names_the_path() -> None:
     m = Model(nnx.Rngs(0))
     g, params, stats = nnx.split(m, nnx.Param, nnx.BatchStat)
     assert all(params.kind(p) is nnx.Param for p in params.paths)
     assert ("block1", "norm", "mean") in stats.paths
     with pytest.raises(ValueError, match=r"leave 'block1.norm.mean' \(BatchStat\) unmatched.*`\.\.\.`"):
-        nnx.split(m, nnx.Param)
+        nnx.split(m, nnx.Param)  # type: ignore[nnx-split-unmatched]  # the run-time error under test
     g, params, rest = nnx.split(m, nnx.Param, ...)
     m2 = nnx.merge(g, params, rest)
     np.testing.assert_allclose(m2.block1.linear.w, m.block1.linear.w)
 
 
-def test_merge_with_wrong_structure_names_missing_and_unexpected_paths():
+def test_merge_with_wrong_structure_names_missing_and_unexpected_paths() -> None:
     m = Model(nnx.Rngs(0))
     g, params, stats = nnx.split(m, nnx.Param, nnx.BatchStat)
     with pytest.raises(ValueError, match=r"missing paths \['block1.norm.mean', 'block2.norm.mean'\]"):
         nnx.merge(g, params)
-    other = nnx.State({"nope": jnp.zeros(1)})
+    other: nnx.State[Model] = nnx.State({"nope": jnp.zeros(1)})
     with pytest.raises(ValueError, match=r"unexpected paths \['nope'\]"):
         nnx.merge(g, params, stats, other)
 
 
-def test_update_writes_in_place_and_shared_holders_see_it():
+def test_update_writes_in_place_and_shared_holders_see_it() -> None:
     m = Model(nnx.Rngs(0))
     cell = nnx.cell(m.block1.linear, "w")
     params = nnx.state(m, nnx.Param)
@@ -94,7 +100,7 @@ def test_update_writes_in_place_and_shared_holders_see_it():
     np.testing.assert_allclose(m.block2.linear.w, 0.0)
 
 
-def test_update_errors_change_nothing():
+def test_update_errors_change_nothing() -> None:
     m = Model(nnx.Rngs(0))
     before = np.asarray(m.block1.linear.w)
     bad_shape = nnx.state(m, nnx.Param)
@@ -104,12 +110,12 @@ def test_update_errors_change_nothing():
         nnx.update(m, bad_shape)
     np.testing.assert_allclose(m.block1.linear.w, before)
     np.testing.assert_allclose(m.block1.linear.b, 0.0)  # not partially written
-    missing = nnx.State({"block1": {"linaer": {"w": jnp.zeros((2, 2))}}})
+    missing: nnx.State[Model] = nnx.State({"block1": {"linaer": {"w": jnp.zeros((2, 2))}}})
     with pytest.raises(ValueError, match=r"Model has no state at \['block1.linaer.w'\]"):
         nnx.update(m, missing)
 
 
-def test_state_views_and_mapping_access():
+def test_state_views_and_mapping_access() -> None:
     m = Model(nnx.Rngs(0))
     s = nnx.state(m)
     np.testing.assert_allclose(s.block1.linear.w, s["block1"]["linear"]["w"])
@@ -117,25 +123,29 @@ def test_state_views_and_mapping_access():
     np.testing.assert_allclose(s["block1"]["linear"]["w"], 1.0)
     assert set(s.block1) == {"linear", "norm"}
     with pytest.raises(AttributeError, match=r"no entry 'linaer'"):
-        s.block1.linaer  # noqa: B018
+        s.block1.linaer  # type: ignore[nnx-state-path]  # noqa: B018  # the run-time error under test
     nested = s.to_dict()
     assert set(nested["block1"]["norm"]) == {"mean", "scale"}
 
 
-def test_state_flat_round_trip_and_tree_map_keeps_kinds():
+def test_state_flat_round_trip_and_tree_map_keeps_kinds() -> None:
     m = Model(nnx.Rngs(0))
     s = nnx.state(m)
     flat = s.flat_state()
     assert isinstance(flat[("block1", "norm", "mean")], nnx.BatchStat)
     assert nnx.State.from_flat_state(flat) == s
-    doubled = jax.tree.map(lambda x: x * 2, s)
+    def double(x: jax.Array) -> jax.Array:
+        return x * 2
+
+    doubled = jax.tree.map(double, s)
     assert doubled.paths == s.paths and doubled.kind(("block1", "norm", "mean")) is nnx.BatchStat
     np.testing.assert_allclose(doubled.block1.norm.scale, 2.0)
-    keys = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(s)[0]]
+    flat_with_path = jax.tree_util.tree_flatten_with_path(s)[0]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # jax: untyped key paths
+    keys = [jax.tree_util.keystr(k) for k, _ in flat_with_path]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
     assert any("block1.linear.w" in k for k in keys)
 
 
-def test_state_filter_split_merge():
+def test_state_filter_split_merge() -> None:
     s = nnx.state(Model(nnx.Rngs(0)))
     params, stats = s.filter(nnx.Param, nnx.BatchStat)
     assert set(params.paths) | set(stats.paths) == set(s.paths)
@@ -144,19 +154,21 @@ def test_state_filter_split_merge():
         s.split(nnx.Param)
     only, rest = s.split("batch_stats", ...)
     assert set(only.paths) == set(stats.paths)
+    assert set(rest.paths) == set(params.paths)
 
 
-def test_pop_removes_from_every_holder():
+def test_pop_removes_from_every_holder() -> None:
     m = Model(nnx.Rngs(0))
-    m.block1.probe = nnx.Intermediate(jnp.ones(3))
-    m.block2.norm.probe = nnx.cell(m.block1, "probe")  # shared intermediate
-    popped = nnx.pop(m, nnx.Intermediate)
+    # setattr: attributes added after construction are invisible to checkers, on purpose here
+    setattr(m.block1, "probe", nnx.Intermediate(jnp.ones(3)))
+    setattr(m.block2.norm, "probe", nnx.cell(m.block1, "probe"))  # shared intermediate
+    popped = nnx.pop(m, nnx.Intermediate)  # intermediates are dynamic: not checked
     assert popped.paths == (("block1", "probe"),)
     assert "probe" not in vars(m.block1) and "probe" not in vars(m.block2.norm)
     assert not any(p[-1] == "probe" for p in nnx.state(m).paths)
 
 
-def test_clone_is_independent():
+def test_clone_is_independent() -> None:
     m = Model(nnx.Rngs(0))
     c = nnx.clone(m)
     c.block1.linear.w = jnp.zeros((2, 2))
@@ -164,23 +176,23 @@ def test_clone_is_independent():
     assert c.block1.linear is c.block2.linear
 
 
-def test_iter_graph_yields_every_node_once():
+def test_iter_graph_yields_every_node_once() -> None:
     m = Model(nnx.Rngs(0))
     items = list(nnx.iter_graph(m))
     assert items[0] == ((), m)
-    nodes = [v for _, v in items if isinstance(v, (nnx.Object, nnx.Variable))]
+    nodes: list[object] = [v for _, v in items if isinstance(v, (nnx.Object, nnx.Variable))]
     assert len(nodes) == len({id(v) for v in nodes})
     paths = [p for p, _ in items]
     assert ("block1", "linear", "w") in paths and ("block2", "linear") not in paths
 
 
-def test_jax_jit_path_split_outside_merge_inside():
+def test_jax_jit_path_split_outside_merge_inside() -> None:
     """The documented plain-jax.jit path: split outside, merge inside, return the new state."""
     m = Model(nnx.Rngs(0))
     g, s = nnx.split(m)
 
-    @jax.jit
-    def step(s, x):
+    @jit
+    def step(s: nnx.State[Model], x: jax.Array) -> tuple[jax.Array, nnx.State[Model]]:
         model = nnx.merge(g, s)
         model.block1.norm.mean = model.block1.norm.mean + x.mean()
         y = model.block1.linear(x)
@@ -192,15 +204,15 @@ def test_jax_jit_path_split_outside_merge_inside():
     assert y.shape == (3, 2)
 
 
-def test_unknown_collection_and_non_filters_are_rejected():
+def test_unknown_collection_and_non_filters_are_rejected() -> None:
     m = Model(nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"unknown collection 'parmas'. Known collections: .*'params'"):
-        nnx.state(m, "parmas")
+        nnx.state(m, "parmas")  # type: ignore[nnx-collection]  # the run-time error under test
     with pytest.raises(TypeError, match=r"3 \(int\) is not a filter"):
-        nnx.state(m, 3)  # type: ignore[arg-type]
+        nnx.state(m, 3)  # type: ignore[nnx-filter]  # pyright: ignore[reportCallIssue, reportArgumentType]  # under test
 
 
-def test_root_tuple_of_arrays_round_trips():
+def test_root_tuple_of_arrays_round_trips() -> None:
     g, s = nnx.split((jnp.ones(2), jnp.zeros(3)))
     assert s.paths == ((0,), (1,))
     a, b = nnx.merge(g, s)
@@ -208,13 +220,16 @@ def test_root_tuple_of_arrays_round_trips():
     assert b.shape == (3,)
 
 
-def test_update_keeps_plain_numpy_attributes_arrays():
+def test_update_keeps_plain_numpy_attributes_arrays() -> None:
     class Holder(nnx.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             self.a = np.zeros((), np.float32)
 
     h = Holder()
-    new = jax.tree.map(lambda x: x + 1, nnx.state(h))  # 0-d NumPy + 1 is a NumPy scalar
+    def plus_one(x: np.ndarray) -> np.ndarray:
+        return x + 1
+
+    new = jax.tree.map(plus_one, nnx.state(h))  # 0-d NumPy + 1 is a NumPy scalar
     nnx.update(h, new)
     assert isinstance(h.a, np.ndarray) and float(h.a) == 1.0
     assert nnx.state(h).paths == (("a",),)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 import nnx
+from typed_jax import jit
 
 
 class Block(nnx.Module):
@@ -38,8 +39,8 @@ def test_sow_collects_per_call_and_pop_removes() -> None:
     model(X)
     captured = nnx.pop(model, nnx.Intermediate)
     assert set(captured.paths) == {("blocks", 0, "features"), ("blocks", 1, "features")}
-    first = captured.blocks[0].features
-    assert isinstance(first, tuple) and len(first) == 2  # one entry per call
+    first: tuple[jax.Array, ...] = captured.blocks[0].features
+    assert len(first) == 2  # one entry per call
     assert jnp.allclose(first[0], model.blocks[0].linear(X))
     assert nnx.state(model, nnx.Intermediate).paths == ()
     model(X)  # sowing again after a pop starts a new tuple
@@ -68,7 +69,7 @@ def test_sown_values_come_out_of_jit_through_split_merge() -> None:
     model = Model(nnx.Rngs(0))
     graphdef, state = nnx.split(model)
 
-    @jax.jit
+    @jit
     def forward(state: nnx.State[Model]) -> tuple[jax.Array, nnx.State[Model]]:
         m = nnx.merge(graphdef, state)
         y = m(X)
@@ -86,7 +87,7 @@ def test_seed_003_intermediate_attribute_and_pop_state() -> None:
             self.b = nnx.Param(jnp.zeros((dout,)))
 
         def __call__(self, x: jax.Array) -> jax.Array:
-            y: jax.Array = x @ self.w + self.b
+            y = x @ self.w.value + self.b.value
             self.y = nnx.Intermediate(y)
             return y
 

@@ -18,12 +18,12 @@ def test_linear_general_contracts_several_axes() -> None:
     assert layer.kernel.shape == (4, 3, 2, 6) and layer.bias.shape == (2, 6)
     y = layer(X)
     assert y.shape == (2, 5, 2, 6)
-    assert_close(y, jnp.einsum("bthd,hdok->btok", X, layer.kernel) + layer.bias, atol=1e-5)
+    assert_close(y, jnp.einsum("bthd,hdok->btok", X, layer.kernel) + layer.bias, atol=1e-5)  # pyright: ignore[reportUnknownMemberType]  # jnp.einsum: partly unannotated
 
 
 def test_linear_general_axis_order_follows_in_features() -> None:
     layer = nnx.LinearGeneral((3, 4), 2, axis=(-1, -2), rngs=nnx.Rngs(0))
-    assert_close(layer(X), jnp.einsum("bthd,dho->bto", X, layer.kernel) + layer.bias, atol=1e-5)
+    assert_close(layer(X), jnp.einsum("bthd,dho->bto", X, layer.kernel) + layer.bias, atol=1e-5)  # pyright: ignore[reportUnknownMemberType]  # jnp.einsum: partly unannotated
 
 
 def test_linear_general_errors_name_the_mismatch() -> None:
@@ -46,7 +46,7 @@ def test_einsum_layer() -> None:
     layer = nnx.Einsum("bthd,hdk->btk", (4, 3, 7), (7,), bias_init=nnx.initializers.normal(1.0), rngs=nnx.Rngs(0))
     y = layer(X)
     assert y.shape == (2, 5, 7)
-    assert_close(y, jnp.einsum("bthd,hdk->btk", X, layer.kernel) + layer.bias, atol=1e-5)
+    assert_close(y, jnp.einsum("bthd,hdk->btk", X, layer.kernel) + layer.bias, atol=1e-5)  # pyright: ignore[reportUnknownMemberType]  # jnp.einsum: partly unannotated
     check_layer_grads(layer, X[:1, :2])
     theirs = fnnx.Einsum("bthd,hdk->btk", (4, 3, 7), (7,), rngs=fnnx.Rngs(1))
     copy_from_flax(layer, theirs)
@@ -84,4 +84,7 @@ def test_embed_dtype_and_flax_parity() -> None:
 
 def test_embed_attend_gradients() -> None:
     embed = nnx.Embed(6, 3, rngs=nnx.Rngs(0))
-    check_layer_grads(embed, jax.random.normal(jax.random.key(1), (2, 3)), call=lambda m, h: m.attend(h))
+    def attend(m: nnx.Embed, h: jax.Array) -> jax.Array:
+        return m.attend(h)
+
+    check_layer_grads(embed, jax.random.normal(jax.random.key(1), (2, 3)), call=attend)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 import pytest
 from gradcheck import check_layer_grads
 from parity import assert_close, copy_from_flax, fnnx
 
 import nnx
+from nnx.nn.conv_common import PaddingLike
+from typed_jax import value_and_grad
 
 X = jax.random.normal(jax.random.key(0), (4, 6))
 
@@ -45,7 +47,7 @@ def test_training_only_lora_params_leaves_the_base_unchanged() -> None:
         return jnp.mean((nnx.merge(graphdef, lora, rest)(X) - 1.0) ** 2)
 
     before = float(loss(lora))
-    optimizer.update(model, jax.grad(loss)(lora))
+    optimizer.update(model, value_and_grad(loss)(lora)[1])
     assert float(loss(nnx.state(model, nnx.LoRAParam))) < before
     assert nnx.state(model, nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam))) == base
 
@@ -78,9 +80,9 @@ def test_avg_pool_count_include_pad() -> None:
 
 
 @pytest.mark.parametrize("padding", ["VALID", "SAME", ((1, 0), (0, 1))])
-def test_pooling_matches_flax(padding: object) -> None:
+def test_pooling_matches_flax(padding: PaddingLike) -> None:
     for ours, theirs in [(nnx.max_pool, fnnx.max_pool), (nnx.avg_pool, fnnx.avg_pool), (nnx.min_pool, fnnx.min_pool)]:
-        assert_close(ours(IMG, (2, 3), (1, 2), padding), theirs(IMG, (2, 3), (1, 2), padding), atol=1e-6)  # type: ignore[arg-type]
+        assert_close(ours(IMG, (2, 3), (1, 2), padding), theirs(IMG, (2, 3), (1, 2), padding), atol=1e-6)
 
 
 def test_pooling_errors() -> None:

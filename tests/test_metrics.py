@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nnx
+from typed_jax import jit
 
 
 def test_average_over_batches_of_different_sizes() -> None:
@@ -49,7 +50,7 @@ def test_metric_errors_name_what_is_missing() -> None:
     with pytest.raises(ValueError, match=r"logits of shape \(2, 3\) do not fit labels of shape \(3,\)"):
         nnx.metrics.Accuracy().update(logits=jnp.ones((2, 3)), labels=jnp.ones((3,), jnp.int32))
     with pytest.raises(TypeError, match="is not an nnx metric"):
-        nnx.MultiMetric(loss=3)  # type: ignore[arg-type]
+        nnx.MultiMetric(loss=3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # under test
 
 
 def test_multimetric_updates_inside_jit_through_split_merge() -> None:
@@ -57,7 +58,7 @@ def test_multimetric_updates_inside_jit_through_split_merge() -> None:
     graphdef, state = nnx.split(metrics)
     assert {p[-1] for p in state.paths} == {"total", "count"}
 
-    @jax.jit
+    @jit
     def step(state: nnx.State[nnx.MultiMetric], logits: jax.Array, labels: jax.Array) -> nnx.State[nnx.MultiMetric]:
         m = nnx.merge(graphdef, state)
         m.update(loss=jnp.mean(logits), logits=logits, labels=labels)

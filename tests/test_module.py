@@ -1,5 +1,7 @@
 """Modules: plain Python semantics, containers, flags, repr."""
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,25 +11,32 @@ import nnx
 
 
 class Dropout(nnx.Module):
-    def __init__(self, rate: float):
+    def __init__(self, rate: float) -> None:
         self.rate = rate
         self.deterministic = False
 
 
 class Norm(nnx.Module):
-    def __init__(self):
+    def __init__(self) -> None:
         self.use_running_average = False
         self.mean = nnx.BatchStat(jnp.zeros(2))
 
 
 class Net(nnx.Module):
-    def __init__(self):
+    # Attributes the tests replace or add later (surgery), declared with the widest type.
+    norm: nnx.Module
+    layers: list[Any]
+    extra: jax.Array
+    alias: nnx.Module
+    me: nnx.Module
+
+    def __init__(self) -> None:
         self.drop = Dropout(0.5)
         self.norm = Norm()
         self.layers = [Dropout(0.1), {"inner": Norm()}]
 
 
-def test_lists_and_dicts_become_tracked_containers():
+def test_lists_and_dicts_become_tracked_containers() -> None:
     net = Net()
     assert isinstance(net.layers, nnx.List)
     assert isinstance(net.layers[1], nnx.Dict)
@@ -35,21 +44,22 @@ def test_lists_and_dicts_become_tracked_containers():
     assert ("layers", 1, "inner", "mean") in paths
 
 
-def test_train_and_eval_flip_flags_everywhere():
+def test_train_and_eval_flip_flags_everywhere() -> None:
     net = Net()
     net.eval()
     assert net.drop.deterministic and net.layers[0].deterministic
-    assert net.norm.use_running_average and net.layers[1]["inner"].use_running_average
+    assert isinstance(net.norm, Norm) and net.norm.use_running_average
+    assert net.layers[1]["inner"].use_running_average
     net.train()
     assert not net.drop.deterministic and not net.layers[1]["inner"].use_running_average
 
 
-def test_set_attributes_reports_unknown_names():
+def test_set_attributes_reports_unknown_names() -> None:
     with pytest.raises(AttributeError, match="no submodule of Net has attribute"):
         Net().set_attributes(determinstic=True)
 
 
-def test_model_surgery_and_structure_changes_are_seen_by_split():
+def test_model_surgery_and_structure_changes_are_seen_by_split() -> None:
     net = Net()
     g1 = nnx.graphdef(net)
     net.norm = Dropout(0.2)  # replace a submodule by a different type
@@ -62,7 +72,7 @@ def test_model_surgery_and_structure_changes_are_seen_by_split():
     assert ("extra",) in nnx.state(net).paths
 
 
-def test_repr_shows_shapes_shared_and_cycles():
+def test_repr_shows_shapes_shared_and_cycles() -> None:
     net = Net()
     net.alias = net.norm
     net.me = net
@@ -72,9 +82,9 @@ def test_repr_shows_shapes_shared_and_cycles():
     assert "<shared Net at <root>>" in text
 
 
-def test_sow_accumulates_and_pop_removes():
+def test_sow_accumulates_and_pop_removes() -> None:
     class Probe(nnx.Module):
-        def __call__(self, x):
+        def __call__(self, x: jax.Array) -> jax.Array:
             self.sow(nnx.Intermediate, "seen", x)
             return x
 
@@ -87,7 +97,7 @@ def test_sow_accumulates_and_pop_removes():
     assert "seen" not in vars(p)
 
 
-def test_iter_modules_visits_shared_once():
+def test_iter_modules_visits_shared_once() -> None:
     net = Net()
     net.alias = net.norm
     modules = [m for _, m in net.iter_modules()]
@@ -95,12 +105,12 @@ def test_iter_modules_visits_shared_once():
     assert net.norm in modules
 
 
-def test_sequential_chains_layers():
+def test_sequential_chains_layers() -> None:
     class Add(nnx.Module):
-        def __init__(self, k):
+        def __init__(self, k: int) -> None:
             self.k = k
 
-        def __call__(self, x):
+        def __call__(self, x: jax.Array) -> jax.Array:
             return x + self.k
 
     seq = nnx.Sequential(Add(1), Add(2))

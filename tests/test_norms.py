@@ -13,7 +13,7 @@ from parity import assert_close, copy_from_flax, fnnx
 import nnx
 
 X = 1.5 + 2.0 * jax.random.normal(jax.random.key(0), (3, 5, 8))
-RANDOM = nnx.initializers.normal(1.0)  # non-trivial scales and biases
+SCALE_INIT = nnx.initializers.normal(1.0)  # a non-trivial scale
 
 
 def test_layer_norm_normalises_each_example() -> None:
@@ -61,11 +61,11 @@ def test_dtype_keeps_float32_statistics() -> None:
 @pytest.mark.parametrize(
     "ours,theirs",
     [
-        (lambda: nnx.LayerNorm(8, bias_init=RANDOM, scale_init=RANDOM), lambda: fnnx.LayerNorm(8, rngs=fnnx.Rngs(1))),
+        (lambda: nnx.LayerNorm(8, bias_init=nnx.initializers.normal(1.0), scale_init=SCALE_INIT), lambda: fnnx.LayerNorm(8, rngs=fnnx.Rngs(1))),
         (lambda: nnx.LayerNorm(8, use_fast_variance=False, use_bias=False), lambda: fnnx.LayerNorm(8, use_fast_variance=False, use_bias=False, rngs=fnnx.Rngs(1))),
         (lambda: nnx.LayerNorm(5, reduction_axes=(-2, -1), feature_axes=-2), lambda: fnnx.LayerNorm(5, reduction_axes=(-2, -1), feature_axes=-2, rngs=fnnx.Rngs(1))),
-        (lambda: nnx.RMSNorm(8, scale_init=RANDOM), lambda: fnnx.RMSNorm(8, rngs=fnnx.Rngs(1))),
-        (lambda: nnx.GroupNorm(8, num_groups=4, scale_init=RANDOM), lambda: fnnx.GroupNorm(8, num_groups=4, rngs=fnnx.Rngs(1))),
+        (lambda: nnx.RMSNorm(8, scale_init=SCALE_INIT), lambda: fnnx.RMSNorm(8, rngs=fnnx.Rngs(1))),
+        (lambda: nnx.GroupNorm(8, num_groups=4, scale_init=SCALE_INIT), lambda: fnnx.GroupNorm(8, num_groups=4, rngs=fnnx.Rngs(1))),
         (lambda: nnx.GroupNorm(8, num_groups=None, group_size=1), lambda: fnnx.GroupNorm(8, num_groups=None, group_size=1, rngs=fnnx.Rngs(1))),
     ],
     ids=["layer_norm", "layer_norm_exact_var", "layer_norm_two_axes", "rms_norm", "group_norm", "instance_norm"],
@@ -74,7 +74,8 @@ def test_norms_match_flax(ours: Any, theirs: Any) -> None:
     a, b = ours(), theirs()
     b_state = fnnx.state(b, fnnx.Param)
     b_leaves = jax.tree.leaves(b_state)
-    b_state = jax.tree.unflatten(jax.tree.structure(b_state), [jax.random.normal(jax.random.key(i), v.shape) for i, v in enumerate(b_leaves)])
+    noise = [jax.random.normal(jax.random.key(i), v.shape) for i, v in enumerate(b_leaves)]
+    b_state = jax.tree.unflatten(jax.tree.structure(b_state), noise)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]  # flax's State is untyped
     fnnx.update(b, b_state)  # non-trivial scale and bias on the Flax side, copied to ours
     copy_from_flax(a, b)
     assert_close(a(X), b(X), atol=1e-5)
@@ -83,9 +84,9 @@ def test_norms_match_flax(ours: Any, theirs: Any) -> None:
 @pytest.mark.parametrize(
     "layer",
     [
-        lambda: nnx.LayerNorm(4, bias_init=RANDOM, scale_init=RANDOM),
-        lambda: nnx.RMSNorm(4, scale_init=RANDOM),
-        lambda: nnx.GroupNorm(4, num_groups=2, scale_init=RANDOM),
+        lambda: nnx.LayerNorm(4, bias_init=nnx.initializers.normal(1.0), scale_init=SCALE_INIT),
+        lambda: nnx.RMSNorm(4, scale_init=SCALE_INIT),
+        lambda: nnx.GroupNorm(4, num_groups=2, scale_init=SCALE_INIT),
     ],
     ids=["layer_norm", "rms_norm", "group_norm"],
 )

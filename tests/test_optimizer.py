@@ -7,9 +7,10 @@ from typing import Any, cast
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 import pytest
 from parity import assert_close
+from typed_jax import jit, value_and_grad
 
 import nnx
 
@@ -26,7 +27,7 @@ class MLP(nnx.Module):
         self.adapter = LoRAish(jnp.zeros((8,)))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.second(jax.nn.relu(self.bn(self.first(x))) + self.adapter)
+        return self.second(jax.nn.relu(self.bn(self.first(x))) + self.adapter.value)
 
 
 X = jax.random.normal(jax.random.key(0), (16, 3))
@@ -39,8 +40,7 @@ def grads_of(model: MLP, wrt: nnx.Filter = nnx.Param) -> nnx.State[MLP]:
     def loss(params: nnx.State[MLP]) -> jax.Array:
         return jnp.mean((nnx.merge(graphdef, params, rest)(X) - Y) ** 2)
 
-    grads: nnx.State[MLP] = jax.grad(loss)(params)
-    return grads
+    return value_and_grad(loss)(params)[1]
 
 
 def test_state_lives_in_cells_that_split_finds() -> None:
@@ -65,7 +65,7 @@ def test_update_matches_plain_optax() -> None:
     for _ in range(3):
         grads = grads_of(model)
         updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        params = cast(nnx.State[MLP], optax.apply_updates(params, updates))  # optax: its own Params type
         optimizer.update(model, grads)
     assert int(optimizer.step.value) == 3
     for ours, expected in zip(nnx.state(model, nnx.Param).leaves, params.leaves):
@@ -97,21 +97,22 @@ def test_jit_through_split_merge_equals_eager() -> None:
     jit_opt = nnx.Optimizer(jit_model, optax.adamw(1e-2))
     graphdef, state = nnx.split(jit_opt)  # one graph: the optimizer and the model it holds
 
-    @jax.jit
+    @jit
     def train_step(state: nnx.State[Any]) -> tuple[jax.Array, nnx.State[Any]]:
         optimizer = nnx.merge(graphdef, state)
-        model: MLP = optimizer.model  # type: ignore[assignment]  # Optimizer.model is an Object
+        model = optimizer.model
+        assert isinstance(model, MLP)  # Optimizer.model is typed as an nnx.Object
 
-        def loss_fn(params: nnx.State[MLP], rest: nnx.State[MLP]) -> jax.Array:
+        def loss_fn(params: nnx.State[MLP]) -> jax.Array:
             return jnp.mean((nnx.merge(g, params, rest)(X) - Y) ** 2)
 
         g, params, rest = nnx.split(model, nnx.Param, ...)
-        loss, grads = jax.value_and_grad(loss_fn)(params, rest)
+        loss, grads = value_and_grad(loss_fn)(params)
         optimizer.update(model, grads)
         model(X)  # a forward pass in training mode moves the BatchNorm statistics in place
         return loss, nnx.state(optimizer)
 
-    losses = []
+    losses: list[float] = []
     for _ in range(5):
         loss, state = train_step(state)
         losses.append(float(loss))
@@ -139,7 +140,7 @@ def test_bad_arguments_name_the_problem_and_change_nothing() -> None:
         nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Cache)
     optimizer = nnx.Optimizer(model, optax.sgd(0.1))
     with pytest.raises(TypeError, match=r"takes \(model, grads\) or \(grads\).*got \(MLP\)"):
-        optimizer.update(model)  # type: ignore[call-overload]
+        optimizer.update(model)  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]  # under test
     partial = grads_of(model, LoRAish)
     with pytest.raises(ValueError, match=r"do not cover.*first\.kernel"):
         optimizer.update(model, partial)
@@ -165,8 +166,10 @@ def test_under_nnx_jit_both_update_forms_write_back_and_match_eager() -> None:
         def loss_fn(model: MLP) -> jax.Array:
             return jnp.mean((model(x) - y) ** 2)
 
+        model = optimizer.model
+        assert isinstance(model, MLP)  # Optimizer.model is typed as an nnx.Object
         loss: jax.Array
-        loss, grads = nnx.value_and_grad(loss_fn)(cast(MLP, optimizer.model))
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
         optimizer.update(grads)  # the optimizer's own reference to the model
         return loss
 

@@ -8,11 +8,16 @@ and static attributes. Every property is checked against an independent walk
 of the object graph (``analyze`` below), never against nnx's own traversal.
 """
 
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (This file builds random object graphs from hypothesis draws: its values are ``Any``
+# by nature, and isinstance narrows them to ``Variable[Unknown]``; mypy --strict and the
+# other pyright rules still apply.)
+
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import hypothesis.extra.numpy as hnp
 import jax
@@ -32,7 +37,7 @@ SETTINGS = settings(
 )
 
 
-class Count(nnx.Variable):
+class Count(nnx.Variable[Any]):
     """A user kind; its collection is ``"count"``."""
 
 
@@ -50,7 +55,10 @@ class Stat(nnx.Module):
 
 
 class Bag(nnx.Module):
-    """No declared fields: only undeclared attributes."""
+    """No declared fields: only undeclared attributes (those set by BagOf are annotated)."""
+
+    x: Any
+    c: Count
 
 
 MODULE_CLASSES: list[type[nnx.Module]] = [Leaf, Stat, Bag]
@@ -104,7 +112,7 @@ class _Builder:
     def fresh_cell(self) -> nnx.Variable[Any]:
         kind = self.draw(st.sampled_from(KINDS))
         meta = self.draw(st.sampled_from([{}, {}, {"sharding": ("x", None)}, {"tag": "t", "n": 3}, {"axes": ["x"]}]))
-        cell = kind(self.draw(arrays), **meta)
+        cell: nnx.Variable[Any] = kind(self.draw(arrays), **meta)
         self.cells.append(cell)
         self.names[id(cell)] = f"v{len(self.cells) - 1}"
         self.log.append(f"v{len(self.cells) - 1} = {short(cell)}{' ' + repr(meta) if meta else ''}")
@@ -232,6 +240,7 @@ def is_array(x: Any) -> bool:
 
 
 def children(node: Any) -> list[tuple[Any, Any]]:
+    items: list[tuple[Any, Any]]
     if isinstance(node, nnx.Object):
         items = list(vars(node).items())
     elif isinstance(node, dict):
@@ -371,7 +380,8 @@ def pred_is_cell(path: tuple[Any, ...], value: Any) -> bool:
     return isinstance(value, nnx.Variable)
 
 
-PREDICATES = {
+#: name -> (the nnx predicate, the same test written against the independent walk)
+PREDICATES: dict[str, tuple[Callable[[Any, Any], bool], Callable[[tuple[Any, ...], Any, Any], bool]]] = {
     "ndim1": (pred_ndim1, lambda path, kind, arr: np.ndim(arr) == 1),
     "positive": (pred_positive, lambda path, kind, arr: float(np.sum(np.asarray(arr))) > 0),
     "even_depth": (pred_even_depth, lambda path, kind, arr: len(path) % 2 == 0),
@@ -576,7 +586,7 @@ def test_update_writes_in_place_into_existing_cells(
     assert set(after.objs) == set(before.objs)
     for key, path in before.first.items():
         assert resolve(m, path) is before.objs[key]
-    for path, (kind, old, _) in before.leaves.items():
+    for path, (_, old, _) in before.leaves.items():
         now = after.leaves[path][1]
         assert_values_equal(now, new_values[path] if path in written else old)
     # Every holder of a cell reads the new value, through any of its locations.
@@ -683,10 +693,14 @@ def test_pop_removes_exactly_the_matching_leaves_everywhere(case: Case, ast: tup
     for p, value in zip(popped.paths, popped.leaves):
         assert_values_equal(value, before.leaves[p][1])
     after = analyze(m)
-    cell_ids = lambda g: {id(c) for c in g.objs.values() if isinstance(c, nnx.Variable)}  # noqa: E731
+    def cell_ids(g: Graph) -> set[int]:
+        return {id(c) for c in g.objs.values() if isinstance(c, nnx.Variable)}
+
     doomed_cells = {k for k, p in before.first.items() if p in doomed and isinstance(before.objs[k], nnx.Variable)}
     assert cell_ids(after) == cell_ids(before) - doomed_cells
-    n_arrays = lambda g: sum(1 for kind, _, _ in g.leaves.values() if kind is None)  # noqa: E731
+    def n_arrays(g: Graph) -> int:
+        return sum(1 for kind, _, _ in g.leaves.values() if kind is None)
+
     assert n_arrays(after) == n_arrays(before) - sum(1 for p in doomed if before.leaves[p][0] is None)
     # modules and containers all stay; the next split agrees with the new graph
     assert {k for k, o in after.objs.items() if not isinstance(o, nnx.Variable)} == {
@@ -718,19 +732,20 @@ def _mutate(case: Case, data: st.DataObject) -> str:
     op = data.draw(st.sampled_from(ops), label="mutation")
     target = data.draw(st.sampled_from(modules), label="target module")
     arr = data.draw(arrays, label="array")
+    # setattr: new attributes on a random module, which no checker can know about
     if op == "add_cell":
-        target.new_cell = data.draw(st.sampled_from(KINDS))(arr)
+        setattr(target, "new_cell", data.draw(st.sampled_from(KINDS))(arr))
     elif op == "add_array":
-        target.new_array = arr
+        setattr(target, "new_array", arr)
     elif op == "add_module":
         sub = Leaf()
         sub.w = arr
-        target.new_module = sub
+        setattr(target, "new_module", sub)
     elif op == "add_list":
-        target.new_list = [nnx.Param(arr), arr, data.draw(st.sampled_from(modules))]
+        setattr(target, "new_list", [nnx.Param(arr), arr, data.draw(st.sampled_from(modules))])
     elif op == "add_static":
-        target.new_static = data.draw(st.integers(0, 9))
-        target.new_static2 = "changed" if getattr(target, "new_static2", None) == "orig" else "orig"
+        setattr(target, "new_static", data.draw(st.integers(0, 9)))
+        setattr(target, "new_static2", "changed" if getattr(target, "new_static2", None) == "orig" else "orig")
     elif op == "delete":
         names = sorted(vars(target))
         if not names:
@@ -740,7 +755,7 @@ def _mutate(case: Case, data: st.DataObject) -> str:
     elif op == "declared_cell":
         if not isinstance(target, (Leaf, Stat)):
             return "noop"
-        target.w = nnx.Param(arr)  # a new cell replaces the old one (and unshares it)
+        setattr(target, "w", nnx.Param(arr))  # a new cell replaces the old one (and unshares it)
     elif op == "static_field":
         if not isinstance(target, Stat):
             return "noop"

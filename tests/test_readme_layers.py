@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import nnx
+
 README = Path(__file__).parent.parent / "README.md"
 
 
@@ -18,5 +20,6 @@ def test_the_training_snippet_runs_and_learns(capsys: pytest.CaptureFixture[str]
     exec(compile(block, str(README), "exec"), namespace)
     assert capsys.readouterr().out.startswith("100 ")  # the step count the snippet prints
     metrics = namespace["metrics"]
-    accuracy = float(metrics.compute()["accuracy"])  # type: ignore[attr-defined]  # exec'd namespace
+    assert isinstance(metrics, nnx.MultiMetric)
+    accuracy = float(metrics.compute()["accuracy"])
     assert accuracy > 0.8, f"the README's training loop reached only {accuracy:.2f} accuracy"

@@ -11,6 +11,7 @@ from gradcheck import check_layer_grads
 from parity import assert_close, fnnx
 
 import nnx
+from typed_jax import jit
 
 B, T, F, Hd = 3, 7, 4, 5
 X = jax.random.normal(jax.random.key(0), (B, T, F))
@@ -19,7 +20,7 @@ X = jax.random.normal(jax.random.key(0), (B, T, F))
 def loop(cell: Any, xs: jax.Array) -> tuple[Any, jax.Array]:
     """The recurrence written as a Python loop over time (batch-major inputs)."""
     carry = cell.initialize_carry(xs[:, 0].shape)
-    ys = []
+    ys: list[jax.Array] = []
     for t in range(xs.shape[1]):
         carry, y = cell(carry, xs[:, t])
         ys.append(y)
@@ -112,13 +113,27 @@ def test_rnn_carries_other_cell_state_through_the_scan() -> None:
 
 def test_rnn_under_jit_and_gradients() -> None:
     cell = nnx.LSTMCell(2, 3, bias_init=nnx.initializers.normal(1.0), rngs=nnx.Rngs(0))
-    check_layer_grads(cell, jax.random.normal(jax.random.key(1), (1, 2)), call=lambda m, x: m(m.initialize_carry(x.shape), x)[1])
+    def step_output(m: nnx.LSTMCell, x: jax.Array) -> jax.Array:
+        out: jax.Array = m(m.initialize_carry(x.shape), x)[1]
+        return out
+
+    check_layer_grads(cell, jax.random.normal(jax.random.key(1), (1, 2)), call=step_output)
     rnn = nnx.RNN(nnx.GRUCell(2, 3, rngs=nnx.Rngs(0)))
     x = jax.random.normal(jax.random.key(1), (1, 4, 2))
+
     # the carry keeps the dtype of the initial carry: give a float64 one for the float64 check
-    check_layer_grads(rnn, x, call=lambda m, x: m(x, initial_carry=jnp.zeros((1, 3), x.dtype)))
+    def run_from_zeros(m: nnx.RNN, x: jax.Array) -> jax.Array:
+        out: jax.Array = m(x, initial_carry=jnp.zeros((1, 3), x.dtype))
+        return out
+
+    check_layer_grads(rnn, x, call=run_from_zeros)
     graphdef, state = nnx.split(rnn)
-    y = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x))(state, X[:, :, :2])
+
+    def apply(s: nnx.State[nnx.RNN], x: jax.Array) -> jax.Array:
+        out: jax.Array = nnx.merge(graphdef, s)(x)
+        return out
+
+    y = jit(apply)(state, X[:, :, :2])
     assert_close(y, rnn(X[:, :, :2]), atol=1e-5)
 
 

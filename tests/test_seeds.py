@@ -13,7 +13,7 @@ need the lifted transforms (``nnx.jit``, ``nnx.grad``, ``nnx.Optimizer``) or
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ import pytest
 from jax import random
 
 import nnx
+from typed_jax import grad_with_aux, jit, scan, tree_map, value_and_grad, vmap
 
 # -- test-local stand-ins for layers the library does not ship -----------------
 
@@ -32,15 +33,16 @@ class Linear(nnx.Module):
     Takes seed 003's ``ctx: nnx.Context`` or the modern ``rngs: nnx.Rngs``.
     """
 
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context | None = None, rngs: nnx.Rngs | None = None):
+    def __init__(self, din: int, dout: int, *, ctx: nnx.Context | None = None, rngs: nnx.Rngs | None = None) -> None:
         self.din = din
         self.dout = dout
-        key = ctx.make_rng("params") if ctx is not None else rngs.params()  # type: ignore[union-attr]
+        assert ctx is not None or rngs is not None, "pass ctx= or rngs="
+        key = ctx.make_rng("params") if ctx is not None else rngs.params()  # type: ignore[union-attr]  # pyright: ignore[reportOptionalMemberAccess]  # asserted above
         self.kernel = nnx.Param(jax.random.uniform(key, (din, dout)) - 0.5)
         self.bias = nnx.Param(jnp.zeros((dout,)))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return x @ self.kernel + self.bias
+        return x @ self.kernel.value + self.bias.value
 
 
 class BatchNorm(nnx.Module):
@@ -56,7 +58,7 @@ class BatchNorm(nnx.Module):
         momentum: float = 0.9,
         ctx: nnx.Context | None = None,
         rngs: nnx.Rngs | None = None,
-    ):
+    ) -> None:
         self.use_running_average = use_running_average
         self.momentum = momentum
         self.scale = nnx.Param(jnp.ones((num_features,)))
@@ -76,7 +78,7 @@ class BatchNorm(nnx.Module):
             m = self.momentum
             self.mean.value = m * self.mean.value + (1 - m) * mean
             self.var.value = m * self.var.value + (1 - m) * var
-        return (x - mean) / jnp.sqrt(var + 1e-5) * self.scale + self.bias
+        return (x - mean) / jnp.sqrt(var + 1e-5) * self.scale.value + self.bias.value
 
 
 class Dropout(nnx.Module):
@@ -84,7 +86,7 @@ class Dropout(nnx.Module):
     forked copy of the Rngs (seed 002). Seed 003 form: ``Dropout(rate)`` and a
     ``ctx`` with a ``dropout`` stream at call time."""
 
-    def __init__(self, rate: float, *, deterministic: bool = False, rngs: nnx.Rngs | None = None):
+    def __init__(self, rate: float, *, deterministic: bool = False, rngs: nnx.Rngs | None = None) -> None:
         self.rate = rate
         self.deterministic = deterministic
         if rngs is not None:
@@ -109,6 +111,19 @@ def all_close(a: Any, b: Any) -> bool:
     return bool(np.allclose(np.asarray(a), np.asarray(b)))
 
 
+def double(x: jax.Array) -> jax.Array:
+    return x * 2.0
+
+
+def sgd(lr: float) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """The SGD step the seeds write as ``lambda w, g: w - lr * g``."""
+
+    def step(w: jax.Array, g: jax.Array) -> jax.Array:
+        return w - lr * g
+
+    return step
+
+
 # == seed 000: early descriptor design =========================================
 
 
@@ -119,16 +134,16 @@ class Linear000(nnx.Module):
     w: jax.Array = nnx.param()
     b: jax.Array = nnx.param()
 
-    def __init__(self, din: int, dout: int):
+    def __init__(self, din: int, dout: int) -> None:
         key = self.make_rng("params")  # request an RNG key
         self.w = jax.random.uniform(key, (din, dout))
         self.b = jax.numpy.zeros((dout,))
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         return x @ self.w + self.b
 
 
-def test_000_linear_declared_fields_and_init():
+def test_000_linear_declared_fields_and_init() -> None:
     """Seed 000, "Getting Started": ``Linear`` with ``w``/``b`` declared by ``nnx.param()``,
     ``self.make_rng("params")`` in ``__init__``, built by ``Linear.init(jax.random.PRNGKey(0))(12, 2)``.
     Also the ``model["params"]`` read/write idiom (from the SGD line of the seed's train_step)."""
@@ -155,12 +170,12 @@ def test_000_linear_declared_fields_and_init():
     params = model["params"]
     assert leaf_paths(params) == {"w", "b"}
     cell_w = nnx.cell(model, "w")
-    model["params"] = jax.tree.map(lambda w: w * 2.0, params)  # FIX: jax.tree_map -> jax.tree.map
+    model["params"] = tree_map(double, params)  # FIX: jax.tree_map -> jax.tree.map
     assert nnx.cell(model, "w") is cell_w  # written into the existing cell
     assert all_close(model.w, 2.0 * params["w"])
 
 
-def test_000_linear_with_nnx_ref():
+def test_000_linear_with_nnx_ref() -> None:
     """Seed 000, "Getting Started" prose: "the ``w`` field is marked as a parameter using
     ``nnx.ref``": the same Linear with ``w = nnx.ref("params")`` declares a Param too."""
 
@@ -168,12 +183,12 @@ def test_000_linear_with_nnx_ref():
         w: jax.Array = nnx.ref("params")
         b: jax.Array = nnx.param()
 
-        def __init__(self, din: int, dout: int):
+        def __init__(self, din: int, dout: int) -> None:
             key = self.make_rng("params")
             self.w = jax.random.uniform(key, (din, dout))
             self.b = jax.numpy.zeros((dout,))
 
-        def __call__(self, x):
+        def __call__(self, x: jax.Array) -> jax.Array:
             return x @ self.w + self.b
 
     model = LinearRef.init(jax.random.PRNGKey(0))(12, 2)
@@ -183,32 +198,32 @@ def test_000_linear_with_nnx_ref():
     assert all_close(model.w, reference.w)
 
 
-def test_000_shared_state_block_model_apply_flags():
+def test_000_shared_state_block_model_apply_flags() -> None:
     """Seed 000, "Shared State": ``Block`` holding a shared Linear and a BatchNorm, ``Model``
     with two Blocks sharing one Linear, ``loss_fn`` calling
     ``model.apply(use_running_average=False)(x)``; the shared Linear stays in sync through
     a gradient update written with ``model["params"] = ...``."""
 
     class Block(nnx.Module):
-        def __init__(self, linear: Linear000):  # FIX: nnx.Linear -> the seed's own Linear
+        def __init__(self, linear: Linear000) -> None:  # FIX: nnx.Linear -> the seed's own Linear
             self.linear = linear
             self.bn = BatchNorm(2)  # FIX: nnx.BatchNorm -> test-local BatchNorm
 
-        def __call__(self, x):
+        def __call__(self, x: jax.Array) -> jax.Array:
             return jax.nn.relu(self.bn(self.linear(x)))  # FIX: nnx.relu -> jax.nn.relu
 
     class Model(nnx.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             shared = Linear000(2, 2)  # FIX: nnx.Linear(2, 2) -> the seed's Linear (keys via make_rng)
             self.block1 = Block(shared)
             self.block2 = Block(shared)
 
-        def __call__(self, x):
+        def __call__(self, x: jax.Array) -> jax.Array:
             x = self.block1(x)
             x = self.block2(x)
             return x
 
-    def loss_fn(model: Model, x: jax.Array, y: jax.Array):
+    def loss_fn(model: Model, x: jax.Array, y: jax.Array) -> jax.Array:
         y_pred = model.apply(use_running_average=False)(x)
         return jnp.mean((y - y_pred) ** 2)
 
@@ -246,15 +261,15 @@ def test_000_shared_state_block_model_apply_flags():
     graphdef = nnx.graphdef(model)
     rest = nnx.state(model, nnx.Not("params"))
 
-    def pure_loss(params):
+    def pure_loss(params: nnx.State[Model]) -> jax.Array:
         m = nnx.merge(graphdef, params, rest)
         return loss_fn(m, x, y)
 
     params = model["params"]
-    loss0, grad = jax.value_and_grad(pure_loss)(params)
+    loss0, grad = value_and_grad(pure_loss)(params)
     shared = model.block1.linear
     w_before = shared.w
-    model["params"] = jax.tree.map(lambda w, g: w - 0.1 * g, model["params"], grad)  # FIX: jax.tree_map
+    model["params"] = tree_map(sgd(0.1), model["params"], grad)  # FIX: jax.tree_map
     assert model.block1.linear is model.block2.linear is shared
     assert not all_close(shared.w, w_before)
     assert all_close(shared.w, w_before - 0.1 * grad["block1"]["linear"]["w"])
@@ -266,17 +281,17 @@ def test_000_shared_state_block_model_apply_flags():
 
 class Linear001(nnx.Module):
     # Seed 001's Linear.
-    def __init__(self, fin: int, fout: int, *, rngs: nnx.Rngs):  # FIX: nn.Module -> nnx.Module
+    def __init__(self, fin: int, fout: int, *, rngs: nnx.Rngs) -> None:  # FIX: nn.Module -> nnx.Module
         key = rngs.params()  # FIX: `keys=` but `key` used below
         self.din, self.dout = fin, fout  # FIX: LoraLinear reads linear.din / linear.dout
         self.w = nnx.Param(jax.random.uniform(key, (fin, fout)))
         self.b = nnx.Param(jnp.zeros((fout,)))  # FIX: jax.zeros -> jnp.zeros
 
-    def __call__(self, x: jax.Array):
-        return jnp.dot(x, self.w) + self.b
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jnp.dot(x, self.w.value) + self.b.value  # FIX: a Param is not an ArrayLike to checkers: .value
 
 
-def test_001_linear_eager_init():
+def test_001_linear_eager_init() -> None:
     """Seed 001, "Flax NNX Module system": ``Linear`` with ``nnx.Param`` attributes and
     ``rngs.params()``, eagerly initialised with ``nnx.Rngs(params=0)`` and called."""
     linear = Linear001(2, 5, rngs=nnx.Rngs(params=0))  # Eager Init
@@ -289,18 +304,18 @@ def test_001_linear_eager_init():
     # (nnx.display(linear) left out)
 
 
-def test_001_stateful_counter():
+def test_001_stateful_counter() -> None:
     """Seed 001, "Stateful computation": ``class Count(nnx.Variable)`` and a ``Counter``
     whose ``__call__`` does ``self.count += 1``."""
 
-    class Count(nnx.Variable):
+    class Count(nnx.Variable[jax.Array]):
         pass
 
     class Counter(nnx.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             self.count = Count(jnp.array(0))
 
-        def __call__(self):
+        def __call__(self) -> None:
             self.count += 1
 
     counter = Counter()
@@ -317,45 +332,53 @@ def test_001_stateful_counter():
     assert nnx.state(counter, "count")["count"] == 2
 
 
-def test_001_model_surgery_lora():
+def test_001_model_surgery_lora() -> None:
     """Seed 001, "Model surgery": ``MLP`` of Linear/Dropout/BatchNorm/Linear, a
     ``LoraParam(nnx.Param)`` kind and ``LoraLinear`` wrapping an existing Linear;
     ``model.linear1``/``linear2`` replaced by LoRA versions, then ``model(x=...)``."""
 
     class MLP(nnx.Module):
-        def __init__(self, fin: int, hidden: int, fout: int, rngs: nnx.Rngs):
+        # the layers surgery replaces, declared with the type both versions share
+        linear1: nnx.Module
+        linear2: nnx.Module
+
+        def __init__(self, fin: int, hidden: int, fout: int, rngs: nnx.Rngs) -> None:
             self.linear1 = Linear001(fin, hidden, rngs=rngs)
             self.dropout = Dropout(rate=0.1, rngs=rngs)  # FIX: nnx.Dropout -> test-local Dropout
             self.bn = BatchNorm(hidden, rngs=rngs)  # FIX: nn.BatchNorm -> test-local BatchNorm
             self.linear2 = Linear001(hidden, fout, rngs=rngs)
 
-        def __call__(self, x: jax.Array):
-            x = jax.nn.gelu(self.dropout(self.bn(self.linear1(x))))  # FIX: nnx.gelu -> jax.nn.gelu
-            return self.linear2(x)  # FIX: self.linear -> self.linear2
+        def __call__(self, x: jax.Array) -> jax.Array:
+            linear1, linear2 = self.linear1, self.linear2
+            assert isinstance(linear1, (Linear001, LoraLinear)) and isinstance(linear2, (Linear001, LoraLinear))
+            x = jax.nn.gelu(self.dropout(self.bn(linear1(x))))  # FIX: nnx.gelu -> jax.nn.gelu
+            return linear2(x)  # FIX: self.linear -> self.linear2
 
     # To store stateful contexts, use nnx.Variable if vector
-    class LoraParam(nnx.Param):
+    class LoraParam(nnx.Param[jax.Array]):
         pass
 
     # Custom Lora-layer
     class LoraLinear(nnx.Module):
-        def __init__(self, linear: Linear001, rank: int, rngs: nnx.Rngs):
+        def __init__(self, linear: Linear001, rank: int, rngs: nnx.Rngs) -> None:
             self.linear = linear
             self.A = LoraParam(jax.random.normal(rngs(), (linear.din, rank)))
             self.B = LoraParam(jax.random.normal(rngs(), (rank, linear.dout)))
 
-        def __call__(self, x: jax.Array):
-            return self.linear(x) + x @ self.A @ self.B
+        def __call__(self, x: jax.Array) -> jax.Array:
+            return self.linear(x) + x @ self.A.value @ self.B.value
 
     rngs = nnx.Rngs(0)
     model = MLP(2, 32, 5, rngs=rngs)
     original1, original2 = model.linear1, model.linear2
+    assert isinstance(original1, Linear001) and isinstance(original2, Linear001)
     paths_before = leaf_paths(nnx.state(model))
     assert {"linear1.w", "linear2.w", "bn.mean", "dropout.rngs.default.count"} <= paths_before
 
     # Model surgery.
-    model.linear1 = LoraLinear(model.linear1, 4, rngs=rngs)
-    model.linear2 = LoraLinear(model.linear2, 4, rngs=rngs)
+    model.linear1 = LoraLinear(original1, 4, rngs=rngs)
+    model.linear2 = LoraLinear(original2, 4, rngs=rngs)
+    assert isinstance(model.linear1, LoraLinear) and isinstance(model.linear2, LoraLinear)
 
     x = jnp.ones((3, 2))
     y = model(x=x)
@@ -370,6 +393,7 @@ def test_001_model_surgery_lora():
     assert leaf_paths(nnx.state(model, LoraParam)) == {"linear1.A", "linear1.B", "linear2.A", "linear2.B"}
     assert leaf_paths(nnx.state(model, LoraParam)) < leaf_paths(nnx.state(model, nnx.Param))
     lora = model.linear1
+    assert isinstance(lora, LoraLinear)
     assert all_close(lora(x), original1(x) + x @ lora.A.value @ lora.B.value)
     # the forward pass drew a dropout key and updated the batch stats
     assert int(model.dropout.rngs.default.count.value) == 1
@@ -385,19 +409,19 @@ def test_001_model_surgery_lora():
 # == seed 002: quick reference =================================================
 
 
-def test_002_state_management_and_functional_api():
+def test_002_state_management_and_functional_api() -> None:
     """Seed 002, "State Management" and "Functional API": static configuration as plain
     attributes (``self.dropout_rate = 0.5``), dynamic state in ``nnx.Param``/``nnx.Variable``
     read with ``.value`` and updated by assignment in a method; ``nnx.split`` ->
     (GraphDef, State), ``nnx.merge``, ``nnx.update`` (in place), used with plain ``jax.jit``."""
 
     class Layer(nnx.Module):
-        def __init__(self, *, rngs: nnx.Rngs):
+        def __init__(self, *, rngs: nnx.Rngs) -> None:
             self.dropout_rate = 0.5  # static configuration
             self.weight = nnx.Param(jax.random.normal(rngs.params(), (3, 2)))  # dynamic state
             self.steps = nnx.Variable(jnp.array(0))
 
-        def __call__(self, x):
+        def __call__(self, x: jax.Array) -> jax.Array:
             self.steps.value = self.steps.value + 1  # update state inside a method
             return x @ self.weight.value
 
@@ -411,8 +435,8 @@ def test_002_state_management_and_functional_api():
     assert nnx.graphdef(layer) == graphdef
 
     # State is a pytree: jax.jit a pure function of it
-    @jax.jit
-    def forward(state, x):
+    @jit
+    def forward(state: nnx.State[Layer], x: jax.Array) -> tuple[jax.Array, nnx.State[Layer]]:
         m = nnx.merge(graphdef, state)
         y = m(x)
         return y, nnx.state(m)
@@ -435,7 +459,7 @@ def test_002_state_management_and_functional_api():
     assert not all_close(Layer(rngs=nnx.Rngs(1)).weight.value, layer.weight.value)
 
 
-def test_002_dropout_holds_forked_rngs():
+def test_002_dropout_holds_forked_rngs() -> None:
     """Seed 002, "Key NNX Classes": "Layers that use RNGs (like Dropout) hold a forked copy
     of the Rngs object, not a shared reference"."""
     rngs = nnx.Rngs(0)
@@ -455,25 +479,25 @@ def test_002_dropout_holds_forked_rngs():
 # == seed 003: nnx 0.0.8 README ================================================
 
 
-class Count003(nnx.Variable, collection="count"):
+class Count003(nnx.Variable[jax.Array], collection="count"):
     # Seed 003's `class Count(nnx.Variable): pass` (renamed here; same collection name).
     pass
 
 
 class Linear003(nnx.Module):
     # Seed 003, "Getting Started" (the seed calls it Linear).
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context):
+    def __init__(self, din: int, dout: int, *, ctx: nnx.Context) -> None:
         key = ctx.make_rng("params")
         self.w = nnx.Param(jax.random.uniform(key, (din, dout)))
         self.b = nnx.Param(jnp.zeros((dout,)))
-        self.count = Count003(0)  # track the number of calls
+        self.count = Count003(jnp.array(0))  # track the number of calls  # FIX: an array, as Count003 declares
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         self.count += 1
-        return x @ self.w + self.b
+        return x @ self.w.value + self.b.value
 
 
-def test_003_getting_started():
+def test_003_getting_started() -> None:
     """Seed 003, "Getting Started": ``Linear`` with ``ctx.make_rng("params")``, a ``Count``
     variable incremented per call, ``Linear(din=12, dout=2, ctx=nnx.context(0))``,
     ``assert model.count == 1``."""
@@ -490,7 +514,7 @@ def test_003_getting_started():
     assert not all_close(Linear003(12, 2, ctx=nnx.context(1)).w.value, model.w.value)
 
 
-def test_003_training_with_the_functional_api():
+def test_003_training_with_the_functional_api() -> None:
     """Seed 003, "Training with the Functional API": ``model.partition(nnx.Param, Count)``,
     a ``jax.jit`` train_step calling ``moduledef.apply(params, counts)(x)`` inside
     ``jax.grad(..., has_aux=True)`` and returning ``updates.filter(Count)``; SGD update;
@@ -504,21 +528,23 @@ def test_003_training_with_the_functional_api():
 
     (params, counts), moduledef = model.partition(nnx.Param, Count)
 
-    @jax.jit
-    def train_step(params, counts, x, y):
-        def loss_fn(params):
+    @jit
+    def train_step(
+        params: nnx.State[Linear003], counts: nnx.State[Linear003], x: jax.Array, y: jax.Array
+    ) -> tuple[nnx.State[Linear003], nnx.State[Linear003]]:
+        def loss_fn(params: nnx.State[Linear003]) -> tuple[jax.Array, nnx.State[Linear003]]:
             y_pred, (updates, _) = moduledef.apply(params, counts)(x)
             loss = jax.numpy.mean((y_pred - y) ** 2)
             return loss, updates.filter(Count)
 
         # compute gradient
-        grads, counts = jax.grad(loss_fn, has_aux=True)(params)
+        grads, counts = grad_with_aux(loss_fn)(params)
         # SGD update
-        params = jax.tree.map(lambda w, g: w - 0.1 * g, params, grads)  # FIX: jax.tree_map -> jax.tree.map
+        params = tree_map(sgd(0.1), params, grads)  # FIX: jax.tree_map -> jax.tree.map
 
         return params, counts
 
-    def loss_of(p):
+    def loss_of(p: nnx.State[Linear003]) -> float:
         return float(jnp.mean((x @ p["w"] + p["b"] - y) ** 2))
 
     old_params = params
@@ -537,7 +563,7 @@ def test_003_training_with_the_functional_api():
 
 class Foo(nnx.Module):
     # Seed 003, "Modules".
-    def __init__(self, ctx: nnx.Context):
+    def __init__(self, ctx: nnx.Context) -> None:
         # node attributes
         self.variable = nnx.Param(jnp.array(1))
         self.np_buffer = np.array(2)
@@ -552,7 +578,7 @@ class Foo(nnx.Module):
         self.list = [1, 2, 3]
 
 
-def test_003_modules_node_and_static_attributes():
+def test_003_modules_node_and_static_attributes() -> None:
     """Seed 003, "Modules" (``Foo``) and "Functional API" (``state, moduledef =
     model.partition()`` and the State it prints): node attributes (Param, NumPy and JAX
     arrays, ``nnx.Node``, a submodule) go to the State, the others are static."""
@@ -584,23 +610,27 @@ def test_003_modules_node_and_static_attributes():
     assert all_close(model2.submodule.kernel.value, model.submodule.kernel.value)
 
     # State and ModuleDef are pytrees: they pass through JAX transforms
-    doubled = jax.jit(lambda s: jax.tree.map(lambda v: v * 2, s))(state)
+    def double_all(s: nnx.State[Foo]) -> nnx.State[Foo]:
+        return tree_map(double, s)
+
+    doubled = jit(double_all)(state)
     assert int(moduledef.merge(doubled).jax_buffer) == 6
     assert jax.tree.leaves(moduledef) == []
 
 
-def test_003_functional_api_apply_method_and_submodule():
+def test_003_functional_api_apply_method_and_submodule() -> None:
     """Seed 003, "Functional API": ``moduledef.apply(state)(x)`` runs ``__call__``,
     ``moduledef.apply(state).some_method(x)`` a method and ``moduledef.apply(state).submodule(x)``
     a submodule, each returning ``y, (state, moduledef)``."""
 
     class FooWithMethods(Foo):
         # Foo of the seed plus the __call__ and some_method the example calls
-        def __call__(self, x):
+        layers: list[Linear]  # added by the example after construction
+        def __call__(self, x: jax.Array) -> jax.Array:
             self.variable.value = self.variable.value + 1
             return self.submodule(x)
 
-        def some_method(self, x):
+        def some_method(self, x: jax.Array) -> jax.Array:
             self.jax_buffer = self.jax_buffer * 10
             return -self.submodule(x)
 
@@ -637,16 +667,16 @@ def test_003_functional_api_apply_method_and_submodule():
 
 class Net003(nnx.Module):
     # A module with params, batch stats and a plain buffer for the "Partitioning State" examples.
-    def __init__(self, *, ctx: nnx.Context):
+    def __init__(self, *, ctx: nnx.Context) -> None:
         self.linear = Linear(3, 2, ctx=ctx)
         self.bn = BatchNorm(2, ctx=ctx)
         self.shift = jnp.array(0.5)
 
-    def __call__(self, x):
+    def __call__(self, x: jax.Array) -> jax.Array:
         return self.bn(self.linear(x)) + self.shift
 
 
-def test_003_partitioning_state():
+def test_003_partitioning_state() -> None:
     """Seed 003, "Partitioning State": ``model.partition()`` with no filter, ``nnx.Param``,
     ``nnx.Param, nnx.BatchStat`` and ``nnx.Param, nnx.BatchStat, ...`` (raising when a node is
     left unmatched), ``model.partition(...) == model.partition()``, predicate filters,
@@ -664,14 +694,15 @@ def test_003_partitioning_state():
     # verify that the state contains only params, else raise an error
     with pytest.raises(ValueError, match="unmatched"):
         model.partition(nnx.Param)
-    params, linear_def = model.linear.partition(nnx.Param)  # a params-only module passes
-    assert leaf_paths(params) == {"kernel", "bias"}
+    linear_params, linear_def = model.linear.partition(nnx.Param)  # a params-only module passes
+    assert leaf_paths(linear_params) == {"kernel", "bias"} and linear_def.type is Linear
 
     # split the state into params and batch_stats, verify no nodes are left
     with pytest.raises(ValueError, match="'shift'"):
         model.partition(nnx.Param, nnx.BatchStat)
-    (params, batch_stats), bn_def = model.bn.partition(nnx.Param, nnx.BatchStat)
-    assert leaf_paths(batch_stats) == {"mean", "var"}
+    (bn_params, bn_stats), bn_def = model.bn.partition(nnx.Param, nnx.BatchStat)
+    assert leaf_paths(bn_stats) == {"mean", "var"} and leaf_paths(bn_params) == {"scale", "bias"}
+    assert bn_def.type is BatchNorm
 
     # if there are any nodes left, use the `...` filter to capture them
     (params, batch_stats, rest), moduledef = model.partition(nnx.Param, nnx.BatchStat, ...)
@@ -713,7 +744,7 @@ def test_003_partitioning_state():
     assert params4 == params2 and batch_stats4 == batch_stats2
 
 
-def test_003_filters_not_and_buffers():
+def test_003_filters_not_and_buffers() -> None:
     """Seed 003, "Filters": the four filter kinds (type, ``...``, predicate, tuple) and
     ``rest = module.filter(nnx.Not(nnx.Param))`` / ``buffers = module.filter(nnx.buffers)``."""
     module = Foo(ctx=nnx.context(0))
@@ -731,22 +762,22 @@ def test_003_filters_not_and_buffers():
     assert leaf_paths(module.filter((nnx.Node, nnx.buffers))) == {"node", "np_buffer", "jax_buffer"}
     # several filters: one State each, a leaf going to the first filter that matches
     params, nodes = module.filter(nnx.Param, nnx.Node)
-    assert leaf_paths(nodes) == {"node"}
+    assert leaf_paths(nodes) == {"node"} and "node" not in leaf_paths(params)
 
 
-def test_003_capturing_intermediate_values():
+def test_003_capturing_intermediate_values() -> None:
     """Seed 003, "Capturing Intermediate Values": ``Linear`` storing ``self.y =
     nnx.Intermediate(y)`` in ``__call__``; ``model.pop_state(nnx.Intermediate)``; with the
     functional API, ``state.partition("intermediates", ...)`` and ``State.filter``."""
 
     class Linear(nnx.Module):
-        def __init__(self, din: int, dout: int, *, ctx: nnx.Context):
+        def __init__(self, din: int, dout: int, *, ctx: nnx.Context) -> None:
             key = ctx.make_rng("params")
             self.w = nnx.Param(jax.random.uniform(key, (din, dout)))
             self.b = nnx.Param(jnp.zeros((dout,)))
 
-        def __call__(self, x):
-            y = x @ self.w + self.b
+        def __call__(self, x: jax.Array) -> jax.Array:
+            y = x @ self.w.value + self.b.value
             self.y = nnx.Intermediate(y)
             return y
 
@@ -777,14 +808,14 @@ def test_003_capturing_intermediate_values():
     assert moduledef_out != moduledef  # the output moduledef has the extra attribute
 
 
-def test_003_manual_lifting_scan_mlp():
+def test_003_manual_lifting_scan_mlp() -> None:
     """Seed 003, "Manual Lifting": ``Block`` (Linear + Dropout + gelu) and ``ScanMLP``
     that builds stacked layers with ``jax.vmap(lambda key: Block(...).partition())(keys).merge()``
     and runs them with ``jax.lax.scan`` + ``moduledef.merge`` + ``self.layers.update_state``;
     then ``ScanMLP(10, n_layers=5, ctx=nnx.context(0))(x, train=True, ctx=nnx.context(dropout=1))``."""
 
     class Block(nnx.Module):
-        def __init__(self, dim: int, *, ctx: nnx.Context):
+        def __init__(self, dim: int, *, ctx: nnx.Context) -> None:
             self.linear = Linear(dim, dim, ctx=ctx)  # FIX: nnx.Linear -> test-local Linear
             self.dropout = Dropout(0.5)  # FIX: nnx.Dropout -> test-local Dropout
 
@@ -795,24 +826,27 @@ def test_003_manual_lifting_scan_mlp():
             return x
 
     class ScanMLP(nnx.Module):
-        def __init__(self, dim: int, *, n_layers: int, ctx: nnx.Context):
+        def __init__(self, dim: int, *, n_layers: int, ctx: nnx.Context) -> None:
             params_key = jax.random.split(ctx.make_rng("params"), n_layers)
             self.n_layers = n_layers
-            self.layers = jax.vmap(lambda key: Block(dim, ctx=nnx.context(params=key)).partition())(
-                params_key
-            ).merge()
+            def init(key: jax.Array) -> nnx.Partition[nnx.State[Block], Block]:
+                return Block(dim, ctx=nnx.context(params=key)).partition()
+
+            self.layers = vmap(init)(params_key).merge()
 
         def __call__(self, x: jax.Array, *, train: bool, ctx: nnx.Context) -> jax.Array:
             dropout_key = jax.random.split(ctx.make_rng("dropout"), self.n_layers)
             params, moduledef = self.layers.partition(nnx.Param)
 
-            def scan_fn(x, inputs):  # FIX: `def scan_fn(x: inputs)` -> two arguments
+            def scan_fn(
+                x: jax.Array, inputs: tuple[nnx.State[Block], jax.Array]
+            ) -> tuple[jax.Array, nnx.State[Block]]:  # FIX: `def scan_fn(x: inputs)` -> two arguments
                 params, dropout_key = inputs
                 module = moduledef.merge(params)
                 x = module(x, train=train, ctx=nnx.context(dropout=dropout_key))
                 return x, module.filter(nnx.Param)
 
-            x, params = jax.lax.scan(scan_fn, x, (params, dropout_key))
+            x, params = scan(scan_fn, x, (params, dropout_key))
             self.layers.update_state(params)
             return x
 
@@ -843,35 +877,35 @@ def test_003_manual_lifting_scan_mlp():
     assert all_close(y, model(x, train=True, ctx=nnx.context(dropout=1)))
 
 
-def test_003_shared_state_with_context_flags():
+def test_003_shared_state_with_context_flags() -> None:
     """Seed 003, "Case Studies / Shared State": ``Block(linear, ctx=ctx)`` with a BatchNorm,
     ``Model`` whose two Blocks share one Linear, and ``loss_fn`` passing
     ``nnx.context(flags=dict(use_running_average=True))``; the shared Linear stays in sync
     through a gradient update."""
 
     class Block(nnx.Module):
-        def __init__(self, linear: Linear, *, ctx: nnx.Context):  # FIX: nnx.Linear -> test-local Linear
+        def __init__(self, linear: Linear, *, ctx: nnx.Context) -> None:  # FIX: nnx.Linear -> test-local Linear
             self.linear = linear
             self.bn = BatchNorm(2, ctx=ctx)  # FIX: nnx.BatchNorm -> test-local BatchNorm
 
-        def __call__(self, x, *, ctx: nnx.Context):
+        def __call__(self, x: jax.Array, *, ctx: nnx.Context) -> jax.Array:
             x = self.linear(x)
             x = self.bn(x, ctx=ctx)
             x = jax.nn.relu(x)  # FIX: nnx.relu -> jax.nn.relu
             return x
 
     class Model(nnx.Module):
-        def __init__(self, *, ctx: nnx.Context):
+        def __init__(self, *, ctx: nnx.Context) -> None:
             shared = Linear(2, 2, ctx=ctx)
             self.block1 = Block(shared, ctx=ctx)
             self.block2 = Block(shared, ctx=ctx)
 
-        def __call__(self, x, *, ctx: nnx.Context):
+        def __call__(self, x: jax.Array, *, ctx: nnx.Context) -> jax.Array:
             x = self.block1(x, ctx=ctx)
             x = self.block2(x, ctx=ctx)
             return x
 
-    def loss_fn(model: Model, x: jax.Array, y: jax.Array):
+    def loss_fn(model: Model, x: jax.Array, y: jax.Array) -> jax.Array:
         ctx = nnx.context(flags=dict(use_running_average=True))
         y_pred = model(x, ctx=ctx)
         return jnp.mean((y - y_pred) ** 2)
@@ -893,12 +927,12 @@ def test_003_shared_state_with_context_flags():
     assert {"block1.linear.kernel", "block1.linear.bias"} <= leaf_paths(params)
     assert not any(p.startswith("block2.linear") for p in leaf_paths(params))
 
-    def pure_loss(params):
+    def pure_loss(params: nnx.State[Model]) -> jax.Array:
         return loss_fn(nnx.merge(graphdef, params, rest), x, y)
 
-    loss0, grads = jax.value_and_grad(pure_loss)(params)
+    loss0, grads = value_and_grad(pure_loss)(params)
     assert leaf_paths(grads) == leaf_paths(params)
-    new_params = jax.tree.map(lambda w, g: w - 0.05 * g, params, grads)
+    new_params = tree_map(sgd(0.05), params, grads)
     shared = model.block1.linear
     kernel_before = shared.kernel.value
     nnx.update(model, new_params)
@@ -912,7 +946,7 @@ def test_003_shared_state_with_context_flags():
 
 class Linear004(nnx.Module):
     # Seed 004's Linear: Variable("params", ...) -> nnx.Param, Context -> nnx.Context.
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context):
+    def __init__(self, din: int, dout: int, *, ctx: nnx.Context) -> None:
         self.din = din
         self.dout = dout
         key = ctx.make_rng()
@@ -925,14 +959,14 @@ class Linear004(nnx.Module):
 
 class BatchNorm004(nnx.Module):
     # Seed 004's BatchNorm: Variable("batch_stats", ...) -> nnx.BatchStat.
-    def __init__(self, din: int, mu: float = 0.95):
+    def __init__(self, din: int, mu: float = 0.95) -> None:
         self.mu = mu
         self.scale = nnx.Param(jax.numpy.ones((din,)))
         self.bias = nnx.Param(jax.numpy.zeros((din,)))
         self.mean = nnx.BatchStat(jax.numpy.zeros((din,)))
         self.var = nnx.BatchStat(jax.numpy.ones((din,)))
 
-    def __call__(self, x, train: bool) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         if train:
             axis = tuple(range(x.ndim - 1))
             # FIX: the seed uses keepdims=True, which silently turns the running stats from
@@ -953,7 +987,7 @@ class BatchNorm004(nnx.Module):
 
 class Dropout004(nnx.Module):
     # Seed 004's Dropout.
-    def __init__(self, rate: float):
+    def __init__(self, rate: float) -> None:
         self.rate = rate
 
     def __call__(self, x: jax.Array, *, train: bool, ctx: nnx.Context) -> jax.Array:
@@ -964,7 +998,7 @@ class Dropout004(nnx.Module):
 
 
 class Block004(nnx.Module):
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context):
+    def __init__(self, din: int, dout: int, *, ctx: nnx.Context) -> None:
         self.linear = Linear004(din, dout, ctx=ctx)
         self.bn = BatchNorm004(dout)
         self.dropout = Dropout004(0.1)
@@ -978,20 +1012,20 @@ class Block004(nnx.Module):
 
 
 class ScanMLP004(nnx.Module):
-    def __init__(self, hidden_size: int, n_layers: int, *, ctx: nnx.Context):
+    def __init__(self, hidden_size: int, n_layers: int, *, ctx: nnx.Context) -> None:
         self.n_layers = n_layers
 
         # lift init
         key = random.split(ctx.make_rng(), n_layers - 1)
-        moduledef: nnx.ModuleDef[Block004] = None  # type: ignore
+        moduledefs: list[nnx.ModuleDef[Block004]] = []  # FIX: a list, not `nonlocal moduledef` (typed)
 
-        def init_fn(key):
-            nonlocal moduledef
+        def init_fn(key: jax.Array) -> nnx.State[Block004]:
             state, moduledef = Block004(hidden_size, hidden_size, ctx=nnx.context(key)).partition()
+            moduledefs.append(moduledef)
             return state
 
-        state = jax.vmap(init_fn)(key)
-        self.layers = moduledef.merge(state)
+        state = vmap(init_fn)(key)
+        self.layers = moduledefs[-1].merge(state)
         self.linear = Linear004(hidden_size, hidden_size, ctx=ctx)
 
     def __call__(self, x: jax.Array, *, train: bool, ctx: nnx.Context) -> jax.Array:
@@ -999,18 +1033,18 @@ class ScanMLP004(nnx.Module):
         key: jax.Array = random.split(ctx.make_rng(), self.n_layers - 1)
         state, moduledef = self.layers.partition()
 
-        def scan_fn(x, inputs: tuple[jax.Array, nnx.State[Any]]):
+        def scan_fn(x: jax.Array, inputs: tuple[jax.Array, nnx.State[Any]]) -> tuple[jax.Array, nnx.State[Any]]:
             key, state = inputs
             x, (state, _) = moduledef.apply(state)(x, train=train, ctx=nnx.context(key))
             return x, state
 
-        x, state = jax.lax.scan(scan_fn, x, (key, state))
+        x, state = scan(scan_fn, x, (key, state))
         self.layers.update_state(state)
         x = self.linear(x)
         return x
 
 
-def test_004_scan_mlp():
+def test_004_scan_mlp() -> None:
     """Seed 004, "Scan Over Layers Example" (In [None] and In [87]): the tiny-NNX ``Block``
     and ``ScanMLP`` (lift init with ``jax.vmap`` over ``partition()``, lift call with
     ``jax.lax.scan`` over ``moduledef.apply(state)``, then ``update_state``) written
@@ -1056,7 +1090,7 @@ def test_004_scan_mlp():
                      moduledef.merge(state)(x, train=True, ctx=nnx.context(random.PRNGKey(1))))
 
 
-def test_004_filtering_state():
+def test_004_filtering_state() -> None:
     """Seed 004, "Filtering State" (In [89]): ``state.filter("params")``,
     ``state.filter("batch_stats")`` and merging them back into one State."""
     module = ScanMLP004(hidden_size=10, n_layers=5, ctx=nnx.context(random.PRNGKey(0)))

@@ -21,7 +21,10 @@ from test_properties import SETTINGS, Case, analyze, assert_same_graph, graphs
 
 def bump_every_leaf(root: Any) -> None:
     """Add one to every state leaf, in place (cells and plain array attributes)."""
-    nnx.update(root, jax.tree.map(lambda x: x + 1, nnx.state(root)))
+    def plus_one(x: jax.Array) -> jax.Array:
+        return x + 1
+
+    nnx.update(root, jax.tree.map(plus_one, nnx.state(root)))
 
 
 @SETTINGS

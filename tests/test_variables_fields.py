@@ -6,17 +6,18 @@ import numpy as np
 import pytest
 
 import nnx
+from typed_jax import jit
 
 
-class Count(nnx.Variable):
+class Count(nnx.Variable[jax.Array]):
     pass
 
 
-class Tally(nnx.Variable, collection="tallies"):
+class Tally(nnx.Variable[jax.Array], collection="tallies"):
     pass
 
 
-def test_collection_names():
+def test_collection_names() -> None:
     assert nnx.Param.collection == "params"
     assert nnx.BatchStat.collection == "batch_stats"
     assert nnx.Cache.collection == "cache"
@@ -25,7 +26,7 @@ def test_collection_names():
     assert Tally.collection == "tallies"
 
 
-def test_variable_behaves_like_its_array():
+def test_variable_behaves_like_its_array() -> None:
     w = nnx.Param(jnp.arange(6.0).reshape(2, 3))
     x = jnp.ones((3,))
     np.testing.assert_allclose(w @ x, jnp.arange(6.0).reshape(2, 3) @ x)
@@ -37,7 +38,7 @@ def test_variable_behaves_like_its_array():
     assert bool(jnp.all(w == w.value))
 
 
-def test_inplace_operator_updates_the_same_cell():
+def test_inplace_operator_updates_the_same_cell() -> None:
     c = Count(jnp.array(1))
     alias = c
     c += 2
@@ -45,15 +46,20 @@ def test_inplace_operator_updates_the_same_cell():
     assert int(alias.value) == 3
 
 
-def test_metadata_is_carried_and_survives_tree_map():
+def test_metadata_is_carried_and_survives_tree_map() -> None:
     w = nnx.Param(jnp.ones((2, 2)), sharding=("embed", "mlp"))
-    assert w.sharding == ("embed", "mlp")
-    doubled = jax.tree.map(lambda a: a * 2, w)
+    assert w.metadata["sharding"] == ("embed", "mlp")
+    assert getattr(w, "sharding") == ("embed", "mlp")  # also an attribute, at run time only
+
+    def double(a: jax.Array) -> jax.Array:
+        return a * 2
+
+    doubled: nnx.Variable[jax.Array] = jax.tree.map(double, w)
     assert isinstance(doubled, nnx.Param)
     assert doubled.metadata == {"sharding": ("embed", "mlp")}
     np.testing.assert_allclose(doubled.value, 2.0)
     with pytest.raises(AttributeError, match="metadata keys"):
-        w.shardng  # noqa: B018
+        w.shardng  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]  # noqa: B018  # under test
 
 
 class Linear(nnx.Module):
@@ -61,7 +67,7 @@ class Linear(nnx.Module):
     b: jax.Array = nnx.param()
     din: int = nnx.static()
 
-    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs):
+    def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs) -> None:
         self.din = din
         self.w = jax.random.uniform(rngs.params(), (din, dout))
         self.b = jnp.zeros((dout,))
@@ -70,17 +76,17 @@ class Linear(nnx.Module):
         return x @ self.w + self.b
 
 
-def test_declared_field_reads_value_and_writes_into_cell():
+def test_declared_field_reads_value_and_writes_into_cell() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     assert isinstance(m.w, jax.Array)
-    cell = nnx.cell(m, "w")
+    cell: nnx.Variable[jax.Array] = nnx.cell(m, "w")
     assert isinstance(cell, nnx.Param)
     m.w = jnp.zeros((3, 2))
     assert nnx.cell(m, "w") is cell
     np.testing.assert_allclose(cell.value, 0.0)
 
 
-def test_declared_field_shared_cell_sees_writes():
+def test_declared_field_shared_cell_sees_writes() -> None:
     a = Linear(3, 2, rngs=nnx.Rngs(0))
     b = Linear(3, 2, rngs=nnx.Rngs(1))
     b.w = nnx.cell(a, "w")  # adopt a's cell
@@ -89,10 +95,10 @@ def test_declared_field_shared_cell_sees_writes():
     assert nnx.cell(a, "w") is nnx.cell(b, "w")
 
 
-def test_declared_field_rejects_wrong_kind_and_reports_unset():
+def test_declared_field_rejects_wrong_kind_and_reports_unset() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     with pytest.raises(TypeError, match=r"Linear\.w is declared as Param but was assigned a BatchStat"):
-        m.w = nnx.BatchStat(jnp.zeros((3, 2)))
+        m.w = nnx.BatchStat(jnp.zeros((3, 2)))  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # under test
     assert isinstance(nnx.cell(m, "w"), nnx.Param)  # nothing changed
 
     class Lazy(nnx.Module):
@@ -102,14 +108,14 @@ def test_declared_field_rejects_wrong_kind_and_reports_unset():
         Lazy().w  # noqa: B018
 
 
-def test_static_field_refuses_arrays():
+def test_static_field_refuses_arrays() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     with pytest.raises(TypeError, match=r"Linear\.din is declared nnx.static\(\)"):
-        m.din = jnp.array(3)
+        m.din = jnp.array(3)  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # under test
     assert m.din == 3
 
 
-def test_fields_are_recorded_per_class_with_inheritance():
+def test_fields_are_recorded_per_class_with_inheritance() -> None:
     class Base(nnx.Module):
         w: jax.Array = nnx.param()
         n: int = nnx.static()
@@ -120,42 +126,43 @@ def test_fields_are_recorded_per_class_with_inheritance():
 
     assert set(Base.__nnx_fields__) == {"w", "n"}
     assert set(Child.__nnx_fields__) == {"w", "n", "mean", "c"}
-    assert Child.__nnx_fields__["c"].kind is Count
+    field = Child.__nnx_fields__["c"]
+    assert isinstance(field, nnx.VariableField) and field.kind is Count
 
 
-def test_ref_field_by_collection_name_and_unknown_collection():
+def test_ref_field_by_collection_name_and_unknown_collection() -> None:
     class Old(nnx.Module):
         w = nnx.ref("params")
 
-        def __init__(self):
+        def __init__(self) -> None:
             self.w = jnp.ones(2)
 
     assert isinstance(nnx.cell(Old(), "w"), nnx.Param)
     with pytest.raises(ValueError, match=r"unknown collection 'parmas'.*'params'"):
-        nnx.ref("parmas")
+        nnx.ref("parmas")  # type: ignore[nnx-collection]  # the run-time error under test
 
 
-def test_trace_safety_foreign_write_raises_and_changes_nothing():
+def test_trace_safety_foreign_write_raises_and_changes_nothing() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     before = np.asarray(m.w)
 
-    @jax.jit
-    def bad(x):
+    @jit
+    def bad(x: jax.Array) -> jax.Array:
         m.w = m.w + x  # mutating a closure-captured module inside plain jax.jit
         return x
 
     with pytest.raises(nnx.TraceContextError, match="nnx.jit|nnx.split"):
-        bad(1.0)
+        bad(jnp.asarray(1.0))
     np.testing.assert_allclose(m.w, before)
 
-    @jax.jit
-    def read_only(x):
+    @jit
+    def read_only(x: jax.Array) -> jax.Array:
         return m(x)  # reading is fine
 
     assert read_only(jnp.ones(3)).shape == (2,)
 
 
-def test_deleting_declared_fields():
+def test_deleting_declared_fields() -> None:
     m = Linear(3, 2, rngs=nnx.Rngs(0))
     del m.w
     del m.din

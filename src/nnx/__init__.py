@@ -64,3 +64,10 @@ __all__ += [
     "abstract_sharded", "checkpoint", "display", "get_named_sharding", "get_partition_spec", "init_sharded",
     "logical_axis_rules", "logical_to_mesh_axes", "tabulate", "with_partitioning", "with_sharding_constraint",
 ]
+
+# typing (issue 4): the opt-in declarative constructor and the stub protocol
+from nnx.declarative import dataclass
+from nnx.nn.activations import *  # noqa: F403 - again: mypy does not follow nnx.nn's `__all__ += activations.__all__`
+from nnx.state import HasState
+
+__all__ += ["HasState", "dataclass"]

@@ -17,7 +17,9 @@ The modern spelling of each is ``nnx.Rngs``, ``nnx.split``/``merge``/``state``/
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable, Mapping, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, TypeVar, cast, overload
+
+from typing_extensions import Self
 
 import jax
 
@@ -31,6 +33,8 @@ from nnx.variables import Variable
 
 M = TypeVar("M", bound="Module")
 T = TypeVar("T")
+P = TypeVar("P")  # what a Partition holds first: a State or a tuple of States
+D = TypeVar("D", bound="Module")  # the module type of a Partition's ModuleDef
 
 _init_rngs: contextvars.ContextVar[Rngs | None] = contextvars.ContextVar("nnx_init_rngs", default=None)
 
@@ -103,13 +107,38 @@ class Module(ModuleBase):
 
         return call
 
-    def partition(self, *filters: Filter) -> Partition:
+    # One overload per arity (0 to 4 filters) so that unpacking checks, as for nnx.split.
+    @overload
+    def partition(self) -> Partition[State[Self], Self]: ...
+    @overload
+    def partition(self, f1: Filter, /) -> Partition[State[Self], Self]: ...
+    @overload
+    def partition(self, f1: Filter, f2: Filter, /) -> Partition[tuple[State[Self], State[Self]], Self]: ...
+    @overload
+    def partition(
+        self, f1: Filter, f2: Filter, f3: Filter, /
+    ) -> Partition[tuple[State[Self], State[Self], State[Self]], Self]: ...
+    @overload
+    def partition(
+        self, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /
+    ) -> Partition[tuple[State[Self], State[Self], State[Self], State[Self]], Self]: ...
+    @overload
+    def partition(self, *filters: Filter) -> Partition[Any, Self]: ...
+    def partition(self, *filters: Filter) -> Partition[Any, Self]:
         """Seed 003: ``state, moduledef = model.partition()`` and
         ``(params, rest), moduledef = model.partition(nnx.Param, ...)``."""
         graphdef, *states = graph.split(self, *filters)
         moduledef = ModuleDef(graphdef)
         return Partition(states[0] if len(states) == 1 else tuple(states), moduledef)
 
+    @overload
+    def filter(self, f1: Filter, /) -> State[Self]: ...  # pyright: ignore[reportOverlappingOverload]  # first match wins
+    @overload
+    def filter(self, f1: Filter, f2: Filter, /) -> tuple[State[Self], State[Self]]: ...
+    @overload
+    def filter(self, f1: Filter, f2: Filter, f3: Filter, /) -> tuple[State[Self], State[Self], State[Self]]: ...
+    @overload
+    def filter(self, *filters: Filter) -> tuple[State[Self], ...]: ...
     def filter(self, *filters: Filter) -> Any:
         """Seed 003: ``model.filter(nnx.Param)`` is ``nnx.state(model, nnx.Param)``."""
         return graph.state(self, *filters)
@@ -118,6 +147,14 @@ class Module(ModuleBase):
         """Seed 003: ``model.update_state(state)`` is ``nnx.update(model, state)``."""
         graph.update(self, *states)
 
+    @overload
+    def pop_state(self, f1: Filter, /) -> State[Self]: ...  # pyright: ignore[reportOverlappingOverload]  # first match wins
+    @overload
+    def pop_state(self, f1: Filter, f2: Filter, /) -> tuple[State[Self], State[Self]]: ...
+    @overload
+    def pop_state(self, f1: Filter, f2: Filter, f3: Filter, /) -> tuple[State[Self], State[Self], State[Self]]: ...
+    @overload
+    def pop_state(self, *filters: Filter) -> tuple[State[Self], ...]: ...
     def pop_state(self, *filters: Filter) -> Any:
         """Seed 003: ``model.pop_state(nnx.Intermediate)`` is ``nnx.pop(model, nnx.Intermediate)``."""
         return graph.pop(self, *filters)
@@ -169,24 +206,35 @@ class Apply:
         return out, (state, ModuleDef(graphdef))
 
 
-class Partition(tuple[Any, ...]):
+class Partition(tuple[P, "ModuleDef[D]"], Generic[P, D]):
     """``(states, moduledef)`` from ``Module.partition``; a pytree, and ``.merge()`` rebuilds."""
 
-    def __new__(cls, states: Any, moduledef: ModuleDef[Any]) -> Partition:
+    def __new__(cls, states: P, moduledef: ModuleDef[D]) -> Partition[P, D]:
         return super().__new__(cls, (states, moduledef))
 
-    def __class_getitem__(cls, item: Any) -> Any:
-        return cls
+    if not TYPE_CHECKING:  # a plain tuple subscript at run time; checkers use Generic's
 
-    def merge(self) -> Any:
+        def __class_getitem__(cls, item: Any) -> Any:
+            return cls
+
+    def merge(self) -> D:
         """Rebuild the module (seed 003's ``jax.vmap(... .partition())(keys).merge()``)."""
-        states, moduledef = self
-        return moduledef.merge(*(states if isinstance(states, tuple) else (states,)))
+        states: Any = self[0]
+        parts: tuple[State[Any], ...] = states if isinstance(states, tuple) else (states,)  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to tuple[Unknown, ...]
+        return self[1].merge(*parts)
+
+
+def _flatten_partition(p: Partition[Any, Any]) -> tuple[tuple[Any], ModuleDef[Any]]:
+    return (p[0],), p[1]
+
+
+def _unflatten_partition(moduledef: ModuleDef[Any], children: tuple[Any, ...]) -> Partition[Any, Any]:
+    return Partition(children[0], moduledef)
 
 
 jax.tree_util.register_pytree_node(ModuleDef, lambda g: ((), g), lambda g, _: g)  # pyright: ignore[reportUnknownMemberType]
 jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
-    Partition, lambda p: ((p[0],), p[1]), lambda moduledef, children: Partition(children[0], moduledef)
+    Partition, _flatten_partition, _unflatten_partition
 )
 
 

@@ -10,7 +10,7 @@ plain list are not seen by the module.)
 
 from __future__ import annotations
 
-from typing import Any, Iterable, SupportsIndex, TypeVar
+from typing import Any, Iterable, Mapping, SupportsIndex, TypeVar, overload
 
 from nnx import epoch
 
@@ -98,6 +98,15 @@ class List(list[T]):
 class Dict(dict[K, V]):
     """A dict whose mutations are visible to the graph (an attribute-level ``dict``)."""
 
+    # The constructor spellings of ``dict``, so that checkers infer ``K`` and ``V``.
+    @overload
+    def __init__(self) -> None: ...
+    @overload
+    def __init__(self: Dict[str, V], **kwargs: V) -> None: ...  # pyright: ignore[reportInvalidTypeVarUse]  # typeshed's dict does the same
+    @overload
+    def __init__(self, mapping: Mapping[K, V], /) -> None: ...
+    @overload
+    def __init__(self, items: Iterable[tuple[K, V]], /) -> None: ...
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
         items: dict[Any, Any] = dict(*args, **kwargs)

@@ -15,7 +15,7 @@ so the graph walk sees declared and undeclared attributes the same way.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from nnx import epoch
 from nnx.variables import (
@@ -28,6 +28,21 @@ from nnx.variables import (
 )
 
 T = TypeVar("T")
+C = TypeVar("C")
+
+if TYPE_CHECKING:
+
+    class Declared(Generic[T, C]):
+        """How generated stubs (``nnx.stubgen``) spell a declared field, for checkers only:
+        the value type ``T`` on instances, the cell kind ``C`` on the class
+        (``Linear.w`` is ``Param[Array]``); assigning a value or a cell checks."""
+
+        @overload
+        def __get__(self, instance: None, owner: Any) -> C: ...
+        @overload
+        def __get__(self, instance: object, owner: Any) -> T: ...
+        def __get__(self, instance: object, owner: Any) -> Any: ...
+        def __set__(self, instance: object, value: T | C) -> None: ...
 
 
 class Field:
@@ -166,10 +181,12 @@ def static() -> Any:
     return StaticField()
 
 
-def cell(obj: object, name: str) -> Variable[Any]:
+def cell(obj: object, name: str) -> Any:
     """The cell behind attribute ``name`` of ``obj`` (a declared field or a Variable attribute).
 
-    Use it to share state deliberately: ``b.w = nnx.cell(a, "w")``.
+    Use it to share state deliberately: ``b.w = nnx.cell(a, "w")``. The result is
+    typed ``Any`` for that assignment: ``b.w`` is declared as the value type
+    (``jax.Array``), and assigning a cell to it (which adopts the cell) must check.
     """
     value = obj.__dict__.get(name, _MISSING)
     if not isinstance(value, Variable):

@@ -25,7 +25,7 @@ from nnx.filters import Filter, Key, Path
 from nnx.graphdef import GraphDef, Static
 from nnx.objects import Object, Walkable, is_array, is_node
 from nnx.refs import current_trace
-from nnx.state import Layout, State, freeze_metadata, path_order, path_str, thaw_metadata
+from nnx.state import HasState, Layout, State, freeze_metadata, path_order, path_str, thaw_metadata
 from nnx.variables import Variable
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     _GraphNode = Union[Walkable, Variable[Any], jax.Array, np.ndarray[Any, Any]]
 
 N = TypeVar("N")
+S = TypeVar("S")
 _ARRAY = ("array",)
 
 
@@ -202,6 +203,20 @@ def _parts(
     return [State._make(lay, [values[i] for i in idx]) for lay, idx in zip(layouts, groups)]
 
 
+# Each operation has one overload per arity (0 to 4 filters) so that checkers know
+# the tuple length, twice: first for a module whose generated stub names its concrete
+# State class (``HasState``, see nnx.stubgen; pyright only), then for any node.
+# The first set is narrower than the second, which the overlap checks cannot see.
+@overload
+def split(node: HasState[N, S], /) -> tuple[GraphDef[N], S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def split(node: HasState[N, S], f1: Filter, /) -> tuple[GraphDef[N], S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def split(node: HasState[N, S], f1: Filter, f2: Filter, /) -> tuple[GraphDef[N], S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def split(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, /) -> tuple[GraphDef[N], S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def split(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[GraphDef[N], S, S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
 def split(node: N, /) -> tuple[GraphDef[N], State[N]]: ...
 @overload
@@ -211,9 +226,7 @@ def split(node: N, f1: Filter, f2: Filter, /) -> tuple[GraphDef[N], State[N], St
 @overload
 def split(node: N, f1: Filter, f2: Filter, f3: Filter, /) -> tuple[GraphDef[N], State[N], State[N], State[N]]: ...
 @overload
-def split(
-    node: N, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /
-) -> tuple[GraphDef[N], State[N], State[N], State[N], State[N]]: ...
+def split(node: N, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[GraphDef[N], State[N], State[N], State[N], State[N]]: ...
 @overload
 def split(node: object, /, *filters: Filter) -> tuple[Any, ...]: ...
 def split(node: Any, /, *filters: Filter) -> tuple[Any, ...]:
@@ -227,7 +240,17 @@ def split(node: Any, /, *filters: Filter) -> tuple[Any, ...]:
 
 
 @overload
-def state(node: N, /) -> State[N]: ...  # pyright: ignore[reportOverlappingOverload]  # first match wins
+def state(node: HasState[N, S], /) -> S: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def state(node: HasState[N, S], f1: Filter, /) -> S: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def state(node: HasState[N, S], f1: Filter, f2: Filter, /) -> tuple[S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def state(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, /) -> tuple[S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def state(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[S, S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def state(node: N, /) -> State[N]: ...
 @overload
 def state(node: N, f1: Filter, /) -> State[N]: ...
 @overload
@@ -451,7 +474,15 @@ def _shape_error(graphdef: GraphDef[Any], path: Path, shape: Any, value: Any) ->
 
 
 @overload
-def pop(node: N, f1: Filter, /) -> State[N]: ...  # pyright: ignore[reportOverlappingOverload]  # first match wins
+def pop(node: HasState[N, S], f1: Filter, /) -> S: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def pop(node: HasState[N, S], f1: Filter, f2: Filter, /) -> tuple[S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def pop(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, /) -> tuple[S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def pop(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[S, S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+@overload
+def pop(node: N, f1: Filter, /) -> State[N]: ...
 @overload
 def pop(node: N, f1: Filter, f2: Filter, /) -> tuple[State[N], State[N]]: ...
 @overload

@@ -49,7 +49,7 @@ def sharding_constraint(x: T, shardings: Any) -> T:
 def device_put(x: Any, sharding: Any = None) -> jax.Array:
     """``jax.device_put(x, sharding)`` (``jnp.asarray(x)`` without a sharding)."""
     if sharding is None:
-        return jnp.asarray(x)  # pyright: ignore[reportUnknownMemberType]  # partially typed in jax
+        return jnp.asarray(x)
     return cast("jax.Array", jax.device_put(x, sharding))  # pyright: ignore[reportUnknownMemberType]  # partially typed in jax
 
 
@@ -72,7 +72,7 @@ def key_data_spec(shape: tuple[int, ...], dtype: Any) -> jax.ShapeDtypeStruct:
 
 def wrap_key_data(data: Any, impl: str) -> jax.Array:
     """``jax.random.wrap_key_data(data, impl=impl)``."""
-    return cast("jax.Array", jax.random.wrap_key_data(jnp.asarray(data), impl=impl))  # pyright: ignore[reportUnknownMemberType]  # partially typed in jax
+    return cast("jax.Array", jax.random.wrap_key_data(jnp.asarray(data), impl=impl))
 
 
 def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list[Any], Any]:

@@ -24,7 +24,7 @@ from nnx.variables import Variable
 
 def _array(value: Any) -> jax.Array:
     """``value`` (an array, a Variable, a number, a list) as a JAX array."""
-    array: jax.Array = jnp.asarray(value)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+    array: jax.Array = jnp.asarray(value)
     return array
 
 

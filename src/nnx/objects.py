@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Union
 
+from typing_extensions import Self
+
 import jax
 import numpy as np
 from jax.core import Tracer
@@ -50,7 +52,14 @@ class Object:
                     del fields[name]
         cls.__nnx_fields__ = fields
 
-    if not TYPE_CHECKING:
+    if TYPE_CHECKING:
+
+        @property
+        def __nnx_self__(self) -> Self:
+            """The object's own type, for ``nnx.state.HasState`` (checkers only)."""
+            ...
+
+    else:
 
         def __setattr__(self, name: str, value: Any) -> None:
             if _is_data_descriptor(type(self), name):

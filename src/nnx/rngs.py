@@ -42,7 +42,7 @@ class RngStream(Object):
         self.tag = tag
         key = as_key(key)
         self.key = RngKey(key)
-        self.count = RngCount(jnp.zeros(key.shape, dtype=jnp.uint32))  # pyright: ignore[reportUnknownMemberType]  # jax: Device
+        self.count = RngCount(jnp.zeros(key.shape, dtype=jnp.uint32))
 
     def __call__(self) -> jax.Array:
         key = self.key.value

@@ -15,18 +15,42 @@ Sub-states (``state.block``) are views over the same leaf list, so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Iterator, Mapping, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Iterator, Mapping, Protocol, TypeVar, overload
 
 import jax
 import numpy as np
+from typing_extensions import TypeVar as DefaultTypeVar
 
 from nnx.filters import Filter, Key, LeafKind, Path, describe, to_filter
 from nnx.refs import current_trace
 from nnx.variables import Variable
 
-M = TypeVar("M")
+#: The module class a State came from; covariant, so ``State[Linear]`` is a ``State[Module]``.
+M = TypeVar("M", covariant=True)
+#: The Variable kinds a State holds (``Any``: not known). Only the mypy plugin fills it in
+#: (``nnx.state(m, nnx.Param)`` is ``State[Linear, Param[Any]]`` there), so that a path the
+#: filter removed is an error; everywhere else it stays at its default and reads ``State[M]``.
+K = DefaultTypeVar("K", covariant=True, default=Any)
 S = TypeVar("S")
+N_co = TypeVar("N_co", covariant=True)
+S_co = TypeVar("S_co", covariant=True)
 Meta = tuple[tuple[str, Any], ...]
+
+
+class HasState(Protocol[N_co, S_co]):
+    """What a type checker sees of a module that has a generated stub (``nnx.stubgen``).
+
+    The stub gives the module class ``__nnx_state__: LinearState``, a concrete
+    State class with one typed attribute per field, and ``nnx.state`` /
+    ``nnx.split`` / ``nnx.pop`` return that class for it. ``__nnx_self__``
+    (declared on ``Object`` for checkers only) recovers the module type for
+    the GraphDef. Neither attribute exists at run time.
+    """
+
+    @property
+    def __nnx_self__(self) -> N_co: ...
+    @property
+    def __nnx_state__(self) -> S_co: ...
 
 
 def path_order(path: Path) -> tuple[tuple[int, Any], ...]:
@@ -191,10 +215,13 @@ def _describe_leaf(kind: LeafKind, value: Any, meta: Meta) -> str:
     return f"{kind.__name__}({shown}{extra})"
 
 
-class State(Mapping[Key, Any], Generic[M]):
+class State(Mapping[Key, Any], Generic[M, K]):
     """A nested mapping of state values, mirroring a module's attributes; a JAX pytree.
 
-    ``M`` is the module type the state came from (used by the typing tools).
+    ``M`` is the module type the state came from and ``K`` the Variable kinds it
+    holds; both exist for the typing tools (``nnx.mypy_plugin`` checks paths
+    against ``M``'s fields, the stubs of ``nnx.stubgen`` give each module a
+    concrete State class) and cost nothing at run time.
     """
 
     __slots__ = ("_layout", "_leaves", "_offset")
@@ -293,8 +320,10 @@ class State(Mapping[Key, Any], Generic[M]):
         return f"State has no entry {key!r}; entries: {list(self._layout.children())}"
 
     if TYPE_CHECKING:
-
+        # Paths read and write as attributes; the mypy plugin and the generated stubs
+        # check them against the module's fields (without either, any name passes).
         def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     else:
 

@@ -1,3 +1,6 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownLambdaType=false
+# (jax's jit/device/sharding/tree APIs and optax, scikit-learn are partly unannotated;
+# mypy --strict checks this file fully, and so do pyright's other rules.)
 """Sharded initialisation, data- and tensor-parallel training, sharded restores: 8 CPU devices.
 
 The parallel steps are compared with the same step on one device: JAX's SPMD

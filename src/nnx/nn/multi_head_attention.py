@@ -204,7 +204,7 @@ class MultiHeadAttention(Module):
         self.cached_key = lax.dynamic_update_slice(self.cached_key, key.astype(self.cached_key.dtype), start)
         self.cached_value = lax.dynamic_update_slice(self.cached_value, value.astype(self.cached_value.dtype), start)
         self.cache_index = index + steps
-        query_positions = index + jnp.arange(steps)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
-        visible = jnp.arange(max_length)[None, :] <= query_positions[:, None]  # pyright: ignore[reportUnknownMemberType]
+        query_positions = index + jnp.arange(steps)
+        visible = jnp.arange(max_length)[None, :] <= query_positions[:, None]
         visible = jnp.broadcast_to(visible, (*batch, 1, steps, max_length))
         return self.cached_key, self.cached_value, combine_masks(mask, visible)

@@ -227,7 +227,7 @@ class RNN(Module):
         # The parameters are closed over (broadcast to every step); the rest of the
         # cell's state rides in the scan carry and is written back at the end.
         graphdef, params, rest = split(self.cell, Param, ...)
-        times = jnp.arange(steps)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+        times = jnp.arange(steps)
 
         def step(loop: tuple[Carry, Any], inputs: tuple[jax.Array, jax.Array]) -> tuple[tuple[Carry, Any], jax.Array]:
             carry, rest = loop
@@ -257,7 +257,7 @@ def _flip(xs: jax.Array, seq_lengths: jax.Array | None) -> jax.Array:
     if seq_lengths is None:
         return jnp.flip(xs, 0)
     steps = xs.shape[0]
-    t = jnp.arange(steps)[:, None]  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+    t = jnp.arange(steps)[:, None]
     source = jnp.where(t < seq_lengths[None, :], seq_lengths[None, :] - 1 - t, t)  # (time, batch)
     source = source.reshape(source.shape + (1,) * (xs.ndim - 2))
     return jnp.take_along_axis(xs, jnp.broadcast_to(source, xs.shape[:2] + (1,) * (xs.ndim - 2)), axis=0)

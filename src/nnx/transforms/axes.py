@@ -156,7 +156,7 @@ class Fork:
             cells[c]._value = count + 1  # the caller's stream advances by one draw
             self.saved += [(k, base), (c, cells[c]._value)]
             values[k] = jax.random.split(key, self.n)
-            values[c] = jnp.zeros((self.n,), dtype=jnp.uint32)  # pyright: ignore[reportUnknownMemberType]  # jax: Device
+            values[c] = jnp.zeros((self.n,), dtype=jnp.uint32)
             axes[k] = axes[c] = 0
 
     def restore(self) -> None:
