@@ -10,7 +10,7 @@ new attributes -- lands on the caller's objects, as with ``nnx.jit``.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar, cast
 
 from typing_extensions import ParamSpec
 
@@ -156,19 +156,21 @@ def grad(
 
 
 def value_and_grad(
-    fun: Callable[P, Any],
+    fun: Callable[P, R],
     argnums: int | Sequence[int] = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
     **jax_kwargs: Any,
-) -> Callable[P, tuple[Any, Any]]:
+) -> Callable[P, tuple[R, Any]]:
     """``fun``'s value and its gradient (see ``nnx.grad``): ``(value, grads)``, or
-    ``((value, aux), grads)`` with ``has_aux=True``."""
+    ``((value, aux), grads)`` with ``has_aux=True`` -- in both cases the first item is
+    what ``fun`` returns, so the checker knows its type."""
 
     @functools.wraps(fun)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> tuple[Any, Any]:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> tuple[R, Any]:
         value, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.value_and_grad", jax_kwargs)
-        return ((value, aux) if has_aux else value), grads
+        result = cast(R, (value, aux) if has_aux else value)  # what fun returned, rebuilt
+        return result, grads
 
     return wrapper
