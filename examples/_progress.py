@@ -6,6 +6,7 @@ draws a transient bar on a terminal and nothing when output is not a terminal (C
 
 from __future__ import annotations
 
+import sys
 from typing import Generic, Iterable, Iterator, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -26,7 +27,7 @@ class progress(Generic[T]):  # noqa: N801 - used like a function, as tqdm is
 
     def __iter__(self) -> Iterator[T]:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[note]}"))
-        with Progress(*columns, transient=not self._leave) as bar:
+        with Progress(*columns, transient=not self._leave, disable=not sys.stdout.isatty()) as bar:
             self._progress = bar
             self._task = bar.add_task(self._desc, total=self._total, note="")
             for item in self._items:
