@@ -116,9 +116,10 @@ def cell_axes(frame: Frame, specs: Sequence[Any], where: str) -> tuple[list[Axis
     return axes, explicit
 
 
-def dyn_axes(specs: Sequence[Any], patterns: Sequence[Any]) -> list[Any]:
-    """The axes JAX sees for the non-module parts of the arguments."""
-    return [None if isinstance(s, StateAxes) else s for s, _ in zip(specs, patterns)]
+def dyn_axes(specs: Sequence[Any]) -> list[Any]:
+    """The axes JAX sees for the non-module parts of the arguments (a StateAxes only
+    concerns module state, so the rest of such an argument is broadcast)."""
+    return [None if isinstance(s, StateAxes) else s for s in specs]
 
 
 def rng_streams(frame: Frame) -> list[tuple[int, int]]:

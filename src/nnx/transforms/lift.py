@@ -236,8 +236,7 @@ class FrameDef:
         dyn: list[Any] = []
         for pattern, value in zip(self.patterns, args):
             got, nodes, d = classify(value)
-            same_shape = got == pattern or (pattern is DYN and got is DYN)
-            if not same_shape or any(n is not next(roots, None) for n in nodes):
+            if got != pattern or any(n is not next(roots, None) for n in nodes):
                 raise ValueError(
                     f"{where}: the function must return its carry with the same modules in the "
                     f"same places as it received them; got {value!r}."
@@ -277,7 +276,7 @@ class FrameDef:
             reuse = tuple((o, position[id(n)]) for o, n in enumerate(nodes) if id(n) in position)
             written, new, out_values = None, values, []
         if out_nodes:
-            out = _replace_nodes(out_leaves, out_treedef, graphdef, out_values if unchanged else None)
+            out = _replace_nodes(out_leaves, out_treedef, graphdef, n_in, out_values if unchanged else None)
         landing = Landing(unchanged, written, graphdef if (out_nodes or not unchanged) else None, reuse, len(out_nodes))
         return landing, new, out
 
@@ -305,23 +304,21 @@ def _out_groups(graphdef: GraphDef[Any]) -> list[tuple[int, int]]:
 
 
 def _replace_nodes(
-    leaves: list[Any], treedef: Any, graphdef: GraphDef[Any], out_values: list[Any] | None
+    leaves: list[Any], treedef: Any, graphdef: GraphDef[Any], n_in: int, out_values: list[Any] | None
 ) -> Any:
     """The output pytree with each graph node replaced by a ``NodeOut`` of its own leaves.
 
     Output nodes that are (or reach) input nodes keep only their new leaves; a leaf
     shared with the inputs or an earlier output is carried where the walk first met it.
     """
-    n_in = sum(1 for p in graphdef.layout.paths if p[0] == 0)
-    values = out_values if out_values is not None else None
     replaced: list[Any] = []
     j = 0
     groups = _out_groups(graphdef)
     for leaf in leaves:
         if isinstance(leaf, GRAPH_TYPES):
             start, stop = groups[j]
-            if values is not None:
-                mine = values[start - n_in : stop - n_in] if stop > start else []
+            if out_values is not None:
+                mine = out_values[start - n_in : stop - n_in] if stop > start else []
             else:
                 mine = []  # structure changed: every leaf travels with the inputs
             replaced.append(NodeOut(j, mine))
@@ -457,22 +454,24 @@ class Frame:
     def _land_outputs(self, landing: Landing, out: Any, built: dict[int, Any]) -> Any:
         assert landing.graphdef is not None
         outs_node = landing.graphdef.node[1][1]
-        leaves, treedef = tree_flatten(out, is_leaf=lambda x: isinstance(x, NodeOut))
-        made: list[Any] = [None] * landing.n_outs
-        for leaf in leaves:
-            if isinstance(leaf, NodeOut):
-                made[leaf.position] = leaf
-        nodes: list[Any] = []
-        for j, sub in enumerate(outs_node[1]):
-            node_out: NodeOut = made[j]
-            node, _ = build_node(sub, node_out.leaves, built, None)
-            nodes.append(node)
-        return tree_unflatten(treedef, [nodes[x.position] if isinstance(x, NodeOut) else x for x in leaves])
+        leaves, treedef = _flatten_outs(out)
+        made = {leaf.position: leaf for leaf in leaves if isinstance(leaf, NodeOut)}
+        # In walk order, so that an output reaching an earlier one finds it built.
+        nodes = [build_node(sub, made[j].leaves, built, None)[0] for j, sub in enumerate(outs_node[1])]
+        return _put_nodes(leaves, treedef, nodes)
+
+
+def _flatten_outs(out: Any) -> tuple[list[Any], Any]:
+    return tree_flatten(out, is_leaf=lambda x: isinstance(x, NodeOut))
+
+
+def _put_nodes(leaves: list[Any], treedef: Any, nodes: list[Any]) -> Any:
+    """The output with each ``NodeOut`` replaced by the module it stands for."""
+    return tree_unflatten(treedef, [nodes[x.position] if isinstance(x, NodeOut) else x for x in leaves])
 
 
 def _fill_nodes(out: Any, nodes: list[Any]) -> Any:
-    leaves, treedef = tree_flatten(out, is_leaf=lambda x: isinstance(x, NodeOut))
-    return tree_unflatten(treedef, [nodes[x.position] if isinstance(x, NodeOut) else x for x in leaves])
+    return _put_nodes(*_flatten_outs(out), nodes)
 
 
 _MIXED = object()

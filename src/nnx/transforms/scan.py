@@ -28,7 +28,7 @@ from typing import Any, Callable, TypeVar, overload
 import jax.numpy as jnp
 from typing_extensions import ParamSpec
 
-from nnx.transforms.axes import Axis, Carry, Fork, StateAxes, _CarryType, arg_specs, cell_axes, forked_streams, infer_size
+from nnx.transforms.axes import Axis, Carry, Fork, _CarryType, arg_specs, cell_axes, dyn_axes, forked_streams, infer_size
 import nnx.jaxapi as jx
 from nnx.jaxapi import tree_map
 from nnx.transforms.lift import DYN, Frame, FrameDef, Landing, classify
@@ -116,7 +116,7 @@ def scan(
         specs = arg_specs(in_axes, len(args), len(kwargs), _WHERE)
         axes, _ = cell_axes(frame, specs, _WHERE)
         values = frame.values()
-        dspec = [None if isinstance(s, StateAxes) else s for s in specs]
+        dspec = dyn_axes(specs)
         n = length if length is not None else infer_size(values, axes, dyn, dspec, _WHERE)
         fork: Fork | None = None
         streams = forked_streams(frame, axes, [False] * len(axes), scan=True)
@@ -143,7 +143,7 @@ def scan(
         frame.land(Landing(True, None, None, (), 0), new, None)
         if fork is not None:
             fork.restore()
-        stacked = [_from_front(y, axis) for (axis, _), y in zip(_stack_axes(out_axes), ys_out)]
+        stacked = [_from_front(y, axis) for axis, y in zip(_stack_axes(out_axes), ys_out)]
         carry_at = [k for k, s in enumerate(dspec) if isinstance(s, _CarryType)]
         carry: Any = None
         if carry_at:  # the carry argument as the caller passed it, modules included
@@ -160,12 +160,13 @@ def _int(axis: Axis) -> int:
     return axis
 
 
-def _stack_axes(out_axes: Any) -> list[tuple[int, None]]:
+def _stack_axes(out_axes: Any) -> list[int]:
+    """The axes of the stacked outputs, in order."""
     if isinstance(out_axes, _CarryType):
         return []
     if isinstance(out_axes, int):
-        return [(out_axes, None)]
-    return [(spec, None) for spec in out_axes if isinstance(spec, int)]
+        return [out_axes]
+    return [spec for spec in out_axes if isinstance(spec, int)]
 
 
 def _body(

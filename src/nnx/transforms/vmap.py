@@ -77,7 +77,7 @@ def vmap(
         frame, dyn = Frame.of(args, kwargs)
         specs = arg_specs(in_axes, len(args), len(kwargs), where)
         axes, explicit = cell_axes(frame, specs, where)
-        dspec = dyn_axes(specs, frame.framedef.patterns)
+        dspec = dyn_axes(specs)
         values = frame.values()
         streams = forked_streams(frame, axes, explicit, scan=False)
         fork: Fork | None = None
