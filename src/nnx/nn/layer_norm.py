@@ -11,8 +11,8 @@ from nnx.compat import Module
 from nnx.fields import param
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
-from nnx.nn.metadata import Initializer, record_metadata
-from nnx.nn.norm_stats import moments, normalize
+from nnx.nn.metadata import Initializer
+from nnx.nn.norm_stats import init_affine, moments, normalize
 from nnx.rngs import Rngs
 
 
@@ -56,13 +56,7 @@ class LayerNorm(Module):
         self.axis_name = axis_name
         self.axis_index_groups = axis_index_groups
         self.use_fast_variance = use_fast_variance
-        key = rngs.params() if rngs is not None else jax.random.key(0)  # the default initializers ignore it
-        if use_scale:
-            self.scale = scale_init(key, (num_features,), param_dtype)
-            record_metadata(self, "scale", scale_init)
-        if use_bias:
-            self.bias = bias_init(key, (num_features,), param_dtype)
-            record_metadata(self, "bias", bias_init)
+        init_affine(self, num_features, use_scale, use_bias, scale_init, bias_init, param_dtype, rngs)
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
         mean, var = moments(

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.nn.dtypes import Dtype
+from nnx.nn.metadata import Initializer, record_metadata
+from nnx.rngs import Rngs
 
 
 def moments(
@@ -87,3 +89,24 @@ def normalize(
     if dtype is None:
         dtype = jnp.result_type(*(a for a in (x, scale, bias) if a is not None))
     return y.astype(dtype)
+
+
+def init_affine(
+    module: Any,
+    num_features: int,
+    use_scale: bool,
+    use_bias: bool,
+    scale_init: Initializer,
+    bias_init: Initializer,
+    param_dtype: Dtype,
+    rngs: Rngs | None,
+) -> None:
+    """Create ``module.scale`` / ``module.bias`` (``(num_features,)`` params) as asked,
+    from one key, recording the initializers' metadata on their cells."""
+    key = rngs.params() if rngs is not None else jax.random.key(0)  # the default initializers ignore it
+    if use_scale:
+        module.scale = scale_init(key, (num_features,), param_dtype)
+        record_metadata(module, "scale", scale_init)
+    if use_bias:
+        module.bias = bias_init(key, (num_features,), param_dtype)
+        record_metadata(module, "bias", bias_init)
