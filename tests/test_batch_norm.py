@@ -28,8 +28,8 @@ def test_training_normalises_with_batch_stats_and_moves_running_averages() -> No
 
 def test_eval_uses_running_averages_and_changes_nothing() -> None:
     bn = nnx.BatchNorm(4, rngs=nnx.Rngs(0))
-    bn.mean = jnp.full((4,), 2.0)
-    bn.var = jnp.full((4,), 4.0)
+    bn.mean[...] = jnp.full((4,), 2.0)
+    bn.var.value = jnp.full((4,), 4.0)
     bn.eval()
     assert bn.use_running_average
     x = batch()

@@ -81,10 +81,10 @@ class Variable(Ref[T]):
         Override it in a subclass to change what every read sees, e.g. a
         parameter stored quantised and read back dequantised.
         """
-        value = self._value
-        if index is not _MISSING:
-            value = value[index]
-        return value  # type: ignore[no-any-return]  # the raw slot is Any (see above)
+        value: Any = self._value
+        if index is _MISSING or (index is Ellipsis and _is_array(value)):
+            return value  # type: ignore[no-any-return]  # ``[...]`` of an array is the array: no copy, no op
+        return value[index]  # type: ignore[no-any-return]
 
     def set_value(self, value: Any, *, index: Any = _MISSING) -> None:
         """Store ``value`` (``v.value = x``); ``index=`` writes ``value`` into ``v[index]``.
@@ -411,6 +411,10 @@ jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType] 
     lambda box: ((box.value,), tuple(box.metadata.items())),
     lambda meta, children: Boxed(children[0], **dict(meta)),
 )
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, jax.Array)
 
 
 def _get(v: Variable[Any]) -> Any:
