@@ -128,6 +128,7 @@ def test_conv_transpose_feature_groups_transpose_each_group_separately() -> None
     grouped = nnx.ConvTranspose(4, 6, (3, 3), strides=2, feature_group_count=2, rngs=nnx.Rngs(0))
     assert grouped.kernel.shape == (3, 3, 2, 6)
     y = grouped(X2)
+    assert grouped.bias is not None
     for g in range(2):
         part = nnx.ConvTranspose(2, 3, (3, 3), strides=2, use_bias=False, rngs=nnx.Rngs(0))
         part.kernel[...] = grouped.kernel[..., 3 * g : 3 * (g + 1)]
