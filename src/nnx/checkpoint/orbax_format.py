@@ -58,6 +58,8 @@ FORMAT = "nnx.orbax/1"
 #: Per saved leaf (string keys): its kind name and the CRC-32 of its bytes.
 Records = dict[tuple[str, ...], tuple[str, int]]
 #: A step directory orbax had not finished writing (it renames it to the step number on commit).
+#: Where the manager moves steps beyond ``max_to_keep`` before deleting them.
+_PRUNED = ".nnx-pruned"
 _UNFINISHED_STEP = re.compile(r"[0-9]+\.orbax-checkpoint-tmp.*")
 
 
@@ -393,6 +395,9 @@ class CheckpointManager:
             max_to_keep=max_to_keep,
             save_interval_steps=save_interval_steps,
             enable_async_checkpointing=False,  # each save waits anyway; see _checkpointer for why not threads
+            # Steps beyond max_to_keep are renamed away (atomic) and then deleted: deleted in
+            # place, a kill half-way would leave a step listed whose files are partly gone.
+            todelete_subdir=_PRUNED,
         )
         # The handler is named up front: a manager over a directory it did not write
         # itself (a restarted job) must know how to read the steps already there.
@@ -412,14 +417,16 @@ class CheckpointManager:
             self._remove_unfinished()
             saved: bool = self.orbax.save(step, args=args, force=force)
             self.orbax.wait_until_finished()
+            self._remove_unfinished()
         return saved
 
     def _remove_unfinished(self) -> None:
-        """Delete steps that killed saves left half-written (claim held, so no save is writing them)."""
+        """Delete steps that killed saves left half-written, and pruned ones (claim held,
+        so no save is at work on them)."""
         if not self.directory.is_dir():
             return
         for entry in self.directory.iterdir():
-            if _UNFINISHED_STEP.fullmatch(entry.name):
+            if _UNFINISHED_STEP.fullmatch(entry.name) or entry.name == _PRUNED:
                 remove(entry)
 
     def restore(self, target: N, /, *filters: Filter, step: int | None = None) -> N:
