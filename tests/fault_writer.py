@@ -88,7 +88,7 @@ def save_many(backend: str, path: str, first: int, count: int, go: Event, saved:
 
 def fail_a_forced_save(path: str) -> None:
     """``save_orbax(force=True)`` over ``path`` failing as in a read-only directory; then return."""
-    from orbax.checkpoint._src.path import async_path
+    from orbax.checkpoint._src.path import async_path  # pyright: ignore[reportMissingTypeStubs]
 
     async def refused(*args: Any, **kwargs: Any) -> None:
         raise PermissionError("[Errno 13] Permission denied (injected)")

@@ -431,7 +431,7 @@ def test_a_restarted_manager_restores_every_kept_step(tmp_path: Path) -> None:
 
 def _fail_orbax_directory_creation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make orbax's save fail the way a read-only directory does (we may be root here)."""
-    from orbax.checkpoint._src.path import async_path
+    from orbax.checkpoint._src.path import async_path  # pyright: ignore[reportMissingTypeStubs]
 
     async def refused(*args: Any, **kwargs: Any) -> None:
         raise PermissionError("[Errno 13] Permission denied (injected)")
@@ -537,14 +537,19 @@ def test_plain_array_attributes_of_an_nnx_eval_shape_model_are_state(tmp_path: P
         return model
 
     abstract = nnx.eval_shape(build)
-    assert getattr(abstract, "np64") == jax.ShapeDtypeStruct((3,), np.float64)
-    assert getattr(abstract, "jx") == jax.ShapeDtypeStruct((2,), jnp.float32)
+    np64, jx = getattr(abstract, "np64"), getattr(abstract, "jx")
+    assert isinstance(np64, jax.ShapeDtypeStruct) and (np64.shape, np64.dtype) == ((3,), np.float64)
+    assert isinstance(jx, jax.ShapeDtypeStruct) and (jx.shape, jx.dtype) == ((2,), jnp.float32)
     assert {("np64",), ("npi64",), ("jx",)} <= set(nnx.state(abstract).paths)
     model = build()
     file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
     directory = nnx.checkpoint.save_orbax(tmp_path / "orbax", model)
-    for restore in (lambda t: nnx.checkpoint.restore(file, t), lambda t: nnx.checkpoint.restore_orbax(directory, t)):
-        restored = restore(nnx.eval_shape(build))
+    for backend in ("safetensors", "orbax"):
+        target = nnx.eval_shape(build)
+        if backend == "safetensors":
+            restored = nnx.checkpoint.restore(file, target)
+        else:
+            restored = nnx.checkpoint.restore_orbax(directory, target)
         assert_same_state(nnx.state(model), nnx.state(restored))
         assert isinstance(getattr(restored, "np64"), np.ndarray)
 

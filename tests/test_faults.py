@@ -20,6 +20,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Iterator
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -49,9 +51,7 @@ def same(a: Small, b: Small) -> bool:
 
 
 def _host(value: Any) -> np.ndarray[Any, Any]:
-    import jax
-
-    if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+    if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
         return np.asarray(jax.random.key_data(value))
     return np.asarray(value)
 

@@ -34,7 +34,7 @@ import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path as FilePath
-from typing import Iterator
+from typing import Generator
 
 from nnx.checkpoint.common import CheckpointError
 
@@ -76,7 +76,7 @@ def _mtime(p: FilePath) -> float:
 
 
 @contextmanager
-def claim(path: FilePath, where: str, *, wait_s: float = 0.0) -> Iterator[bool]:
+def claim(path: FilePath, where: str, *, wait_s: float = 0.0) -> Generator[bool]:
     """Hold the exclusive right to write ``path`` for the ``with`` block.
 
     With ``wait_s == 0`` (writers) a path another process holds raises a

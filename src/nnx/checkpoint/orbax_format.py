@@ -8,8 +8,10 @@ leaf must be: its shape, dtype and sharding become the abstract tree orbax
 restores onto, so a sharded model is read straight into its shards, and key
 data is wrapped back into keys of the target's implementation.
 
-Orbax itself writes atomically (a temporary directory renamed on commit).
-nnx adds, in the checkpoint's custom metadata, each leaf's Variable kind and
+A directory is written aside and swapped in when complete, one writer at a
+time (``nnx.checkpoint.atomic``), so ``save_orbax(path, force=True)`` that
+fails or is killed leaves the previous checkpoint whole; the manager's steps
+are committed by orbax's own rename. nnx adds, in the checkpoint's custom metadata, each leaf's Variable kind and
 a CRC-32 of its bytes. Before reading anything, the checkpoint's metadata is
 compared with the target and a ``CheckpointMismatchError`` lists the
 differences (kinds included); after reading, the checksums are verified, so
@@ -26,7 +28,7 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path as FilePath
-from typing import Any, Callable, Iterator, Sequence, TypeVar, cast
+from typing import Any, Callable, Generator, Sequence, TypeVar, cast
 
 import jax
 import numpy as np
@@ -121,10 +123,12 @@ def _template(value: Any) -> Any:
     64-bit leaf JAX would narrow (an abstract model's NumPy attribute, while
     ``jax_enable_x64`` is off); anything else becomes a ShapeDtypeStruct with the
     leaf's sharding."""
+    shape: tuple[int, ...] = tuple(value.shape)
+    dtype: Any = value.dtype
     if isinstance(value, np.ndarray) or (
-        getattr(value, "sharding", None) is None and not is_key(value) and jax.dtypes.canonicalize_dtype(value.dtype) != value.dtype
+        getattr(value, "sharding", None) is None and not is_key(value) and jax.dtypes.canonicalize_dtype(dtype) != dtype
     ):
-        return np.zeros(tuple(value.shape), value.dtype)
+        return np.zeros(shape, dtype)
     return _abstract_leaf(value)
 
 
@@ -202,11 +206,11 @@ def _records_problem(meta: Any) -> str:
     leaves: Any = ours.get("leaves")
     if not isinstance(leaves, list):
         return "has no 'leaves' list"
-    for leaf in cast("list[Any]", leaves):
-        if not (isinstance(leaf, list) and len(cast("list[Any]", leaf)) == 3):
+    for leaf in cast("list[object]", leaves):
+        if not (isinstance(leaf, list) and len(cast("list[object]", leaf)) == 3):
             return f"has a leaf record {leaf!r} that is not [path, kind, crc32]"
-        keys, kind, crc = cast("list[Any]", leaf)
-        if not (isinstance(keys, list) and all(isinstance(k, str) for k in cast("list[Any]", keys))):
+        keys, kind, crc = cast("list[object]", leaf)
+        if not (isinstance(keys, list) and all(isinstance(k, str) for k in cast("list[object]", keys))):
             return f"has a leaf record {leaf!r} whose path is not a list of strings"
         if not isinstance(kind, str) or not isinstance(crc, int) or isinstance(crc, bool):
             return f"has a leaf record {leaf!r} without a kind string and a crc32 integer"
@@ -323,7 +327,7 @@ def save_orbax(directory: str | os.PathLike[str], target: Any, /, *filters: Filt
 
 
 @contextmanager
-def _checkpointer() -> Iterator[Any]:
+def _checkpointer() -> Generator[Any]:
     """orbax's synchronous checkpointer, closed however the block ends.
 
     Not ``StandardCheckpointer``: that one saves in background threads, and when

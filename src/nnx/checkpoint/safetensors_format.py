@@ -206,7 +206,7 @@ def _entries(raw: bytes, file: FilePath, where: str) -> dict[str, dict[str, Any]
         header: Any = json.loads(raw[8 : 8 + size])
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
-        meta: Any = header.get("__metadata__") or {}  # pyright: ignore[reportUnknownMemberType]
+        meta: Any = cast("dict[str, Any]", header).get("__metadata__") or {}
         if not isinstance(meta, dict):
             raise ValueError("__metadata__ is not a JSON object")
     except (ValueError, UnicodeDecodeError) as e:
@@ -237,7 +237,7 @@ def _entries_problem(entries: Any) -> str:
             return f"entry {name!r} is not a JSON object"
         e = cast("dict[str, Any]", entry)
         path: Any = e.get("path")
-        if not isinstance(path, list) or not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in cast("list[Any]", path)):
+        if not isinstance(path, list) or not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in cast("list[object]", path)):
             return f"entry {name!r} has no valid 'path' (a list of names and indices)"
         if not isinstance(e.get("kind"), str):
             return f"entry {name!r} has no 'kind' string"
@@ -247,7 +247,7 @@ def _entries_problem(entries: Any) -> str:
         if "key_impl" in e:
             shape: Any = e.get("key_shape")
             if not isinstance(e["key_impl"], str) or not isinstance(shape, list) or not all(
-                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in cast("list[Any]", shape)
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in cast("list[object]", shape)
             ):
                 return f"entry {name!r} has an invalid 'key_impl' or 'key_shape'"
     return ""

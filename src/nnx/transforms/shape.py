@@ -75,4 +75,5 @@ def _host_specs(state: State[Any]) -> dict[int, Any]:
     """The exact shape and dtype of each NumPy leaf: ``jax.eval_shape`` would narrow a
     64-bit one (with ``jax_enable_x64`` off), and an abstract model must describe the
     model it stands for exactly (a checkpoint restored into it is checked against it)."""
-    return {i: jx.shape_dtype(v.shape, v.dtype) for i, v in enumerate(state.leaves) if isinstance(v, np.ndarray)}
+    host: list[tuple[int, np.ndarray[Any, Any]]] = [(i, v) for i, v in enumerate(state.leaves) if isinstance(v, np.ndarray)]
+    return {i: jx.shape_dtype(v.shape, v.dtype) for i, v in host}
