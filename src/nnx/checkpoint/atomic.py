@@ -86,7 +86,13 @@ def claim(path: FilePath, where: str, *, wait_s: float = 0.0) -> Generator[bool]
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
     while True:
-        fd = _try_lock(lock_file(path))
+        try:
+            fd = _try_lock(lock_file(path))
+        except PermissionError:
+            if wait_s > 0:  # a reader in a directory it may not write: nothing to tidy there
+                yield False
+                return
+            raise
         if fd is not None:
             break
         if time.monotonic() >= deadline:

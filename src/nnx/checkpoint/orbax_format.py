@@ -11,11 +11,12 @@ data is wrapped back into keys of the target's implementation.
 A directory is written aside and swapped in when complete, one writer at a
 time (``nnx.checkpoint.atomic``), so ``save_orbax(path, force=True)`` that
 fails or is killed leaves the previous checkpoint whole; the manager's steps
-are committed by orbax's own rename. nnx adds, in the checkpoint's custom metadata, each leaf's Variable kind and
-a CRC-32 of its bytes. Before reading anything, the checkpoint's metadata is
-compared with the target and a ``CheckpointMismatchError`` lists the
-differences (kinds included); after reading, the checksums are verified, so
-a corrupted chunk is refused rather than restored. Directories written by
+are committed by orbax's own rename. nnx adds, in the checkpoint's custom
+metadata, each leaf's Variable kind and a CRC-32 of its bytes. Before reading
+anything, the checkpoint's metadata is compared with the target and a
+``CheckpointMismatchError`` lists the differences (kinds included); after
+reading, the checksums are verified, so a corrupted chunk is refused rather
+than restored. Directories written by
 plain orbax (no nnx metadata) restore too, checked by shape and dtype only.
 
 ``pip install 'nnx[checkpoint]'`` installs orbax-checkpoint.
@@ -59,9 +60,9 @@ OrbaxTree = dict[str, Any]
 FORMAT = "nnx.orbax/1"
 #: Per saved leaf (string keys): its kind name and the CRC-32 of its bytes.
 Records = dict[tuple[str, ...], tuple[str, int]]
-#: A step directory orbax had not finished writing (it renames it to the step number on commit).
 #: Where the manager moves steps beyond ``max_to_keep`` before deleting them.
 _PRUNED = ".nnx-pruned"
+#: A step directory orbax had not finished writing (it renames it to the step number on commit).
 _UNFINISHED_STEP = re.compile(r"[0-9]+\.orbax-checkpoint-tmp.*")
 
 
