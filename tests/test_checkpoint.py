@@ -513,6 +513,30 @@ def test_leftovers_of_killed_saves_are_removed_by_the_next_save_or_restore(tmp_p
     assert not any(p.exists() for p in leftovers) and all(p.exists() for p in others)
 
 
+def test_a_reader_that_may_not_write_the_directory_still_restores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nnx.checkpoint import atomic
+
+    model = Model(0)
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    directory = nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run") as manager:
+        manager.save(0, model)
+    leftover = tmp_path / ".m.safetensors.nnx-tmp-0123456789abcdef"
+    leftover.write_bytes(b"x")
+
+    def no_lock_file(file: Path) -> int | None:
+        raise PermissionError(13, "Permission denied", str(file))  # a read-only directory (we may be root)
+
+    monkeypatch.setattr(atomic, "_try_lock", no_lock_file)
+    assert_same_state(nnx.state(model), nnx.state(nnx.checkpoint.restore(file, Model(1))))
+    assert_same_state(nnx.state(model), nnx.state(nnx.checkpoint.restore_orbax(directory, Model(1))))
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run") as manager:
+        assert_same_state(nnx.state(model), nnx.state(manager.restore(Model(1))))
+    assert leftover.exists()  # left for a process that may write there
+    with pytest.raises(PermissionError):
+        nnx.checkpoint.save(file, Model(1))
+
+
 def test_a_swap_cut_short_puts_the_old_checkpoint_back(tmp_path: Path) -> None:
     model = Model(0)
     directory = nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
