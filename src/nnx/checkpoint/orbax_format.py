@@ -35,7 +35,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, SingleDeviceSharding
 
-from nnx.checkpoint.atomic import claim, fsync_tree, recover, remove, scratch, swap_in, tidy
+from nnx.checkpoint.atomic import claim, claim_on_primary, claim_shared, fsync_tree, remove, swap_in, tidy
 from nnx.checkpoint.common import (
     CheckpointError,
     LeafSpec,
@@ -52,7 +52,7 @@ from nnx.checkpoint.common import (
     write_back,
 )
 from nnx.filters import Filter, Path
-from nnx.jaxapi import default_device, partition_spec, shape_dtype
+from nnx.jaxapi import default_device, process_index, partition_spec, shape_dtype
 from nnx.state import State, path_str
 
 N = TypeVar("N")
@@ -312,18 +312,12 @@ def save_orbax(directory: str | os.PathLike[str], target: Any, /, *filters: Filt
     state = target_state(target, filters, where)
     custom = _custom_metadata(state, where)
     tree = to_orbax(state)
-    with claim(path, where):
-        recover(path)
-        if path.exists() and not force:
-            raise FileExistsError(f"{where}: {str(path)!r} already exists; pass force=True to overwrite it.")
-        new = scratch(path, "new")
-        try:
-            with _checkpointer() as checkpointer:
-                checkpointer.save(new, tree, custom_metadata=custom)
+    with claim_shared(path, where, overwrite=force) as new:
+        with _checkpointer() as checkpointer:
+            checkpointer.save(new, tree, custom_metadata=custom)  # every process writes its part
+        if process_index() == 0:
             fsync_tree(new)
             swap_in(new, path)
-        finally:
-            remove(new)
     return path
 
 
@@ -418,11 +412,13 @@ class CheckpointManager:
         where = "CheckpointManager.save"
         state = target_state(target, filters, where)
         args = _ocp().args.StandardSave(to_orbax(state), custom_metadata=_custom_metadata(state, where))
-        with claim(self.directory, where):
-            self._remove_unfinished()
+        with claim_on_primary(self.directory, where) as primary:
+            if primary:
+                self._remove_unfinished()
             saved: bool = self.orbax.save(step, args=args, force=force)
             self.orbax.wait_until_finished()
-            self._remove_unfinished()
+            if primary:
+                self._remove_unfinished()
         return saved
 
     def _remove_unfinished(self) -> None:
