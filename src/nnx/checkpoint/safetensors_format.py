@@ -8,7 +8,7 @@ CRC-32 of the bytes, so that a corrupted file is refused instead of restored.
 The file is written to a temporary name in the same directory and renamed
 into place, so a crash never leaves a half-written checkpoint behind.
 
-The ``safetensors`` package is an optional dependency (``pip install 'nnx[checkpoint]'``).
+The ``safetensors`` package is an optional dependency (``pip install safetensors``).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def _safetensors() -> Any:
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "nnx.checkpoint's safetensors back end needs the 'safetensors' package: "
-            "pip install 'nnx[checkpoint]' (or pip install safetensors)."
+            "pip install safetensors (or, in an nnx checkout, pip install -e '.[checkpoint]', "
+            "which installs both back ends)."
         ) from None
     return safetensors
 
