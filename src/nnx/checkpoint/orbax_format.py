@@ -19,7 +19,8 @@ reading, the checksums are verified, so a corrupted chunk is refused rather
 than restored. Directories written by
 plain orbax (no nnx metadata) restore too, checked by shape and dtype only.
 
-``pip install 'nnx[checkpoint]'`` installs orbax-checkpoint.
+``pip install orbax-checkpoint`` installs it (in an nnx checkout, ``pip install -e '.[checkpoint]'``
+installs both back ends).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def _ocp() -> Any:
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "nnx.checkpoint's orbax back end needs the 'orbax-checkpoint' package: "
-            "pip install 'nnx[checkpoint]' (or pip install orbax-checkpoint)."
+            "pip install orbax-checkpoint (or, in an nnx checkout, pip install -e '.[checkpoint]', "
+            "which installs both back ends)."
         ) from None
 
 
