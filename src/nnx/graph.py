@@ -471,7 +471,7 @@ def _aval(value: Any) -> Any:
         _HAS_AVAL.add(kind)
         return value.aval
     if isinstance(value, (np.ndarray, np.generic, jax.ShapeDtypeStruct)):
-        return (tuple(value.shape), np.dtype(value.dtype))
+        return (tuple(value.shape), value.dtype)
     return None
 
 
