@@ -168,20 +168,22 @@ def join(args: argparse.Namespace) -> None:
     if args.num_processes == 1:
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # collectives between CPU processes
-    who = f"process {args.process_id} of {args.num_processes}"
-
     def give_up() -> None:
+        if args.process_id == 0:
+            problem = f"as the coordinator at {args.coordinator}, waited {args.join_timeout} s but not all {args.num_processes} processes joined"
+        else:
+            problem = f"could not join the coordinator at {args.coordinator} within {args.join_timeout} s"
         print(
-            f"multiprocess_training: {who} could not join the coordinator at {args.coordinator} within "
-            f"{args.join_timeout} s: is process 0 running there, and were all {args.num_processes} "
-            "processes started with the same --num-processes and --coordinator?",
+            f"multiprocess_training: process {args.process_id} of {args.num_processes} {problem}: is every "
+            "process running, process 0 included, with the same --num-processes and --coordinator?",
             file=sys.stderr,
             flush=True,
         )
-        os._exit(3)  # the coordination client may be stuck in native code: leave now
+        os._exit(3)  # the coordination client is blocked in native code: leave now
 
-    # JAX bounds the wait itself; the watchdog covers a client that never returns.
-    watchdog = threading.Timer(args.join_timeout + 15, give_up)
+    # JAX would abort the process after its own timeout with a long native log; the
+    # watchdog runs out first and says what went wrong in one line.
+    watchdog = threading.Timer(args.join_timeout, give_up)
     watchdog.daemon = True
     watchdog.start()
     try:
@@ -189,17 +191,11 @@ def join(args: argparse.Namespace) -> None:
             coordinator_address=args.coordinator,
             num_processes=args.num_processes,
             process_id=args.process_id,
-            initialization_timeout=args.join_timeout,
+            initialization_timeout=args.join_timeout + 30,
             heartbeat_timeout_seconds=max(10, args.join_timeout),
         )
-    except Exception as e:  # noqa: BLE001  # JAX raises several types here
+    finally:
         watchdog.cancel()
-        raise SystemExit(
-            f"multiprocess_training: {who} could not join the coordinator at {args.coordinator} "
-            f"within {args.join_timeout} s ({type(e).__name__}: {e}). Start process 0 first, with the "
-            "same --num-processes and --coordinator in every process."
-        ) from None
-    watchdog.cancel()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -252,7 +248,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(result), flush=True)
     losses = result["data_parallel"]
-    assert losses[-1] < losses[0], f"training did not reduce the loss: {losses}"
+    if not args.restore:  # a restored run starts where the loss is already low
+        assert np.mean(losses[-3:]) < losses[0], f"training did not reduce the loss: {losses}"
 
 
 if __name__ == "__main__":
