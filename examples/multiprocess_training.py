@@ -42,7 +42,7 @@ import os
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import Any, cast
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,8 +83,9 @@ from jax.sharding import Mesh, NamedSharding  # noqa: E402
 import nnx  # noqa: E402
 
 DIN, HIDDEN, DOUT = 8, 32, 4
-DATA_PARALLEL = [("batch", "data"), ("embed", None), ("mlp", None)]  # weights replicated
-TENSOR_PARALLEL = [("batch", "data"), ("embed", None), ("mlp", "model")]  # hidden units split over "model"
+Rules = list[tuple[str, str | None]]
+DATA_PARALLEL: Rules = [("batch", "data"), ("embed", None), ("mlp", None)]  # weights replicated
+TENSOR_PARALLEL: Rules = [("batch", "data"), ("embed", None), ("mlp", "model")]  # hidden units split over "model"
 
 
 def dense(din: int, dout: int, axes: tuple[str, str], *, rngs: nnx.Rngs) -> nnx.Linear:
@@ -130,26 +131,27 @@ def global_batch(step: int, size: int) -> tuple[np.ndarray[Any, Any], np.ndarray
 def local_rows(sharding: NamedSharding, shape: tuple[int, ...]) -> slice:
     """The rows of a batch that this process's devices hold (one contiguous range here)."""
     starts, stops = [], []
-    for index in sharding.addressable_devices_indices_map(shape).values():
-        rows = index[0]
+    indices: Any = sharding.addressable_devices_indices_map(shape)
+    for index in indices.values():
+        rows: slice = index[0]
         starts.append(rows.start or 0)
         stops.append(shape[0] if rows.stop is None else rows.stop)
     return slice(min(starts), max(stops))
 
 
-def feed(mesh: Mesh, rules: list[tuple[str, str | None]], step: int, size: int) -> tuple[jax.Array, jax.Array]:
+def feed(mesh: Mesh, rules: Rules, step: int, size: int) -> tuple[jax.Array, jax.Array]:
     """This process's rows of the step's batch, assembled into global arrays."""
     x, y = global_batch(step, size)
     x_sharding = NamedSharding(mesh, nnx.logical_to_mesh_axes(("batch", None), rules))
     y_sharding = NamedSharding(mesh, nnx.logical_to_mesh_axes(("batch", None), rules))
     mine = local_rows(x_sharding, x.shape)
     return (
-        jax.make_array_from_process_local_data(x_sharding, x[mine], x.shape),
-        jax.make_array_from_process_local_data(y_sharding, y[mine], y.shape),
+        jax.make_array_from_process_local_data(x_sharding, x[mine], x.shape),  # type: ignore[no-untyped-call]  # untyped in jax
+        jax.make_array_from_process_local_data(y_sharding, y[mine], y.shape),  # type: ignore[no-untyped-call]  # untyped in jax
     )
 
 
-def train(mesh: Mesh, rules: list[tuple[str, str | None]], args: argparse.Namespace, start: int, restore: str | None) -> tuple[nnx.Optimizer, list[float]]:
+def train(mesh: Mesh, rules: Rules, args: argparse.Namespace, start: int, restore: str | None) -> tuple[nnx.Optimizer, list[float]]:
     """Create the optimizer (and model) sharded by ``rules`` on ``mesh``, then train."""
     optimizer = nnx.init_sharded(make_optimizer, mesh, rules)
     if restore is not None:
@@ -167,7 +169,7 @@ def join(args: argparse.Namespace) -> None:
     """Join the other processes, or stop with a clear error within ``--join-timeout``."""
     if args.num_processes == 1:
         return
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # collectives between CPU processes
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # type: ignore[no-untyped-call]  # collectives between CPU processes
     def give_up() -> None:
         if args.process_id == 0:
             problem = f"as the coordinator at {args.coordinator}, waited {args.join_timeout} s but not all {args.num_processes} processes joined"
@@ -216,14 +218,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     grid = devices.reshape(n_model, n // n_model).T  # (data, model): a column per process
     tp_mesh = Mesh(grid, ("data", "model"))
     tp_optimizer, tp_losses = train(tp_mesh, TENSOR_PARALLEL, args, 0, None)
-    kernel = tp_optimizer.model.hidden.kernel  # type: ignore[attr-defined]
-    result = {
+    tp_model = tp_optimizer.model
+    assert isinstance(tp_model, MLP)
+    kernel = tp_model.hidden.kernel
+    result: dict[str, Any] = {
         "process": me,
         "processes": jax.process_count(),
         "devices": n,
         "data_parallel": dp_losses,
         "tensor_parallel": tp_losses,
-        "hidden_kernel_sharding": str(kernel.sharding.spec),
+        "hidden_kernel_sharding": str(cast(NamedSharding, kernel.sharding).spec),
         "hidden_kernel_local_shape": list(kernel.addressable_shards[0].data.shape),
     }
     if me == 0 and not args.json:

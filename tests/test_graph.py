@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import nnx
-from typed_jax import jit
+from typed_jax import jit, tree_map, vmap
+
+from nnx import epoch
 
 
 class Linear(nnx.Module):
@@ -248,11 +250,22 @@ class Link(nnx.Module):
         self.child = child
 
 
+def plus_one(x: jax.Array) -> jax.Array:
+    return x + 1
+
+
+def twice(x: jax.Array) -> jax.Array:
+    return x * 2
+
+
+def stack_two(x: jax.Array) -> jax.Array:
+    return jnp.stack([x, x + 1])
+
+
 def chain(depth: int) -> Link:
-    link = None
-    for _ in range(depth):
+    link = Link(None)
+    for _ in range(depth - 1):
         link = Link(link)
-    assert link is not None
     return link
 
 
@@ -263,10 +276,11 @@ def test_a_2000_deep_chain_splits_merges_updates_and_clones() -> None:
     assert len(state.paths) == depth
     assert state.paths[0] == ("child",) * (depth - 1) + ("w",)  # sorted: the deepest first
     assert len(nnx.state(m, nnx.Param).paths) == depth
-    nnx.update(m, jax.tree.map(lambda x: x + 1, state))
+    nnx.update(m, tree_map(plus_one, state))
     assert float(m.w[0]) == 1.0
     for built in (nnx.merge(graphdef, state), nnx.merge(graphdef, state), nnx.clone(m)):  # interpreted, compiled, clone
-        link, n = built, 0
+        link: Link | None = built
+        n = 0
         while link is not None:
             assert link is not m
             link, n = link.child, n + 1
@@ -284,8 +298,12 @@ def test_merge_refuses_a_state_of_other_shapes_naming_the_path() -> None:
 def test_merge_accepts_leading_axes_as_under_vmap() -> None:
     """A stacked State merged one layer at a time (vmap/scan over layers) is not a misfit."""
     graphdef, state = nnx.split(Linear(2, 3, rngs=nnx.Rngs(0)))
-    stacked = jax.tree.map(lambda x: jnp.stack([x, x + 1]), state)
-    out = jax.vmap(lambda s: nnx.merge(graphdef, s)(jnp.ones((2,))))(stacked)
+    stacked = tree_map(stack_two, state)
+
+    def apply(s: nnx.State[Linear]) -> jax.Array:
+        return nnx.merge(graphdef, s)(jnp.ones((2,)))
+
+    out = vmap(apply)(stacked)
     assert out.shape == (2, 3)
     assert nnx.merge(graphdef, stacked).w.shape == (2, 2, 3)  # and the stacked module itself
 
@@ -314,7 +332,7 @@ def test_update_refuses_non_arrays_naming_the_path_and_writes_nothing(bad: str) 
     m = Linear(2, 3, rngs=nnx.Rngs(0))
     before = nnx.state(m)
     value = {"x": "x", "module": Linear(1, 1, rngs=nnx.Rngs(1)), "object": object()}[bad]
-    new = nnx.State({"b": jnp.ones((3,)), "w": value})
+    new: nnx.State[Linear] = nnx.State({"b": jnp.ones((3,)), "w": value})
     with pytest.raises(TypeError, match=r"nnx.update: 'w' of Linear holds an array, but the State holds"):
         nnx.update(m, new)
     assert nnx.state(m) == before  # 'b' came first and fitted, yet was not written
@@ -343,7 +361,7 @@ def test_update_through_a_cached_walk_still_checks() -> None:
     m = Linear(2, 3, rngs=nnx.Rngs(0))
     state = nnx.state(m)
     nnx.update(m, state)
-    nnx.update(m, jax.tree.map(lambda x: x * 2, state))
+    nnx.update(m, tree_map(twice, state))
     with pytest.raises(TypeError, match="'w' of Linear holds an array"):
         nnx.update(m, nnx.State({"w": 3}))
 
@@ -351,14 +369,15 @@ def test_update_through_a_cached_walk_still_checks() -> None:
 def test_cached_walk_sees_a_shared_list_replaced_by_an_equal_copy() -> None:
     """The re-check after a structural change compares children by identity, not ==."""
     class Two(nnx.Module):
-        pass
+        a: nnx.List[nnx.Param[jax.Array]]
+        b: nnx.List[nnx.Param[jax.Array]]
 
     t = Two()
-    t.a = [nnx.Param(jnp.zeros(1))]
+    t.a = nnx.List([nnx.Param(jnp.zeros(1))])
     t.b = t.a  # shared
     g1, _ = nnx.split(t)
     assert "b=<shared #1>" in repr(g1)  # the list itself is shared
     object.__getattribute__(t, "__dict__")["b"] = nnx.List(list(t.a))  # equal, not the same, no bump
-    nnx.epoch.bump()
+    epoch.bump()
     g2, _ = nnx.split(t)
     assert g2 != g1 and "b=[<shared #2>]" in repr(g2)  # two lists now, sharing one cell

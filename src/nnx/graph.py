@@ -87,7 +87,7 @@ _categories: dict[type, int] = {}
 def _category(value: Any) -> int:
     """The category of ``value``'s type (decided on its first instance: ``jax.Array``
     recognises tracers by instance, not by subclass)."""
-    kind = type(value)
+    kind: type[Any] = type(value)  # pyright: ignore[reportUnknownVariableType]  # type() of Any
     category = _categories.get(kind)
     if category is None:
         if isinstance(value, Variable):
@@ -140,7 +140,7 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
     def enter(value: Any, category: int, path: Path, owner: Any, key: Any) -> tuple[Any, ...] | None:
         """Open a frame for a container (``None``), or describe one already seen."""
         if category == _TUPLE:
-            stack.append([iter(enumerate(value)), path, _Slot(owner, key), [], False, key, "tuple", None, -1])
+            stack.append([iter(enumerate(value)), path, _Slot(owner, key), [], False, key, "tuple", None, -1])  # pyright: ignore[reportUnknownArgumentType]
             return None
         i = index.get(id(value))
         if i is not None:
@@ -151,7 +151,7 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
             items: Any = sorted(value.__dict__.items())
             stack.append([iter(items), path, value, [], True, key, "object", type(value), i])
         elif category == _LIST:
-            stack.append([iter(enumerate(value)), path, value, [], False, key, "list", None, i])
+            stack.append([iter(enumerate(value)), path, value, [], False, key, "list", None, i])  # pyright: ignore[reportUnknownArgumentType]
         else:
             for k in value:
                 if not isinstance(k, (str, int)):
@@ -159,13 +159,13 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
                         f"nnx.split: dict key {k!r} at '{path_str(path)}' is not a str or int; "
                         "state paths are made of attribute names, string keys and indices."
                     )
-            items = sorted(value.items(), key=lambda kv: path_order((kv[0],)))  # pyright: ignore[reportUnknownArgumentType, reportUnknownLambdaType]
+            items = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
             stack.append([iter(items), path, value, [], True, key, "dict", None, i])
         return None
 
     categories = _categories
-    if type(root) is tuple and not is_node(root):
-        node: tuple[Any, ...] = ("static", Static(root))
+    if type(root) is tuple and not is_node(root):  # pyright: ignore[reportUnknownArgumentType]
+        node: tuple[Any, ...] = ("static", Static(root))  # pyright: ignore[reportUnknownArgumentType]
     else:
         # A root tuple lives in a one-element box, so slots of arrays inside it can read it.
         enter(root, _category(root), (), [root], 0)
@@ -174,7 +174,7 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
         frame = stack[-1]
         it, path, owner, described, keyed = frame[0], frame[1], frame[2], frame[3], frame[4]
         for k, v in it:
-            kind = type(v)
+            kind: type[Any] = type(v)  # pyright: ignore[reportUnknownVariableType]  # type() of Any
             category = categories.get(kind)
             if category is None:
                 category = _category(v)
@@ -248,8 +248,9 @@ def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
     return _walk(root)
 
 
-_VALUES: Any = dict.values  # on the plain dict: nnx.Dict and Object.__dict__ alike
+_VALUES: Any = dict.values  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # on the plain dict: nnx.Dict and Object.__dict__ alike
 _METADATA, _ID = repeat("_metadata"), repeat(id)
+_AS_TUPLE: Any = tuple  # typed Any: the snapshots are tuples of whatever the nodes hold
 
 
 class _NodeIds:
@@ -274,10 +275,10 @@ class _NodeIds:
             self._parts = parts
             self._snapshot = self._read()
             # The children compared by id stay alive with the snapshot, so no id is reused.
-            self._alive = (
-                list(map(tuple, map(_VALUES, map(vars, objects)))),
-                list(map(tuple, lists)),
-                list(map(tuple, map(_VALUES, dicts))),
+            self._alive: Any = (
+                list(map(_AS_TUPLE, map(_VALUES, map(vars, objects)))),  # pyright: ignore[reportUnknownArgumentType]
+                list(map(_AS_TUPLE, lists)),  # pyright: ignore[reportUnknownArgumentType]
+                list(map(_AS_TUPLE, map(_VALUES, dicts))),  # pyright: ignore[reportUnknownArgumentType]
                 list(map(getattr, cells, _METADATA)),
             )
 
@@ -288,11 +289,11 @@ class _NodeIds:
         objects, lists, dicts, cells = self._parts
         slots = list(map(vars, objects))
         return (
-            list(map(tuple, slots)),
-            list(map(tuple, map(map, _ID, map(_VALUES, slots)))),
-            list(map(tuple, map(map, _ID, lists))),
-            list(map(tuple, dicts)),
-            list(map(tuple, map(map, _ID, map(_VALUES, dicts)))),
+            list(map(_AS_TUPLE, slots)),
+            list(map(_AS_TUPLE, map(map, _ID, map(_VALUES, slots)))),  # pyright: ignore[reportUnknownArgumentType]
+            list(map(_AS_TUPLE, map(map, _ID, lists))),
+            list(map(_AS_TUPLE, dicts)),
+            list(map(_AS_TUPLE, map(map, _ID, map(_VALUES, dicts)))),  # pyright: ignore[reportUnknownArgumentType]
             list(map(id, map(getattr, cells, _METADATA))),
         )
 
@@ -419,7 +420,7 @@ def graphdef(node: N, /) -> GraphDef[N]:
 def _check_states(states: tuple[Any, ...], where: str) -> None:
     for position, s in enumerate(states):
         if not isinstance(s, State):
-            shown = "None" if s is None else type(s).__name__  # pyright: ignore[reportUnknownArgumentType]
+            shown = "None" if s is None else type(s).__name__
             hint = " To make a State from a nested dict, wrap it: nnx.State(d)." if isinstance(s, dict) else ""
             raise TypeError(
                 f"{where}: state argument {position + 1} (after the GraphDef) is a {shown}; "
@@ -464,14 +465,14 @@ _HAS_AVAL: set[type] = set()
 def _aval(value: Any) -> Any:
     """What ``merge`` and ``update`` compare of a leaf: its jax aval (shape, dtype),
     a NumPy array's ``(shape, dtype)``, or ``None`` for a value that is not an array."""
-    kind = type(value)
+    kind: type[Any] = type(value)  # pyright: ignore[reportUnknownVariableType]  # type() of Any
     if kind in _HAS_AVAL:
         return value.aval
     if isinstance(value, jax.Array):  # jax arrays and tracers (by instance, see _category)
         _HAS_AVAL.add(kind)
         return value.aval
     if isinstance(value, (np.ndarray, np.generic, jax.ShapeDtypeStruct)):
-        return (tuple(value.shape), value.dtype)
+        return (tuple(value.shape), value.dtype)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
     return None
 
 
@@ -489,7 +490,7 @@ def _avals(values: list[Any]) -> tuple[Any, ...]:
 def _shape(aval: Any) -> tuple[int, ...] | None:
     if aval is None:
         return None
-    return aval[0] if type(aval) is tuple else tuple(aval.shape)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    return aval[0] if type(aval) is tuple else tuple(aval.shape)  # pyright: ignore[reportUnknownVariableType]
 
 
 def _dtype(aval: Any) -> Any:
@@ -560,8 +561,9 @@ def _compile(node: tuple[Any, ...]) -> Any:
     an ancestor finds it) and filled after them.
     """
     env: dict[str, Any] = {
-        "new": object.__new__, "st": _SET_TRACE, "sd": _SET_DICT, "ext": list.extend,
-        "upd": dict.update, "mklist": List.__new__, "List": List, "mkdict": Dict.__new__, "Dict": Dict,
+        "new": object.__new__, "st": _SET_TRACE, "sd": _SET_DICT, "ext": list.extend,  # pyright: ignore[reportUnknownMemberType]
+        "upd": dict.update, "mklist": List.__new__,  # pyright: ignore[reportUnknownMemberType]
+        "List": List, "mkdict": Dict.__new__, "Dict": Dict,
     }  # fmt: skip
     const_names: dict[int, str] = {}
     lines: list[str] = []
@@ -773,7 +775,7 @@ def merge(graphdef: GraphDef[N], state: State[Any], /, *states: State[Any]) -> N
     root, cells, nodes = _build(graphdef, leaves)
     if cells is not None and isinstance(root, Object):
         object.__setattr__(root, "_nnx_cache", (epoch.current(), graphdef, cells, _NodeIds(nodes)))
-    return root  # type: ignore[no-any-return]
+    return root  # type: ignore[no-any-return]  # pyright: ignore[reportReturnType]
 
 
 # -- update --------------------------------------------------------------------
@@ -832,9 +834,9 @@ def _check_leaf(graphdef: GraphDef[Any], path: Path, old: Any, value: Any) -> No
     was, now = _aval(old), _aval(value)
     if isinstance(value, (Object, Variable, List, Dict)) or (was is not None and now is None):
         held = "an array" if was is not None else f"a {type(old).__name__}"
-        shown = repr(value) if len(repr(value)) <= 40 else "a value"
+        shown = repr(value) if len(repr(value)) <= 40 else "a value"  # pyright: ignore[reportUnknownArgumentType]
         raise TypeError(
-            f"{where} holds {held}, but the State holds {shown} (a {type(value).__name__}) there; "
+            f"{where} holds {held}, but the State holds {shown} (a {type(value).__name__}) there; "  # pyright: ignore[reportUnknownArgumentType]
             "nothing was updated. States hold arrays: put a jax or NumPy array at this path "
             "(e.g. jnp.asarray(value)), or assign other objects to the module attribute itself."
         )

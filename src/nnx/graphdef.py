@@ -105,16 +105,17 @@ class GraphDef(Generic[M]):
 
 def _same(a: Any, b: Any) -> bool:
     """``a == b`` for nested tuples of any depth, with an explicit stack."""
-    pending = [(a, b)]
+    pending: list[tuple[Any, Any]] = [(a, b)]
     while pending:
         x, y = pending.pop()
         if x is y:
             continue
-        if type(x) is tuple and type(y) is tuple:
-            if len(x) != len(y):  # pyright: ignore[reportUnknownArgumentType]
+        x_tuple, y_tuple = type(x) is tuple, type(y) is tuple
+        if x_tuple and y_tuple:
+            if len(x) != len(y):
                 return False
-            pending.extend(zip(x, y))  # pyright: ignore[reportUnknownArgumentType]
-        elif type(x) is tuple or type(y) is tuple or x != y:
+            pending.extend(zip(x, y))
+        elif x_tuple or y_tuple or x != y:
             return False
     return True
 
