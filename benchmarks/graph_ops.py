@@ -11,8 +11,9 @@ measuring thread (all of these run on it).
 Two kinds of "cold" split:
 
 * ``cold``: right after an anonymous ``epoch.bump()``, as after a structural
-  change *somewhere* (another model, an ``nnx.pop``, a transform landing its
-  changes): the cached walk is re-checked against its snapshot;
+  change that could be anywhere (an ``nnx.pop``, a transform landing its
+  changes): the cached walk is re-checked against its snapshot (the first
+  such split walks and takes the snapshot; timing repeats many);
 * ``real``: after a structural change *of this model* (an attribute of the
   root rebound to a new object): the whole graph is walked again.
 

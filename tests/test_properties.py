@@ -839,9 +839,11 @@ def test_cached_walk_survives_a_change_elsewhere_and_sees_one_here(case: Case, d
     """After an anonymous structural change the cached walk is re-checked, not redone:
     it is kept while this graph is unchanged, and replaced when it changed."""
     m = case.root
+    nnx.split(m)
+    epoch.bump()  # a change somewhere, not in m: walked again, now with a snapshot
     graphdef, _ = nnx.split(m)
-    epoch.bump()  # a change somewhere, not in m
-    assert nnx.split(m)[0] is graphdef
+    epoch.bump()
+    assert nnx.split(m)[0] is graphdef  # re-checked against the snapshot, not walked
     op = _mutate(case, data)
     event(op)
     epoch.bump()  # as if the mutation had not named its node

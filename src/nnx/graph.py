@@ -228,22 +228,29 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
 def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
     """``_walk``, cached on an Object root while none of the walked nodes changed structure.
 
-    After a structural change the cached walk is first re-checked against a
-    snapshot of every node's children (C-level comparisons, no walk): a change
-    elsewhere, or one undone since, keeps it. Only a real change walks again.
+    A structural change that names its node (an attribute set, a container
+    mutated) invalidates the walk of the graphs holding that node. An anonymous
+    one (``epoch.bump()``: ``nnx.pop``, a transform landing its changes) could
+    have touched any graph: the walk is then re-checked against a snapshot of
+    every node's children (C-level comparisons, no walk). The snapshot is taken
+    only for roots that have seen an anonymous change, so that graphs that
+    never do pay nothing for it.
     """
     if isinstance(root, Object):
         cache = getattr(root, "_nnx_cache", None)
         now = epoch.current()
+        snapshot = False
         if cache is not None:
             then, graphdef, cells, node_ids = cache
             if then == now:
                 return graphdef, cells
-            if not epoch.changed_since(then, node_ids) or node_ids.unchanged():
+            change = epoch.change_since(then, node_ids)
+            if change == epoch.NONE or (change == epoch.UNKNOWN and node_ids.unchanged()):
                 object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, node_ids))
                 return graphdef, cells
+            snapshot = change == epoch.UNKNOWN
         graphdef, cells, nodes = walk_nodes(root)
-        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _NodeIds(nodes, snapshot=True)))
+        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _NodeIds(nodes, snapshot=snapshot)))
         return graphdef, cells
     return _walk(root)
 
