@@ -1,21 +1,35 @@
 """Cost of the graph operations per variable, beside jax.tree flatten/unflatten.
 
-For models of 1, 10, 100 and 1000 layers (each layer: params w (4, 4) and
-b (4,)), times nnx.split, nnx.state, nnx.merge and nnx.update in steady
-state, and split right after a structural change ("cold"), against
-jax.tree.flatten / jax.tree.unflatten of the same arrays held as a nested
-dict. Everything is measured in the same process, best of several repeats.
+For models of 1, 10, 100, 1000 and 10000 layers (each layer: params w (4, 4)
+and b (4,)), and for a chain of 1000 nested submodules (each: one param and
+its child), times nnx.split, nnx.state, nnx.merge and nnx.update in steady
+state, and split after a structural change, against jax.tree.flatten /
+jax.tree.unflatten of the same arrays held as a nested dict. Everything is
+measured in the same process, best of several repeats, in CPU time of the
+measuring thread (all of these run on it).
 
-Run: python benchmarks/graph_ops.py
+Two kinds of "cold" split:
+
+* ``cold``: right after an anonymous ``epoch.bump()``, as after a structural
+  change that could be anywhere (an ``nnx.pop``, a transform landing its
+  changes): the cached walk is re-checked against its snapshot (the first
+  such split walks and takes the snapshot; timing repeats many);
+* ``real``: after a structural change *of this model* (an attribute of the
+  root rebound to a new object): the whole graph is walked again.
+
+Run: python benchmarks/graph_ops.py [--quick]   (--quick: fewer repeats, no 10000)
 """
 
 from __future__ import annotations
 
+import argparse
+import time
 import timeit
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import nnx
 from nnx import epoch
@@ -25,58 +39,118 @@ class Layer(nnx.Module):
     w: jax.Array = nnx.param()
     b: jax.Array = nnx.param()
 
-    def __init__(self, key: jax.Array) -> None:
-        self.w = jax.random.normal(key, (4, 4))
+    def __init__(self, w: jax.Array) -> None:
+        self.w = w
         self.b = jnp.zeros((4,))
 
 
 class Stack(nnx.Module):
     def __init__(self, n: int) -> None:
-        self.layers = [Layer(k) for k in jax.random.split(jax.random.key(0), n)]
+        ws = np.random.default_rng(0).normal(size=(n, 4, 4)).astype(np.float32)
+        self.layers = [Layer(jnp.asarray(w)) for w in ws]
 
 
-def per_variable_us(fn: Callable[[], Any], n_vars: int) -> float:
-    timer = timeit.Timer(fn)
+class Chain(nnx.Module):
+    """One link of a chain: a param and the rest of the chain (None at the end)."""
+
+    w: jax.Array = nnx.param()
+
+    def __init__(self, child: Chain | None) -> None:
+        self.w = jnp.zeros((4,))
+        self.child = child
+
+
+def make_chain(depth: int) -> Chain:
+    chain = None
+    for _ in range(depth):  # built bottom-up: no recursion in the constructor
+        chain = Chain(chain)
+    assert chain is not None
+    return chain
+
+
+def per_variable_us(fn: Callable[[], Any], n_vars: int, repeat: int) -> float:
+    # CPU time of this thread, not wall time: on a shared machine an operation longer
+    # than a time slice would otherwise be charged the other processes' slices too.
+    timer = timeit.Timer(fn, timer=time.thread_time)
     number, _ = timer.autorange()
     number = max(1, number // 4)
-    best = min(timer.repeat(repeat=5, number=number)) / number
+    best = min(timer.repeat(repeat=repeat, number=number)) / number
     return best * 1e6 / n_vars
 
 
-def cold_split(model: Stack) -> None:
-    epoch.bump()  # as after any structural change
+def cold_split(model: nnx.Module) -> None:
+    epoch.bump()  # as after a structural change somewhere
     nnx.split(model)
 
 
-def main() -> None:
-    header = (
-        f"{'layers':>6} {'flatten':>8} {'unflat':>8} | {'split':>7} {'state':>7} {'merge':>7} "
-        f"{'update':>7} {'cold':>7} | {'split/fl':>8} {'state/fl':>8} {'merge/un':>8} "
-        f"{'upd/un':>7} {'merge/fl+un':>11} {'upd/fl+un':>9}"
-    )
-    print("µs per variable (best of 5); ratios against the same-run jax.tree baseline")
-    print(header)
-    for n in (1, 10, 100, 1000):
-        model = Stack(n)
-        n_vars = 2 * n
-        tree = {"layers": {i: {"w": layer.w, "b": layer.b} for i, layer in enumerate(model.layers)}}
-        leaves, treedef = jax.tree.flatten(tree)
-        graphdef, state = nnx.split(model)
-        new_state = jax.tree.map(lambda x: x + 1, state)  # fresh arrays, as after a train step
+def real_cold_split(model: nnx.Module) -> None:
+    model.tag = object()  # a new static attribute on the root: this graph changed  # type: ignore[attr-defined]
+    nnx.split(model)
 
-        flatten = per_variable_us(lambda: jax.tree.flatten(tree), n_vars)
-        unflatten = per_variable_us(lambda: jax.tree.unflatten(treedef, leaves), n_vars)
-        split = per_variable_us(lambda: nnx.split(model), n_vars)
-        state_ = per_variable_us(lambda: nnx.state(model), n_vars)
-        merge = per_variable_us(lambda: nnx.merge(graphdef, state), n_vars)
-        update = per_variable_us(lambda: nnx.update(model, new_state), n_vars)
-        cold = per_variable_us(lambda: cold_split(model), n_vars)
-        both = flatten + unflatten
-        print(
-            f"{n:>6} {flatten:8.3f} {unflatten:8.3f} | {split:7.3f} {state_:7.3f} {merge:7.3f} "
-            f"{update:7.3f} {cold:7.3f} | {split / flatten:8.2f} {state_ / flatten:8.2f} "
-            f"{merge / unflatten:8.2f} {update / unflatten:7.2f} {merge / both:11.2f} {update / both:9.2f}"
-        )
+
+def row(name: str, model: nnx.Module, tree: Any, n_vars: int, repeat: int) -> dict[str, float]:
+    leaves, treedef = jax.tree.flatten(tree)
+    graphdef, state = nnx.split(model)
+    new_state = jax.tree.map(lambda x: x + 1, state)  # fresh arrays, as after a train step
+    states = [new_state, state]  # alternate, so that every update writes new arrays
+    flip = [0]
+
+    def update() -> None:
+        flip[0] ^= 1
+        nnx.update(model, states[flip[0]])
+
+    t = {
+        "flatten": per_variable_us(lambda: jax.tree.flatten(tree), n_vars, repeat),
+        "unflatten": per_variable_us(lambda: jax.tree.unflatten(treedef, leaves), n_vars, repeat),
+        "split": per_variable_us(lambda: nnx.split(model), n_vars, repeat),
+        "state": per_variable_us(lambda: nnx.state(model), n_vars, repeat),
+        "merge": per_variable_us(lambda: nnx.merge(graphdef, state), n_vars, repeat),
+        "update": per_variable_us(update, n_vars, repeat),
+        "cold": per_variable_us(lambda: cold_split(model), n_vars, repeat),
+        "real": per_variable_us(lambda: real_cold_split(model), n_vars, repeat),
+    }
+    fl, un = t["flatten"], t["unflatten"]
+    print(
+        f"{name:>8} {fl:8.3f} {un:8.3f} | {t['split']:7.3f} {t['state']:7.3f} {t['merge']:7.3f} "
+        f"{t['update']:7.3f} {t['cold']:7.3f} {t['real']:7.3f} | {t['split'] / fl:8.2f} {t['state'] / fl:8.2f} "
+        f"{t['merge'] / un:8.2f} {t['update'] / un:7.2f} {t['cold'] / fl:7.2f} {t['real'] / fl:7.2f}"
+    )
+    return t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 repeats, up to 1000 layers")
+    args = parser.parse_args()
+    repeat = 3 if args.quick else 5
+    sizes = (1, 10, 100, 1000) if args.quick else (1, 10, 100, 1000, 10000)
+    print(f"µs per variable (best of {repeat}); ratios against the same-run jax.tree baseline")
+    print(
+        f"{'layers':>8} {'flatten':>8} {'unflat':>8} | {'split':>7} {'state':>7} {'merge':>7} {'update':>7} "
+        f"{'cold':>7} {'real':>7} | {'split/fl':>8} {'state/fl':>8} {'merge/un':>8} {'upd/un':>7} "
+        f"{'cold/fl':>7} {'real/fl':>7}"
+    )
+    results: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        model = Stack(n)
+        tree = {"layers": {i: {"w": layer.w, "b": layer.b} for i, layer in enumerate(model.layers)}}
+        results[n] = row(str(n), model, tree, 2 * n, repeat)
+    depth = 1000
+    chain = make_chain(depth)
+    # jax.tree cannot flatten a dict nested 1000 deep (RecursionError), so the chain's
+    # baseline is its arrays in a flat dict.
+    arrays: dict[int, Any] = {}
+    link: Any = chain
+    while link is not None:
+        arrays[len(arrays)] = link.w
+        link = link.child
+    try:
+        row(f"chain{depth}", chain, arrays, depth, repeat)
+    except RecursionError:  # what nnx did before its walks kept their own stack
+        print(f"chain{depth}: RecursionError")
+    if 10000 in results:
+        big, ref = results[10000], results[1000]
+        print("per-variable cost at 10000 layers / at 1000 layers: " + ", ".join(f"{k} {big[k] / ref[k]:.2f}" for k in big))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import nnx
-from typed_jax import jit
+from typed_jax import jit, tree_map, vmap
+
+from nnx import epoch
 
 
 class Linear(nnx.Module):
@@ -233,3 +235,149 @@ def test_update_keeps_plain_numpy_attributes_arrays() -> None:
     nnx.update(h, new)
     assert isinstance(h.a, np.ndarray) and float(h.a) == 1.0
     assert nnx.state(h).paths == (("a",),)
+
+
+# -- depth, shapes, dtypes and bad arguments (issue 14) -------------------------
+
+
+class Link(nnx.Module):
+    """One link of a chain of submodules."""
+
+    w: jax.Array = nnx.param()
+
+    def __init__(self, child: "Link | None") -> None:
+        self.w = jnp.zeros((2,))
+        self.child = child
+
+
+def plus_one(x: jax.Array) -> jax.Array:
+    return x + 1
+
+
+def twice(x: jax.Array) -> jax.Array:
+    return x * 2
+
+
+def stack_two(x: jax.Array) -> jax.Array:
+    return jnp.stack([x, x + 1])
+
+
+def chain(depth: int) -> Link:
+    link = Link(None)
+    for _ in range(depth - 1):
+        link = Link(link)
+    return link
+
+
+def test_a_2000_deep_chain_splits_merges_updates_and_clones() -> None:
+    depth = 2000  # four times what recursion reached at the default limit
+    m = chain(depth)
+    graphdef, state = nnx.split(m)
+    assert len(state.paths) == depth
+    assert state.paths[0] == ("child",) * (depth - 1) + ("w",)  # sorted: the deepest first
+    assert len(nnx.state(m, nnx.Param).paths) == depth
+    nnx.update(m, tree_map(plus_one, state))
+    assert float(m.w[0]) == 1.0
+    for built in (nnx.merge(graphdef, state), nnx.merge(graphdef, state), nnx.clone(m)):  # interpreted, compiled, clone
+        link: Link | None = built
+        n = 0
+        while link is not None:
+            assert link is not m
+            link, n = link.child, n + 1
+        assert n == depth
+    assert nnx.graphdef(nnx.clone(m)) == graphdef  # deep GraphDefs compare without recursion
+
+
+def test_merge_refuses_a_state_of_other_shapes_naming_the_path() -> None:
+    graphdef, _ = nnx.split(Linear(2, 3, rngs=nnx.Rngs(0)))
+    _, other = nnx.split(Linear(4, 5, rngs=nnx.Rngs(0)))  # same paths and kinds, other shapes
+    with pytest.raises(ValueError, match=r"'b' of Linear had shape \(3,\) .* holds shape \(5,\)"):
+        nnx.merge(graphdef, other)
+
+
+def test_merge_accepts_leading_axes_as_under_vmap() -> None:
+    """A stacked State merged one layer at a time (vmap/scan over layers) is not a misfit."""
+    graphdef, state = nnx.split(Linear(2, 3, rngs=nnx.Rngs(0)))
+    stacked = tree_map(stack_two, state)
+
+    def apply(s: nnx.State[Linear]) -> jax.Array:
+        return nnx.merge(graphdef, s)(jnp.ones((2,)))
+
+    out = vmap(apply)(stacked)
+    assert out.shape == (2, 3)
+    assert nnx.merge(graphdef, stacked).w.shape == (2, 2, 3)  # and the stacked module itself
+
+
+def test_merge_sees_an_array_replaced_by_one_of_another_shape() -> None:
+    """Replacing an array is not structural; the GraphDef of the next split has the new shape."""
+    m = Linear(2, 3, rngs=nnx.Rngs(0))
+    nnx.split(m)
+    m.b = jnp.zeros((7,))
+    graphdef, state = nnx.split(m)
+    assert nnx.merge(graphdef, state).b.shape == (7,)
+    assert nnx.merge(nnx.graphdef(m), state).b.shape == (7,)
+
+
+@pytest.mark.parametrize("bad", [{"w": 1}, [1, 2], None, "state"])
+def test_merge_refuses_what_is_not_a_state_naming_the_argument(bad: object) -> None:
+    graphdef, state = nnx.split(Linear(2, 3, rngs=nnx.Rngs(0)))
+    with pytest.raises(TypeError, match=r"nnx.merge: state argument 1 \(after the GraphDef\) is a .*nnx.State"):
+        nnx.merge(graphdef, bad)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    with pytest.raises(TypeError, match=r"state argument 2"):
+        nnx.merge(graphdef, state, bad)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+@pytest.mark.parametrize("bad", ["x", "module", "object"])
+def test_update_refuses_non_arrays_naming_the_path_and_writes_nothing(bad: str) -> None:
+    m = Linear(2, 3, rngs=nnx.Rngs(0))
+    before = nnx.state(m)
+    value = {"x": "x", "module": Linear(1, 1, rngs=nnx.Rngs(1)), "object": object()}[bad]
+    new: nnx.State[Linear] = nnx.State({"b": jnp.ones((3,)), "w": value})
+    with pytest.raises(TypeError, match=r"nnx.update: 'w' of Linear holds an array, but the State holds"):
+        nnx.update(m, new)
+    assert nnx.state(m) == before  # 'b' came first and fitted, yet was not written
+
+
+def test_update_refuses_a_mis_shaped_value_naming_the_path() -> None:
+    m = Linear(2, 3, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"'b' of Linear has shape \(3,\) but the State holds shape \(4,\)"):
+        nnx.update(m, nnx.State({"b": jnp.ones((4,))}))
+    assert m.b.shape == (3,)
+
+
+def test_update_keeps_dtypes_and_says_how_to_cast() -> None:
+    """The rule: nnx.update never changes a leaf's dtype; a value of another dtype is refused."""
+    m = Linear(2, 3, rngs=nnx.Rngs(0))
+    for value in (jnp.ones((3,), jnp.bfloat16), np.ones((3,), np.float64), jnp.ones((3,), jnp.int32)):
+        with pytest.raises(TypeError, match=r"'b' of Linear has dtype float32 but the State holds dtype .*astype\(float32\)"):
+            nnx.update(m, nnx.State({"b": value}))
+        assert m.b.dtype == jnp.float32
+    nnx.update(m, nnx.State({"b": np.ones((3,), np.float32)}))  # same dtype, NumPy: fine
+    assert m.b.dtype == np.float32
+
+
+def test_update_through_a_cached_walk_still_checks() -> None:
+    """The C-level fast path must not skip the checks for values it has not seen."""
+    m = Linear(2, 3, rngs=nnx.Rngs(0))
+    state = nnx.state(m)
+    nnx.update(m, state)
+    nnx.update(m, tree_map(twice, state))
+    with pytest.raises(TypeError, match="'w' of Linear holds an array"):
+        nnx.update(m, nnx.State({"w": 3}))
+
+
+def test_cached_walk_sees_a_shared_list_replaced_by_an_equal_copy() -> None:
+    """The re-check after a structural change compares children by identity, not ==."""
+    class Two(nnx.Module):
+        a: nnx.List[nnx.Param[jax.Array]]
+        b: nnx.List[nnx.Param[jax.Array]]
+
+    t = Two()
+    t.a = nnx.List([nnx.Param(jnp.zeros(1))])
+    t.b = t.a  # shared
+    g1, _ = nnx.split(t)
+    assert "b=<shared #1>" in repr(g1)  # the list itself is shared
+    object.__getattribute__(t, "__dict__")["b"] = nnx.List(list(t.a))  # equal, not the same, no bump
+    epoch.bump()
+    g2, _ = nnx.split(t)
+    assert g2 != g1 and "b=[<shared #2>]" in repr(g2)  # two lists now, sharing one cell

@@ -534,6 +534,15 @@ def test_merge_of_split_rebuilds_the_same_graph_with_new_cells(case: Case) -> No
     for p, obj in before.objs.items():
         assert resolve(m, before.first[p]) is obj
 
+    # Later merges of the same GraphDef run its compiled builder: the same graph, new nodes.
+    for _ in range(2):
+        rebuilt = nnx.merge(graphdef, state)
+        assert_same_graph(before, analyze(rebuilt))
+        assert not set(before.objs) & set(analyze(rebuilt).objs)
+        assert not set(after.objs) & set(analyze(rebuilt).objs)
+        assert nnx.state(rebuilt) == state
+        assert fresh_graphdef(rebuilt) == graphdef
+
     # nnx.clone is the same round trip.
     again = nnx.clone(m)
     assert_same_graph(before, analyze(again))
@@ -822,6 +831,25 @@ def test_split_after_structural_mutation_sees_the_new_structure(case: Case, data
         assert fresh_graphdef(m) == graphdef
         # ... and it rebuilds the mutated graph.
         assert_same_graph(now, analyze(nnx.merge(graphdef, state)))
+
+
+@SETTINGS
+@given(case=graphs(), data=st.data())
+def test_cached_walk_survives_a_change_elsewhere_and_sees_one_here(case: Case, data: st.DataObject) -> None:
+    """After an anonymous structural change the cached walk is re-checked, not redone:
+    it is kept while this graph is unchanged, and replaced when it changed."""
+    m = case.root
+    nnx.split(m)
+    epoch.bump()  # a change somewhere, not in m: walked again, now with a snapshot
+    graphdef, _ = nnx.split(m)
+    epoch.bump()
+    assert nnx.split(m)[0] is graphdef  # re-checked against the snapshot, not walked
+    op = _mutate(case, data)
+    event(op)
+    epoch.bump()  # as if the mutation had not named its node
+    graphdef2, state = nnx.split(m)
+    assert fresh_graphdef(m) == graphdef2
+    assert_same_graph(analyze(m), analyze(nnx.merge(graphdef2, state)))
 
 
 def test_generator_covers_the_interesting_shapes() -> None:

@@ -39,11 +39,24 @@ def bump(node: object | None = None) -> None:
 
 def changed_since(then: int, node_ids: Container[int]) -> bool:
     """Whether any node in ``node_ids`` (or an unknown node) changed after epoch ``then``."""
+    return change_since(then, node_ids) != NONE
+
+
+#: What ``change_since`` found: no change to the nodes, only changes it cannot
+#: place (an anonymous bump, or a log too short to tell), or a change to one of them.
+NONE, UNKNOWN, CHANGED = 0, 1, 2
+
+
+def change_since(then: int, node_ids: Container[int]) -> int:
+    """``NONE``, ``UNKNOWN`` or ``CHANGED``: what happened to ``node_ids`` after epoch ``then``."""
     missed = _counter[0] - then
     if missed > len(_log):
-        return True
+        return UNKNOWN
+    found = NONE
     for k in range(1, missed + 1):
         changed = _log[-k]
-        if changed == _ANY or changed in node_ids:
-            return True
-    return False
+        if changed == _ANY:
+            found = UNKNOWN
+        elif changed in node_ids:
+            return CHANGED
+    return found

@@ -15,8 +15,10 @@ is one list comprehension over the cached cells, and ``update`` is one zip.
 
 from __future__ import annotations
 
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, Iterator, TypeVar, Union, overload
 
+import jax
 import numpy as np
 
 from nnx import epoch
@@ -29,9 +31,6 @@ from nnx.state import HasState, Layout, State, freeze_metadata, path_order, path
 from nnx.variables import Variable
 
 if TYPE_CHECKING:
-    import jax
-    import numpy as np
-
     #: What ``iter_graph`` yields and descends into: containers, cells and arrays.
     _GraphNode = Union[Walkable, Variable[Any], jax.Array, np.ndarray[Any, Any]]
 
@@ -80,6 +79,34 @@ class _Slot:
 
 # -- split ---------------------------------------------------------------------
 
+# What a value is to the walk, decided once per type.
+_VAR, _OBJECT, _LIST, _DICT, _ARRAY_LEAF, _TUPLE, _STATIC = range(7)
+_categories: dict[type, int] = {}
+
+
+def _category(value: Any) -> int:
+    """The category of ``value``'s type (decided on its first instance: ``jax.Array``
+    recognises tracers by instance, not by subclass)."""
+    kind: type[Any] = type(value)  # pyright: ignore[reportUnknownVariableType]  # type() of Any
+    category = _categories.get(kind)
+    if category is None:
+        if isinstance(value, Variable):
+            category = _VAR
+        elif isinstance(value, Object):
+            category = _OBJECT
+        elif isinstance(value, List):
+            category = _LIST
+        elif isinstance(value, Dict):
+            category = _DICT
+        elif is_array(value):
+            category = _ARRAY_LEAF
+        elif kind is tuple:
+            category = _TUPLE  # a node only if it holds one (checked per value)
+        else:
+            category = _STATIC
+        _categories[kind] = category
+    return category
+
 
 def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
     """One full traversal: the GraphDef and the cells (or array slots) in leaf order."""
@@ -90,109 +117,230 @@ def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
 def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
     """``_walk`` plus every indexed node (Objects, containers, cells) in index order.
 
-    The transforms use the node list to map the objects a traced function saw
-    back to the caller's objects.
+    The walk keeps its own stack instead of recursing, so a graph of any depth
+    (a chain of thousands of submodules) splits. The transforms use the node
+    list to map the objects a traced function saw back to the caller's objects.
     """
+    if not isinstance(root, (Object, List, Dict, tuple)):
+        raise TypeError(
+            f"nnx.split takes a Module (or another nnx.Object, nnx.List, nnx.Dict or tuple of them); "
+            f"got {type(root).__name__}. Wrap plain values in a Module attribute first."
+        )
     index: dict[int, int] = {}
     nodes: list[Any] = []
     paths: list[Path] = []
     kinds: list[Any] = []
     metas: list[Any] = []
     cells: list[Any] = []
+    avals: list[Any] = []
+    # A frame is one container being described: [children iterator, its path, the owner
+    # of its array slots, descriptions so far, keyed?, its key in the parent, tag, type, index].
+    stack: list[list[Any]] = []
 
-    # ``value`` is Any, and pyright narrows Any by isinstance to ``Variable[Unknown]``
-    # (``List[Unknown]``, ...); each branch binds the narrowed value once with its type.
-    def visit(value: Any, path: Path, owner: Any, key: Any) -> tuple[Any, ...]:
-        if isinstance(value, Variable):
-            cell: Variable[Any] = value  # pyright: ignore[reportUnknownVariableType]
-            i = index.get(id(cell))
-            if i is not None:
-                return ("ref", i)
-            i = index[id(cell)] = len(index)
-            nodes.append(cell)
-            meta = freeze_metadata(cell._metadata)
-            paths.append(path)
-            kinds.append(type(cell))
-            metas.append(meta)
-            cells.append(cell)
-            return ("var", type(cell), i, meta)
-        if isinstance(value, (Object, List, Dict)):
-            node: Object | List[Any] | Dict[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
-            i = index.get(id(node))
-            if i is not None:
-                return ("ref", i)
-            i = index[id(node)] = len(index)
-            nodes.append(node)
-            if isinstance(node, Object):
-                items = sorted(node.__dict__.items())
-                return ("object", type(node), i, tuple((k, visit(v, (*path, k), node, k)) for k, v in items))
-            if isinstance(node, List):
-                return ("list", i, tuple(visit(v, (*path, k), node, k) for k, v in enumerate(node)))
-            for k in node:
+    def enter(value: Any, category: int, path: Path, owner: Any, key: Any) -> tuple[Any, ...] | None:
+        """Open a frame for a container (``None``), or describe one already seen."""
+        if category == _TUPLE:
+            stack.append([iter(enumerate(value)), path, _Slot(owner, key), [], False, key, "tuple", None, -1])  # pyright: ignore[reportUnknownArgumentType]
+            return None
+        i = index.get(id(value))
+        if i is not None:
+            return ("ref", i)
+        i = index[id(value)] = len(nodes)
+        nodes.append(value)
+        if category == _OBJECT:
+            items: Any = sorted(value.__dict__.items())
+            stack.append([iter(items), path, value, [], True, key, "object", type(value), i])
+        elif category == _LIST:
+            stack.append([iter(enumerate(value)), path, value, [], False, key, "list", None, i])  # pyright: ignore[reportUnknownArgumentType]
+        else:
+            for k in value:
                 if not isinstance(k, (str, int)):
                     raise TypeError(
                         f"nnx.split: dict key {k!r} at '{path_str(path)}' is not a str or int; "
                         "state paths are made of attribute names, string keys and indices."
                     )
-            items = sorted(node.items(), key=lambda kv: path_order((kv[0],)))
-            return ("dict", i, tuple((k, visit(v, (*path, k), node, k)) for k, v in items))
-        if is_array(value):
-            paths.append(path)
-            kinds.append(None)
-            metas.append(())
-            cells.append(_Slot(owner, key))
-            return _ARRAY
-        if type(value) is tuple and is_node(value):
-            members: tuple[Any, ...] = value  # pyright: ignore[reportUnknownVariableType]
-            slot = _Slot(owner, key)
-            return ("tuple", tuple(visit(v, (*path, k), slot, k) for k, v in enumerate(members)))
-        return ("static", Static(value))  # pyright: ignore[reportUnknownArgumentType]  # Any | tuple[Unknown, ...]
+            items = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
+            stack.append([iter(items), path, value, [], True, key, "dict", None, i])
+        return None
 
-    if not isinstance(root, (Object, List, Dict, tuple)):
-        raise TypeError(
-            f"nnx.split takes a Module (or another nnx.Object, nnx.List, nnx.Dict or tuple of them); "
-            f"got {type(root).__name__}. Wrap plain values in a Module attribute first."
-        )
-    # A root tuple lives in a one-element box, so slots of arrays inside it can read it.
-    node = visit(root, (), [root], 0)
+    categories = _categories
+    if type(root) is tuple and not is_node(root):  # pyright: ignore[reportUnknownArgumentType]
+        node: tuple[Any, ...] = ("static", Static(root))  # pyright: ignore[reportUnknownArgumentType]
+    else:
+        # A root tuple lives in a one-element box, so slots of arrays inside it can read it.
+        enter(root, _category(root), (), [root], 0)
+        node = ()
+    while stack:
+        frame = stack[-1]
+        it, path, owner, described, keyed = frame[0], frame[1], frame[2], frame[3], frame[4]
+        for k, v in it:
+            kind: type[Any] = type(v)  # pyright: ignore[reportUnknownVariableType]  # type() of Any
+            category = categories.get(kind)
+            if category is None:
+                category = _category(v)
+            if category == _VAR:
+                i = index.get(id(v))
+                if i is None:
+                    i = index[id(v)] = len(nodes)
+                    nodes.append(v)
+                    metadata = v._metadata
+                    meta = freeze_metadata(metadata) if metadata else ()
+                    paths.append((*path, k))
+                    kinds.append(kind)
+                    metas.append(meta)
+                    cells.append(v)
+                    avals.append(_aval(v._value))
+                    d: tuple[Any, ...] = ("var", kind, i, meta)
+                else:
+                    d = ("ref", i)
+            elif category == _ARRAY_LEAF:
+                paths.append((*path, k))
+                kinds.append(None)
+                metas.append(())
+                cells.append(_Slot(owner, k))
+                avals.append(_aval(v))
+                d = _ARRAY
+            elif category == _STATIC or (category == _TUPLE and not is_node(v)):
+                d = ("static", Static(v))
+            else:
+                entered = enter(v, category, (*path, k), owner, k)
+                if entered is None:
+                    break  # describe the child first; this iterator resumes after it
+                d = entered
+            described.append((k, d) if keyed else d)
+        else:
+            stack.pop()
+            tag = frame[6]
+            members = tuple(described)
+            if tag == "object":
+                node = ("object", frame[7], frame[8], members)
+            elif tag == "tuple":
+                node = ("tuple", members)
+            else:
+                node = (tag, frame[8], members)
+            if stack:
+                parent = stack[-1]
+                parent[3].append((frame[5], node) if parent[4] else node)
     layout = Layout(tuple(paths), tuple(kinds), tuple(metas))
-    return GraphDef(node, layout), cells, nodes
+    return GraphDef(node, layout, tuple(avals)), cells, nodes
 
 
 def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
-    """``_walk``, cached on an Object root while none of the walked nodes changed structure."""
+    """``_walk``, cached on an Object root while none of the walked nodes changed structure.
+
+    A structural change that names its node (an attribute set, a container
+    mutated) invalidates the walk of the graphs holding that node. An anonymous
+    one (``epoch.bump()``: ``nnx.pop``, a transform landing its changes) could
+    have touched any graph: the walk is then re-checked against a snapshot of
+    every node's children (C-level comparisons, no walk). The snapshot is taken
+    only for roots that have seen an anonymous change, so that graphs that
+    never do pay nothing for it.
+    """
     if isinstance(root, Object):
         cache = getattr(root, "_nnx_cache", None)
         now = epoch.current()
+        snapshot = False
         if cache is not None:
             then, graphdef, cells, node_ids = cache
             if then == now:
                 return graphdef, cells
-            if not epoch.changed_since(then, node_ids):  # something else changed
+            change = epoch.change_since(then, node_ids)
+            if change == epoch.NONE or (change == epoch.UNKNOWN and node_ids.unchanged()):
                 object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, node_ids))
                 return graphdef, cells
+            snapshot = change == epoch.UNKNOWN
         graphdef, cells, nodes = walk_nodes(root)
-        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _ids(nodes)))
+        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _NodeIds(nodes, snapshot=snapshot)))
         return graphdef, cells
     return _walk(root)
 
 
-class _ids(frozenset[int]):
-    """The ids of a walk's nodes; holds the nodes too, so that no id is reused while cached."""
+_VALUES: Any = dict.values  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # on the plain dict: nnx.Dict and Object.__dict__ alike
+_METADATA, _ID = repeat("_metadata"), repeat(id)
+_AS_TUPLE: Any = tuple  # typed Any: the snapshots are tuples of whatever the nodes hold
 
-    __slots__ = ("nodes",)
-    nodes: list[Any]
 
-    def __new__(cls, nodes: list[Any]) -> _ids:
-        made = super().__new__(cls, map(id, nodes))
-        made.nodes = nodes
-        return made
+class _NodeIds:
+    """The nodes of a walk: their ids as a set made on first use (most caches never
+    need it), and optionally a snapshot of their children to re-check the walk.
+
+    Holds the nodes too, so that no id is reused while the walk is cached.
+    """
+
+    __slots__ = ("nodes", "_ids", "_parts", "_snapshot", "_alive")
+
+    def __init__(self, nodes: list[Any], *, snapshot: bool = False) -> None:
+        self.nodes = nodes
+        self._ids: frozenset[int] | None = None
+        self._parts: tuple[list[Any], ...] | None = None
+        self._snapshot: tuple[list[Any], ...] | None = None
+        if snapshot:
+            category = list(map(_categories.__getitem__, map(type, nodes)))
+            objects, lists, dicts, cells = parts = tuple(
+                list(compress(nodes, map(c.__eq__, category))) for c in (_OBJECT, _LIST, _DICT, _VAR)
+            )
+            self._parts = parts
+            self._snapshot = self._read()
+            # The children compared by id stay alive with the snapshot, so no id is reused.
+            self._alive: Any = (
+                list(map(_AS_TUPLE, map(_VALUES, map(vars, objects)))),  # pyright: ignore[reportUnknownArgumentType]
+                list(map(_AS_TUPLE, lists)),  # pyright: ignore[reportUnknownArgumentType]
+                list(map(_AS_TUPLE, map(_VALUES, dicts))),  # pyright: ignore[reportUnknownArgumentType]
+                list(map(getattr, cells, _METADATA)),
+            )
+
+    def _read(self) -> tuple[list[Any], ...]:
+        """What a walk reads of each node, by identity: the keys and children of
+        Objects and containers, and the metadata dict of cells."""
+        assert self._parts is not None
+        objects, lists, dicts, cells = self._parts
+        slots = list(map(vars, objects))
+        return (
+            list(map(_AS_TUPLE, slots)),
+            list(map(_AS_TUPLE, map(map, _ID, map(_VALUES, slots)))),  # pyright: ignore[reportUnknownArgumentType]
+            list(map(_AS_TUPLE, map(map, _ID, lists))),
+            list(map(_AS_TUPLE, dicts)),
+            list(map(_AS_TUPLE, map(map, _ID, map(_VALUES, dicts)))),  # pyright: ignore[reportUnknownArgumentType]
+            list(map(id, map(getattr, cells, _METADATA))),
+        )
+
+    def unchanged(self) -> bool:
+        """Whether every node still has the same children (the same objects) as when walked."""
+        return self._snapshot is not None and self._read() == self._snapshot
+
+    def __contains__(self, node_id: object) -> bool:
+        ids = self._ids
+        if ids is None:
+            ids = self._ids = frozenset(map(id, self.nodes))
+        return node_id in ids
+
+
+def _read(node: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
+    """The (cached) walk of ``node`` and its leaf values now, with a GraphDef whose
+    recorded avals are those of the values (an array attribute may have been
+    replaced by one of another shape since the walk: that is not structural)."""
+    graphdef, cells = _walk_cached(node)
+    values = [c._value for c in cells]
+    avals = _avals(values)
+    if avals != graphdef.avals:
+        fresh: GraphDef[Any] = GraphDef(graphdef.node, graphdef.layout, avals)
+        fresh.builder = graphdef.builder
+        cache = getattr(node, "_nnx_cache", None) if isinstance(node, Object) else None
+        if cache is not None and cache[1] is graphdef:
+            object.__setattr__(node, "_nnx_cache", (cache[0], fresh, *cache[2:]))
+        graphdef = fresh
+    return graphdef, cells, values
 
 
 def _parts(
-    graphdef: GraphDef[Any], cells: list[Any], filters: tuple[Filter, ...], *, exhaustive: bool, where: str
+    graphdef: GraphDef[Any],
+    cells: list[Any],
+    values: list[Any],
+    filters: tuple[Filter, ...],
+    *,
+    exhaustive: bool,
+    where: str,
 ) -> list[State[Any]]:
-    values = [c._value for c in cells]
     if not filters:
         return [State._make(graphdef.layout, values)]
 
@@ -235,8 +383,8 @@ def split(node: Any, /, *filters: Filter) -> tuple[Any, ...]:
     Every leaf must match one of the filters (the first that matches takes it);
     end with ``...`` to collect the rest. With no filters, one State holds all.
     """
-    graphdef, cells = _walk_cached(node)
-    return (graphdef, *_parts(graphdef, cells, filters, exhaustive=True, where="nnx.split"))
+    graphdef, cells, values = _read(node)
+    return (graphdef, *_parts(graphdef, cells, values, filters, exhaustive=True, where="nnx.split"))
 
 
 @overload
@@ -263,27 +411,37 @@ def state(node: N, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[S
 def state(node: N, /, *filters: Filter) -> tuple[State[N], ...]: ...
 def state(node: Any, /, *filters: Filter) -> Any:
     """The module's state, or one State per filter (leaves matching none are left out)."""
-    graphdef, cells = _walk_cached(node)
-    parts = _parts(graphdef, cells, filters, exhaustive=False, where="nnx.state")
+    graphdef, cells, values = _read(node)
+    parts = _parts(graphdef, cells, values, filters, exhaustive=False, where="nnx.state")
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
 def graphdef(node: N, /) -> GraphDef[N]:
     """The GraphDef of a module (the static half of ``split``)."""
-    return _walk_cached(node)[0]
+    return _read(node)[0]
 
 
 # -- merge ---------------------------------------------------------------------
 
 
+def _check_states(states: tuple[Any, ...], where: str) -> None:
+    for position, s in enumerate(states):
+        if not isinstance(s, State):
+            shown = "None" if s is None else type(s).__name__
+            hint = " To make a State from a nested dict, wrap it: nnx.State(d)." if isinstance(s, dict) else ""
+            raise TypeError(
+                f"{where}: state argument {position + 1} (after the GraphDef) is a {shown}; "
+                f"{where} takes the nnx.State objects that nnx.split / nnx.state returned "
+                f"(e.g. {where}(graphdef, state) or {where}(graphdef, params, rest)).{hint}"
+            )
+
+
 def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str) -> list[Any]:
     """The leaves of ``states`` in the GraphDef's leaf order; raises if they do not fit."""
+    _check_states(states, where)
     layout = graphdef.layout
     if len(states) == 1 and states[0]._layout == layout:
         return states[0].leaves
-    for s in states:
-        if not isinstance(s, State):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
-            raise TypeError(f"{where}: expected State arguments, got {type(s).__name__}.")
     key = ("gather", tuple(s._layout for s in states))
     plan: list[tuple[int, int]] | None = layout._splits.get(key)
     if plan is None:
@@ -306,10 +464,199 @@ def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str)
     return [leaves[si][li] for si, li in plan]
 
 
-def _build(graphdef: GraphDef[N], leaves: list[Any]) -> tuple[N, list[Any] | None, list[Any]]:
-    built: dict[int, Any] = {}
-    root, cells = build_node(graphdef.node, leaves, built, None)
-    return root, cells, list(built.values())
+_AVAL, _NONE = repeat("aval"), repeat(None)
+#: Types whose instances carry a jax ``aval`` (shape and dtype) as an attribute.
+_HAS_AVAL: set[type] = set()
+
+
+def _aval(value: Any) -> Any:
+    """What ``merge`` and ``update`` compare of a leaf: its jax aval (shape, dtype),
+    a NumPy array's ``(shape, dtype)``, or ``None`` for a value that is not an array."""
+    kind: type[Any] = type(value)  # pyright: ignore[reportUnknownVariableType]  # type() of Any
+    if kind in _HAS_AVAL:
+        return value.aval
+    if isinstance(value, jax.Array):  # jax arrays and tracers (by instance, see _category)
+        _HAS_AVAL.add(kind)
+        return value.aval
+    if isinstance(value, (np.ndarray, np.generic, jax.ShapeDtypeStruct)):
+        return (tuple(value.shape), value.dtype)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+    return None
+
+
+def _avals(values: list[Any]) -> tuple[Any, ...]:
+    """``_aval`` of every value; for jax arrays alone, one C-level pass.
+
+    Arrays that come out of the same computation share one aval object, so
+    comparing two such tuples is mostly identity checks.
+    """
+    if set(map(type, values)) <= _HAS_AVAL:
+        return tuple(map(getattr, values, _AVAL))
+    return tuple(map(_aval, values))
+
+
+def _shape(aval: Any) -> tuple[int, ...] | None:
+    if aval is None:
+        return None
+    return aval[0] if type(aval) is tuple else tuple(aval.shape)  # pyright: ignore[reportUnknownVariableType]
+
+
+def _dtype(aval: Any) -> Any:
+    if aval is None:
+        return None
+    return aval[1] if type(aval) is tuple else aval.dtype  # pyright: ignore[reportUnknownVariableType]
+
+
+def _check_shapes(graphdef: GraphDef[Any], leaves: list[Any]) -> None:
+    """Refuse leaves whose shapes differ from those the GraphDef was split with.
+
+    A leaf may gain or lose *leading* axes (same trailing shape): that is how
+    ``jax.vmap`` / ``jax.lax.scan`` see a stacked module, one layer at a time.
+    """
+    expected = graphdef.avals
+    if expected is None:
+        return
+    got = _avals(leaves)
+    if got == expected:
+        return
+    for path, was, now in zip(graphdef.layout.paths, expected, got):
+        want, have = _shape(was), _shape(now)
+        if want == have or want is None or have is None:
+            continue
+        short, long = sorted((want, have), key=len)
+        if len(short) < len(long) and long[len(long) - len(short) :] == short:
+            continue  # stacked / unstacked along leading axes
+        raise ValueError(
+            f"nnx.merge: '{path_str(path)}' of {graphdef.type.__name__} had shape {want} when it was "
+            f"split, but the State holds shape {have} there; nothing was built. Merge a State of "
+            "the same shapes, or split a module created with the new shapes to get its GraphDef."
+        )
+
+
+_SET_TRACE: Any = Object._nnx_trace.__set__  # type: ignore[attr-defined]  # the slot's descriptor
+_SET_DICT: Any = Object.__dict__["__dict__"].__set__
+#: The builder of a GraphDef merged once: compile it at the next merge.
+_MERGED_ONCE: Any = object()
+
+#: A build: the root, the new graph's cells (``None`` when it has plain array
+#: attributes, which have no cell), and every indexed node in index order.
+Built = tuple[Any, "list[Any] | None", list[Any]]
+
+
+def _build(graphdef: GraphDef[Any], leaves: list[Any]) -> Built:
+    """Build the graph of ``graphdef``: interpreted the first time, then compiled."""
+    builder = graphdef.builder
+    if builder is None or builder is _MERGED_ONCE:
+        if builder is None:
+            # Most GraphDefs are merged once (clone, a cold split): interpreting
+            # costs less than compiling then.
+            graphdef.builder = _MERGED_ONCE
+            built: dict[int, Any] = {}
+            root, cells = build_node(graphdef.node, leaves, built, None)
+            return root, cells, [built[i] for i in range(len(built))]
+        builder = graphdef.builder = _compile(graphdef.node)
+    result: Built = builder(leaves, current_trace())
+    return result
+
+
+def _compile(node: tuple[Any, ...]) -> Any:
+    """A straight-line Python function that builds the graph ``node`` describes.
+
+    ``build(L, tr)`` runs one statement per node: no dispatch on tags, no
+    recursion, no iterator over the leaves, every constant (types, statics,
+    metadata) bound by name. Node ``i`` of the description is the local
+    ``n{i}``; containers are created before their children (a reference back to
+    an ancestor finds it) and filled after them.
+    """
+    env: dict[str, Any] = {
+        "new": object.__new__, "st": _SET_TRACE, "sd": _SET_DICT, "ext": list.extend,  # pyright: ignore[reportUnknownMemberType]
+        "upd": dict.update, "mklist": List.__new__,  # pyright: ignore[reportUnknownMemberType]
+        "List": List, "mkdict": Dict.__new__, "Dict": Dict,
+    }  # fmt: skip
+    const_names: dict[int, str] = {}
+    lines: list[str] = []
+    cells: list[str] = []
+    count = [0, 0]  # leaves, tuples
+    plain_arrays = [False]
+    made: list[str] = []  # the indexed nodes, in index order
+
+    def const(value: Any) -> str:
+        name = const_names.get(id(value))
+        if name is None:
+            name = const_names[id(value)] = f"k{len(const_names)}"
+            env[name] = value
+        return name
+
+    def open_(sub: tuple[Any, ...], key: Any) -> str | None:
+        """The expression of a leaf-like node, or ``None`` after opening a container."""
+        tag = sub[0]
+        if tag == "var":
+            _, kind, i, meta = sub
+            metadata = f"{{**{const(thaw_metadata(meta))}}}" if meta else "{}"
+            lines.append(
+                f"n{i} = new({const(kind)}); n{i}._value = L[{count[0]}]; "
+                f"n{i}._trace = tr; n{i}._metadata = {metadata}"
+            )
+            count[0] += 1
+            cells.append(f"n{i}")
+            made.append(f"n{i}")
+            return f"n{i}"
+        if tag == "ref":
+            return f"n{sub[1]}"
+        if tag == "static":
+            return const(sub[1].value)
+        if tag == "array":
+            plain_arrays[0] = True
+            count[0] += 1
+            return f"L[{count[0] - 1}]"
+        if tag == "object":
+            lines.append(f"n{sub[2]} = new({const(sub[1])}); st(n{sub[2]}, tr)")
+            made.append(f"n{sub[2]}")
+            stack.append((iter(sub[3]), f"n{sub[2]}", [], tag, key))
+        elif tag == "list":
+            lines.append(f"n{sub[1]} = mklist(List)")
+            made.append(f"n{sub[1]}")
+            stack.append((iter(sub[2]), f"n{sub[1]}", [], tag, key))
+        elif tag == "dict":
+            lines.append(f"n{sub[1]} = mkdict(Dict)")
+            made.append(f"n{sub[1]}")
+            stack.append((iter(sub[2]), f"n{sub[1]}", [], tag, key))
+        else:
+            count[1] += 1
+            stack.append((iter(sub[1]), f"t{count[1]}", [], tag, key))
+        return None
+
+    stack: list[tuple[Any, str, list[str], str, Any]] = []
+    root = open_(node, None)
+    while stack:
+        it, name, parts, tag, _ = frame = stack[-1]
+        keyed = tag in ("object", "dict")
+        for item in it:
+            key, sub = item if keyed else (None, item)
+            expr = open_(sub, key)
+            if expr is None:
+                break
+            parts.append(f"{key!r}: {expr}" if keyed else expr)
+        else:
+            stack.pop()
+            if tag == "object":
+                lines.append(f"sd({name}, {{{', '.join(parts)}}})")
+            elif tag == "dict":
+                lines.append(f"upd({name}, {{{', '.join(parts)}}})")
+            elif tag == "list":
+                lines.append(f"ext({name}, [{', '.join(parts)}])")
+            else:
+                lines.append(f"{name} = ({''.join(p + ', ' for p in parts)})")
+            if stack:
+                parent = stack[-1]
+                parent[2].append(f"{frame[4]!r}: {name}" if parent[3] in ("object", "dict") else name)
+            else:
+                root = name
+    cells_expr = "None" if plain_arrays[0] else f"[{', '.join(cells)}]"
+    body = "\n    ".join(lines)
+    nodes_expr = ", ".join(made)  # pre-order = index order
+    source = f"def build(L, tr):\n    {body}\n    return {root}, {cells_expr}, [{nodes_expr}]\n"
+    exec(compile(source, "<nnx.merge builder>", "exec"), env)
+    return env["build"]
 
 
 def build_node(
@@ -321,16 +668,21 @@ def build_node(
     there); ``reuse`` maps indices to existing objects and cells to refill in place
     instead of creating new ones (how a transform lands structural changes on the
     caller's objects). Returns the root and the new graph's cells, or ``None`` for the
-    cells when a plain array attribute (which has no cell) was built.
+    cells when a plain array attribute (which has no cell) was built. Keeps its own
+    stack, so a graph of any depth builds.
     """
     cells: list[Any] = []
-    plain_arrays = [False]
+    plain_arrays = False
     feed = iter(leaves)
     trace = current_trace()
     new = object.__new__
-    set_trace = Object._nnx_trace.__set__  # type: ignore[attr-defined]  # the slot's descriptor
+    set_trace = _SET_TRACE
+    # A frame: [children, the container (None for a tuple), child values, tag, key in parent].
+    stack: list[tuple[Any, Any, list[Any], str, Any]] = []
 
-    def build(node: tuple[Any, ...]) -> Any:
+    def open_(node: tuple[Any, ...], key: Any) -> Any:
+        """The value of a leaf-like node, or ``_OPEN`` after opening a container."""
+        nonlocal plain_arrays
         tag = node[0]
         if tag == "var":
             _, kind, i, meta = node
@@ -343,6 +695,15 @@ def build_node(
             built[i] = cell
             cells.append(cell)
             return cell
+        if tag == "ref":
+            return built[node[1]]
+        if tag == "static":
+            return node[1].value
+        if tag == "array":
+            plain_arrays = True
+            return next(feed)
+        # Containers are made without __init__ and filled with the plain list/dict
+        # methods (no epoch bump); pyright sees the unparameterised classes as [Unknown].
         if tag == "object":
             _, type_, i, attrs = node
             obj = reuse.get(i) if reuse else None
@@ -352,57 +713,76 @@ def build_node(
             else:
                 obj.__dict__.clear()
             built[i] = obj
-            slots = obj.__dict__
-            for name, sub in attrs:
-                slots[name] = build(sub)
-            return obj
-        if tag == "ref":
-            return built[node[1]]
-        if tag == "static":
-            return node[1].value
-        if tag == "array":
-            plain_arrays[0] = True
-            return next(feed)
-        # Containers are made without __init__ and filled with the plain list/dict
-        # methods (no epoch bump); pyright sees the unparameterised classes as [Unknown].
-        if tag == "list":
+            stack.append((iter(attrs), obj, [], tag, key))
+        elif tag == "list":
             lst: List[Any] | None = reuse.get(node[1]) if reuse else None
             if lst is None:
                 lst = List.__new__(List)  # pyright: ignore[reportUnknownVariableType]
             else:
                 list.clear(lst)  # pyright: ignore[reportUnknownMemberType]
             built[node[1]] = lst
-            list.extend(lst, [build(sub) for sub in node[2]])  # pyright: ignore[reportUnknownMemberType]
-            return lst
-        if tag == "dict":
+            stack.append((iter(node[2]), lst, [], tag, key))
+        elif tag == "dict":
             dct: Dict[Any, Any] | None = reuse.get(node[1]) if reuse else None
             if dct is None:
                 dct = Dict.__new__(Dict)  # pyright: ignore[reportUnknownVariableType]
             else:
                 dict.clear(dct)  # pyright: ignore[reportUnknownMemberType]
             built[node[1]] = dct
-            for k, sub in node[2]:
-                dict.__setitem__(dct, k, build(sub))  # pyright: ignore[reportUnknownMemberType]
-            return dct
-        return tuple(build(sub) for sub in node[1])  # "tuple"
+            stack.append((iter(node[2]), dct, [], tag, key))
+        else:
+            stack.append((iter(node[1]), None, [], tag, key))
+        return _OPEN
 
-    root = build(node)
-    return root, (None if plain_arrays[0] else cells)
+    root = open_(node, None)
+    while stack:
+        it, target, values, tag, _ = frame = stack[-1]
+        keyed = tag in ("object", "dict")
+        for item in it:
+            key, sub = item if keyed else (None, item)
+            value = open_(sub, key)
+            if value is _OPEN:
+                break
+            values.append((key, value) if keyed else value)
+        else:
+            stack.pop()
+            if tag == "object":
+                target.__dict__.update(values)
+            elif tag == "list":
+                list.extend(target, values)  # pyright: ignore[reportUnknownMemberType]
+            elif tag == "dict":
+                dict.update(target, values)  # pyright: ignore[reportUnknownMemberType]
+            else:
+                target = tuple(values)
+            if stack:
+                parent = stack[-1]
+                parent[2].append((frame[4], target) if parent[3] in ("object", "dict") else target)
+            else:
+                root = target
+    return root, (None if plain_arrays else cells)
+
+
+_OPEN: Any = object()
 
 
 def merge(graphdef: GraphDef[N], state: State[Any], /, *states: State[Any]) -> N:
     """Rebuild a module from its GraphDef and the States ``split`` produced.
 
     The result is a new object graph with new cells; sharing and cycles are
-    restored exactly as they were when the module was split.
+    restored exactly as they were when the module was split. The States must
+    have the paths, kinds and shapes the module had when it was split (a leaf
+    may gain or lose leading axes, as under ``jax.vmap``).
     """
     if not isinstance(graphdef, GraphDef):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
-        raise TypeError(f"nnx.merge: the first argument must be a GraphDef, got {type(graphdef).__name__}.")
+        raise TypeError(
+            f"nnx.merge: the first argument must be the GraphDef from nnx.split, got {type(graphdef).__name__}."
+        )
     leaves = _gather(graphdef, (state, *states), "nnx.merge")
+    _check_shapes(graphdef, leaves)
     root, cells, nodes = _build(graphdef, leaves)
     if cells is not None and isinstance(root, Object):
-        object.__setattr__(root, "_nnx_cache", (epoch.current(), graphdef, cells, _ids(nodes)))
-    return root
+        object.__setattr__(root, "_nnx_cache", (epoch.current(), graphdef, cells, _NodeIds(nodes)))
+    return root  # type: ignore[no-any-return]  # pyright: ignore[reportReturnType]
 
 
 # -- update --------------------------------------------------------------------
@@ -411,31 +791,75 @@ def merge(graphdef: GraphDef[N], state: State[Any], /, *states: State[Any]) -> N
 def update(node: Any, /, *states: State[Any]) -> None:
     """Write the values of ``states`` into the module's existing cells, in place.
 
-    Every path of every state must exist in the module, hold the same kind of
-    cell and have the same shape; nothing is written unless all of them fit.
+    Every path of every state must exist in the module and hold the same kind
+    of cell. Where the module holds an array, the State must hold an array of
+    the same shape and the same dtype (cast explicitly, e.g. ``x.astype(w.dtype)``,
+    to change a dtype: a silent change would recompile every ``jax.jit`` and can
+    lose precision). Nothing is written unless every leaf fits.
     """
     graphdef, cells = _walk_cached(node)
     layout = graphdef.layout
-    trace = current_trace()
+    _check_states(states, "nnx.update")
     writes: list[tuple[list[Any], list[Any]]] = []
     for s in states:
-        if not isinstance(s, State):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
-            raise TypeError(f"nnx.update: expected State arguments, got {type(s).__name__}.")
         targets = cells if s._layout == layout else [cells[i] for i in _update_plan(layout, s._layout, graphdef)]
         values = s.leaves
-        for position, (cell, value) in enumerate(zip(targets, values)):
-            old = cell._value
-            if old is not value:
-                shape = getattr(old, "shape", None)
-                if shape is not None and shape != getattr(value, "shape", shape):
-                    _shape_error(graphdef, s.paths[position], shape, value)
-            owner_trace = cell._trace
-            if owner_trace is not trace and owner_trace is not None and owner_trace != trace:
-                cell._check_trace("update")
+        _check_update(graphdef, s, targets, values)
         writes.append((targets, values))
     for targets, values in writes:
         for cell, value in zip(targets, values):
             cell._value = value
+
+
+_TRACE = repeat("_trace")
+
+
+def _check_update(graphdef: GraphDef[Any], s: State[Any], targets: list[Any], values: list[Any]) -> None:
+    """Refuse values that do not fit the cells they would replace.
+
+    The common case (jax arrays whose avals equal the old ones, cells of this
+    trace) is decided with a few C-level passes; only a misfit walks leaf by leaf.
+    """
+    olds = [c._value for c in targets]
+    if not (
+        set(map(type, values)) <= _HAS_AVAL and list(map(getattr, olds, _AVAL, _NONE)) == list(map(getattr, values, _AVAL))
+    ):
+        for position, (old, value) in enumerate(zip(olds, values)):
+            if old is not value:
+                _check_leaf(graphdef, s.paths[position], old, value)
+    trace = current_trace()
+    traces = list(map(getattr, targets, _TRACE))
+    if traces.count(trace) != len(traces):
+        for cell in targets:
+            owner_trace = cell._trace
+            if owner_trace is not trace and owner_trace is not None and owner_trace != trace:
+                cell._check_trace("update")
+
+
+def _check_leaf(graphdef: GraphDef[Any], path: Path, old: Any, value: Any) -> None:
+    where = f"nnx.update: '{path_str(path)}' of {graphdef.type.__name__}"
+    was, now = _aval(old), _aval(value)
+    if isinstance(value, (Object, Variable, List, Dict)) or (was is not None and now is None):
+        held = "an array" if was is not None else f"a {type(old).__name__}"
+        shown = repr(value) if len(repr(value)) <= 40 else "a value"  # pyright: ignore[reportUnknownArgumentType]
+        raise TypeError(
+            f"{where} holds {held}, but the State holds {shown} (a {type(value).__name__}) there; "  # pyright: ignore[reportUnknownArgumentType]
+            "nothing was updated. States hold arrays: put a jax or NumPy array at this path "
+            "(e.g. jnp.asarray(value)), or assign other objects to the module attribute itself."
+        )
+    if was is None or now is None:
+        return
+    if _shape(was) != _shape(now):
+        raise ValueError(
+            f"{where} has shape {_shape(was)} but the State holds shape {_shape(now)}; "
+            "nothing was updated. Reshape the value or re-create the module with the new shape."
+        )
+    if _dtype(was) != _dtype(now):
+        raise TypeError(
+            f"{where} has dtype {_dtype(was)} but the State holds dtype {_dtype(now)}; nothing was "
+            f"updated. nnx.update keeps dtypes: cast the value first (value.astype({_dtype(was)})), "
+            "or assign the attribute directly to change its dtype on purpose."
+        )
 
 
 def _update_plan(layout: Layout, sub: Layout, graphdef: GraphDef[Any]) -> list[int]:
@@ -460,14 +884,6 @@ def _update_plan(layout: Layout, sub: Layout, graphdef: GraphDef[Any]) -> list[i
                 )
         layout._splits[key] = plan
     return plan
-
-
-def _shape_error(graphdef: GraphDef[Any], path: Path, shape: Any, value: Any) -> None:
-    raise ValueError(
-        f"nnx.update: '{path_str(path)}' of {graphdef.type.__name__} has shape "
-        f"{tuple(shape)} but the State holds shape {tuple(value.shape)}; nothing was updated. "
-        "Reshape the value or re-create the module with the new shape."
-    )
 
 
 # -- pop, clone, iteration -----------------------------------------------------

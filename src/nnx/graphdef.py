@@ -65,12 +65,18 @@ class Static:
 class GraphDef(Generic[M]):
     """The structure of a module graph: ``merge(graphdef, state)`` rebuilds the module."""
 
-    __slots__ = ("node", "layout", "_hash")
+    __slots__ = ("node", "layout", "avals", "_hash", "builder")
 
-    def __init__(self, node: tuple[Any, ...], layout: Layout) -> None:
+    def __init__(self, node: tuple[Any, ...], layout: Layout, avals: tuple[Any, ...] | None = None) -> None:
         self.node = node
         self.layout = layout  # the full State layout this graph splits into
+        # Each leaf's shape and dtype as the split that made this GraphDef saw them
+        # (a jax aval, a NumPy ``(shape, dtype)``, or None), so that ``merge`` can
+        # refuse a State of other shapes. Not part of equality: under ``jax.vmap``
+        # the same structure is seen with other shapes.
+        self.avals = avals
         self._hash = hash(node)
+        self.builder: Any = None  # the compiled builder of ``merge`` (see nnx.graph)
 
     @property
     def type(self) -> type[Any]:
@@ -86,10 +92,32 @@ class GraphDef(Generic[M]):
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        return isinstance(other, GraphDef) and self._hash == other._hash and self.node == other.node
+        if not isinstance(other, GraphDef) or self._hash != other._hash:
+            return False
+        try:
+            return bool(self.node == other.node)
+        except RecursionError:  # a very deep graph: compare without recursion
+            return _same(self.node, other.node)
 
     def __repr__(self) -> str:
         return f"GraphDef({_describe(self.node, 0)})"
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b`` for nested tuples of any depth, with an explicit stack."""
+    pending: list[tuple[Any, Any]] = [(a, b)]
+    while pending:
+        x, y = pending.pop()
+        if x is y:
+            continue
+        x_tuple, y_tuple = type(x) is tuple, type(y) is tuple
+        if x_tuple and y_tuple:
+            if len(x) != len(y):
+                return False
+            pending.extend(zip(x, y))
+        elif x_tuple or y_tuple or x != y:
+            return False
+    return True
 
 
 def _describe(node: tuple[Any, ...], depth: int) -> str:
