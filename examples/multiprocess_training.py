@@ -44,18 +44,20 @@ import sys
 import threading
 from typing import Any, cast
 
+from _cli import OneLineErrors, at_least  # one-line errors for bad flags, as every example
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--process-id", type=int, default=0, help="this process's index, 0 .. N-1")
-    parser.add_argument("--num-processes", type=int, default=1, help="how many processes take part (N)")
+    parser = OneLineErrors(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--process-id", type=at_least(0), default=0, help="this process's index, 0 .. N-1")
+    parser.add_argument("--num-processes", type=at_least(1), default=1, help="how many processes take part (N)")
     parser.add_argument("--coordinator", default="127.0.0.1:12355", help="host:port of process 0's coordinator")
-    parser.add_argument("--devices", type=int, default=None, help="CPU devices per process (default: 4 / N)")
-    parser.add_argument("--steps", type=int, default=None, help="steps per part (default 40; 8 with --quick)")
-    parser.add_argument("--batch", type=int, default=16, help="global batch size")
+    parser.add_argument("--devices", type=at_least(1), default=None, help="CPU devices per process (default: 4 / N)")
+    parser.add_argument("--steps", type=at_least(1), default=None, help="steps per part (default 40; 8 with --quick)")
+    parser.add_argument("--batch", type=at_least(1), default=16, help="global batch size")
     parser.add_argument("--save", default=None, help="orbax directory to save the data-parallel run into")
     parser.add_argument("--restore", default=None, help="orbax directory to start the data-parallel run from")
-    parser.add_argument("--join-timeout", type=int, default=60, help="seconds to wait for all processes to join")
+    parser.add_argument("--join-timeout", type=at_least(1), default=60, help="seconds to wait for all processes to join")
     parser.add_argument("--json", action="store_true", help="print the loss curves as one JSON line")
     parser.add_argument(
         "--quick",
