@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tp_optimizer, tp_losses = train(tp_mesh, TENSOR_PARALLEL, args, 0, None)
     tp_model = tp_optimizer.model
     assert isinstance(tp_model, MLP)
-    kernel = tp_model.hidden.kernel
+    kernel = tp_model.hidden.kernel[...]  # the array (the layer holds a Param cell)
     result: dict[str, Any] = {
         "process": me,
         "processes": jax.process_count(),
