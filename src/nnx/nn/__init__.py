@@ -119,3 +119,13 @@ __all__ = [
     "swish",
     "tanh",
 ]
+
+# -- issue 12: layers Flax 0.12 has -----------------------------------------------
+from nnx.nn.instance_norm import InstanceNorm
+from nnx.nn.optimized_lstm_cell import OptimizedLSTMCell
+from nnx.nn.prelu import PReLU
+from nnx.nn.simple_cell import SimpleCell
+from nnx.nn.spectral_norm import SpectralNorm
+from nnx.nn.weight_norm import WeightNorm
+
+__all__ += ["InstanceNorm", "OptimizedLSTMCell", "PReLU", "SimpleCell", "SpectralNorm", "WeightNorm"]
