@@ -43,25 +43,31 @@ def _all_paths(node: Any) -> dict[int, list[Path]]:
     on_path: set[int] = set()  # the objects above the current one: a cycle is not walked twice
 
     def walk(path: Path, value: Any) -> None:
-        if not isinstance(value, (Object, List, Dict, Variable)):
+        ident = id(value)
+        if not _shareable(value):
             return
-        paths.setdefault(id(value), []).append(path)
-        if id(value) in on_path or len(paths[id(value)]) > 1:
+        paths.setdefault(ident, []).append(path)
+        if ident in on_path or len(paths[ident]) > 1:
             return  # everything below was recorded at the first path
-        on_path.add(id(value))
+        on_path.add(ident)
         for key, child in _children(value):
             walk((*path, key), child)
-        on_path.discard(id(value))
+        on_path.discard(ident)
 
     walk((), node)
     return paths
+
+
+def _shareable(value: Any) -> bool:
+    """Objects, containers and cells: what may be reached at several paths."""
+    return isinstance(value, (Object, List, Dict, Variable))
 
 
 def _children(value: Any) -> list[tuple[Key, Any]]:
     if isinstance(value, Object):
         return sorted(value.__dict__.items())
     if isinstance(value, Dict):
-        return sorted(value.items(), key=lambda kv: path_order((kv[0],)))  # pyright: ignore[reportUnknownArgumentType, reportUnknownLambdaType, reportUnknownVariableType]
+        return sorted(value.items(), key=lambda kv: path_order((kv[0],)))  # pyright: ignore[reportUnknownArgumentType]
     if isinstance(value, (List, tuple)):
         return list(enumerate(value))  # pyright: ignore[reportUnknownArgumentType]
     return []
@@ -95,10 +101,11 @@ def recursive_map(f: Callable[[Path, Any], Any], node: N, /) -> N:
     results: dict[int, Any] = {}
 
     def visit(path: Path, value: Any) -> Any:
-        if id(value) in results:
-            return results[id(value)]
-        if isinstance(value, (Object, List, Dict)):
-            results[id(value)] = value  # a cycle back to this node sees the node itself
+        ident = id(value)
+        if ident in results:
+            return results[ident]
+        if _shareable(value) and not isinstance(value, Variable):
+            results[ident] = value  # a cycle back to this node sees the node itself
             for key, child in _children(value):
                 if not _is_graph_value(child):
                     continue
@@ -106,7 +113,7 @@ def recursive_map(f: Callable[[Path, Any], Any], node: N, /) -> N:
                 if new is not child:
                     _replace(value, key, new)
         out = f(path, value)
-        results[id(value)] = out
+        results[ident] = out
         return out
 
     mapped: N = visit((), root)
