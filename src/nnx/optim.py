@@ -132,8 +132,7 @@ class Optimizer(Object):
         for cell, value in zip(cells, jax.tree_util.tree_leaves(new_opt_state)):
             cell.value = value
         self.step.value = self.step.value + 1
-        applied: State[Any] = updates
-        return applied
+        return cast("State[Any]", updates)
 
     def _arguments(self, args: tuple[Any, ...]) -> tuple[Object, State[Any]]:
         if len(args) == 1 and isinstance(args[0], State):

@@ -118,6 +118,12 @@ __all__ = [
     "standardize",
     "swish",
     "tanh",
+    "InstanceNorm",
+    "OptimizedLSTMCell",
+    "PReLU",
+    "SimpleCell",
+    "SpectralNorm",
+    "WeightNorm",
 ]
 
 # -- issue 12: layers Flax 0.12 has -----------------------------------------------
@@ -127,5 +133,3 @@ from nnx.nn.prelu import PReLU
 from nnx.nn.simple_cell import SimpleCell
 from nnx.nn.spectral_norm import SpectralNorm
 from nnx.nn.weight_norm import WeightNorm
-
-__all__ += ["InstanceNorm", "OptimizedLSTMCell", "PReLU", "SimpleCell", "SpectralNorm", "WeightNorm"]
