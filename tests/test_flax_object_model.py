@@ -138,6 +138,7 @@ def test_to_flat_state_pairs_paths_with_cells() -> None:
     flat = nnx.to_flat_state(nnx.state(nnx.Linear(2, 3, rngs=nnx.Rngs(0))))
     assert [path for path, _ in flat] == [("bias",), ("kernel",)]
     assert all(isinstance(leaf, nnx.Param) for _, leaf in flat)
+    assert flat.paths == [("bias",), ("kernel",)] and [leaf.shape for leaf in flat.leaves] == [(3,), (2, 3)]
 
 
 def test_data_returns_its_argument() -> None:

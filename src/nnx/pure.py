@@ -21,9 +21,24 @@ def to_pure_dict(state: State[Any], /) -> dict[Key, Any]:
     return state.to_dict()
 
 
-def to_flat_state(state: State[Any], /) -> list[tuple[Path, Any]]:
-    """``(path, leaf)`` pairs in path order; cell leaves come as a fresh ``Variable`` of their kind."""
-    return list(state.flat_state().items())
+class FlatState(list[tuple[Path, Any]]):
+    """``(path, leaf)`` pairs in path order, with ``.paths`` and ``.leaves`` views."""
+
+    @property
+    def paths(self) -> list[Path]:
+        """The paths, in order."""
+        return [path for path, _ in self]
+
+    @property
+    def leaves(self) -> list[Any]:
+        """The leaves, in path order."""
+        return [leaf for _, leaf in self]
+
+
+def to_flat_state(state: State[Any], /) -> FlatState:
+    """``(path, leaf)`` pairs in path order; cell leaves come as a fresh ``Variable`` of their kind
+    (a copy: write through ``State`` or ``nnx.update``, not into these)."""
+    return FlatState(state.flat_state().items())
 
 
 def replace_by_pure_dict(state: State[Any], pure_dict: Mapping[Key, Any], /) -> None:
