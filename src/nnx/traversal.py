@@ -92,12 +92,14 @@ def find_duplicates(node: Any, /, *, only: Filter = ...) -> list[list[Path]]:
 def recursive_map(f: Callable[[Path, Any], Any], node: N, /) -> N:
     """A copy of ``node`` with every node ``x`` at path ``p`` replaced by ``f(p, x)``, children first.
 
-    ``node`` is cloned first (``nnx.clone``), so the original is untouched and
-    ``f`` may mutate what it is given; what ``f`` returns is put in its
-    parent's place. A node shared between paths is mapped once, at its first
-    path, and stays shared. ``f`` must return the node itself to keep it.
+    The modules and containers are copied first, so the original's
+    structure is untouched and ``f`` may mutate what it is given; the cells
+    are not copied (as in Flax): the copy reads and writes the original's
+    parameters. What ``f`` returns is put in its parent's place. A node
+    shared between paths is mapped once, at its first path, and stays
+    shared. ``f`` must return the node itself to keep it.
     """
-    root = clone(node)
+    root = _copy_sharing_cells(node)
     results: dict[int, Any] = {}
 
     def visit(path: Path, value: Any) -> Any:
@@ -120,6 +122,28 @@ def recursive_map(f: Callable[[Path, Any], Any], node: N, /) -> N:
     return mapped
 
 
+def _copy_sharing_cells(node: N) -> N:
+    """``nnx.clone(node)`` with every cell of the copy replaced by the original's cell, at all its paths."""
+    copy = clone(node)
+    original_paths = _all_paths(node)
+    copies = _nodes_by_path(copy)
+    for _, value in iter_graph(node):
+        ident = id(value)
+        if not isinstance(value, Variable):
+            continue
+        for path in original_paths[ident]:
+            parent = copies.get(path[:-1]) if path else None
+            if parent is not None and not isinstance(parent, tuple):  # a tuple keeps its copied cell
+                _replace(parent, path[-1], value)
+    return copy
+
+
+def _nodes_by_path(node: Any) -> dict[Path, Any]:
+    """Every object and container of ``node`` at each path it is reached by."""
+    values = {id(value): value for _, value in iter_graph(node)}
+    return {path: values[ident] for ident, paths in _all_paths(node).items() for path in paths if ident in values}
+
+
 def _is_graph_value(value: Any) -> bool:
     """Nodes and leaves ``f`` is given: objects, containers, cells and arrays (not static attributes)."""
     return isinstance(value, (Object, List, Dict, Variable, tuple, jax.Array, np.ndarray))
@@ -137,7 +161,8 @@ def _replace(parent: Any, key: Key, new: Any) -> None:
 def with_attributes(node: N, /, *, only: Filter = ..., raise_if_not_found: bool = True, **attributes: Any) -> N:
     """A copy of ``node`` whose modules have ``attributes`` set (``deterministic=True``, ...).
 
-    ``node`` itself is unchanged (the copy holds the same arrays). ``only``
+    ``node`` itself is unchanged; the copy shares its cells (an evaluation
+    copy follows the original's training). ``only``
     (a filter, e.g. ``nnx.Dropout``) chooses the modules; an attribute no
     chosen module has is an error naming it unless ``raise_if_not_found=False``.
     """
@@ -155,7 +180,7 @@ def with_attributes(node: N, /, *, only: Filter = ..., raise_if_not_found: bool 
     out = recursive_map(set_on, node)
     if missing and raise_if_not_found:
         raise ValueError(
-            f"with_attributes: no module of {type(node).__name__} has attribute(s) {sorted(missing)}; "
-            "pass raise_if_not_found=False to skip them."
+            f"with_attributes: Could not find at least one instance of the following attributes: {sorted(missing)} "
+            f"in any chosen module of {type(node).__name__}; pass raise_if_not_found=False to skip them."
         )
     return out
