@@ -71,3 +71,22 @@ from nnx.nn.activations import *  # noqa: F403 - again: mypy does not follow nnx
 from nnx.state import HasState
 
 __all__ += ["HasState", "dataclass"]
+
+# Flax 0.12's object-model functions (issue 12)
+from nnx.data import data
+from nnx.nn.metadata import Initializer
+from nnx.nn.instance_norm import InstanceNorm
+from nnx.nn.optimized_lstm_cell import OptimizedLSTMCell
+from nnx.nn.prelu import PReLU
+from nnx.nn.simple_cell import SimpleCell
+from nnx.nn.spectral_norm import SpectralNorm
+from nnx.nn.weight_norm import WeightNorm
+from nnx.optim import ModelAndOptimizer
+from nnx.pure import replace_by_pure_dict, to_flat_state, to_pure_dict
+from nnx.traversal import find_duplicates, iter_modules, recursive_map, with_attributes
+
+__all__ += [
+    "Initializer", "InstanceNorm", "ModelAndOptimizer", "OptimizedLSTMCell", "PReLU", "SimpleCell", "SpectralNorm", "WeightNorm",
+    "data", "find_duplicates", "iter_modules", "recursive_map", "replace_by_pure_dict", "to_flat_state",
+    "to_pure_dict", "with_attributes",
+]

@@ -160,16 +160,23 @@ class Any(_Combination):  # noqa: A001 - the public name mirrors All/Not
 
 
 class PathContains(FilterBase):
-    """Matches leaves whose path contains ``key`` (``nnx.PathContains("encoder")``)."""
+    """Matches leaves whose path contains ``key`` (``nnx.PathContains("encoder")``).
 
-    def __init__(self, key: Key) -> None:
+    ``exact=False`` matches where ``str(key)`` is part of a path key
+    (``PathContains("enc", exact=False)`` matches ``encoder``).
+    """
+
+    def __init__(self, key: Key, *, exact: bool = True) -> None:
         self.key = key
+        self.exact = exact
 
     def matches(self, path: Path, kind: LeafKind, value: tp.Any) -> bool:
-        return self.key in path
+        if self.exact:
+            return self.key in path
+        return any(str(self.key) in str(part) for part in path)
 
     def __repr__(self) -> str:
-        return f"PathContains({self.key!r})"
+        return f"PathContains({self.key!r})" if self.exact else f"PathContains({self.key!r}, exact=False)"
 
 
 class _Buffers(FilterBase):

@@ -109,10 +109,10 @@ class Optimizer(Object):
 
     # -- the update --------------------------------------------------------------
     @overload
-    def update(self, model: Object, grads: State[Any], /, **kwargs: Any) -> None: ...
+    def update(self, model: Object, grads: State[Any], /, **kwargs: Any) -> State[Any]: ...
     @overload
-    def update(self, grads: State[Any], /, **kwargs: Any) -> None: ...
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[misc]  # positional-only overloads, one *args implementation
+    def update(self, grads: State[Any], /, **kwargs: Any) -> State[Any]: ...
+    def update(self, *args: Any, **kwargs: Any) -> State[Any]:  # type: ignore[misc]  # positional-only overloads, one *args implementation
         """One optimizer step, in place: ``optimizer.update(model, grads)``.
 
         The older ``optimizer.update(grads)`` updates ``optimizer.model``.
@@ -132,6 +132,7 @@ class Optimizer(Object):
         for cell, value in zip(cells, jax.tree_util.tree_leaves(new_opt_state)):
             cell.value = value
         self.step.value = self.step.value + 1
+        return cast("State[Any]", updates)
 
     def _arguments(self, args: tuple[Any, ...]) -> tuple[Object, State[Any]]:
         if len(args) == 1 and isinstance(args[0], State):
@@ -157,3 +158,6 @@ class Optimizer(Object):
 
     def __repr__(self) -> str:
         return f"Optimizer(step={int(self.step.value)}, wrt={self.wrt!r}, model={type(self.model).__name__})"
+
+
+ModelAndOptimizer = Optimizer  # Flax 0.12's name for an optimizer that holds its model: ours always does

@@ -118,4 +118,18 @@ __all__ = [
     "standardize",
     "swish",
     "tanh",
+    "InstanceNorm",
+    "OptimizedLSTMCell",
+    "PReLU",
+    "SimpleCell",
+    "SpectralNorm",
+    "WeightNorm",
 ]
+
+# -- issue 12: layers Flax 0.12 has -----------------------------------------------
+from nnx.nn.instance_norm import InstanceNorm
+from nnx.nn.optimized_lstm_cell import OptimizedLSTMCell
+from nnx.nn.prelu import PReLU
+from nnx.nn.simple_cell import SimpleCell
+from nnx.nn.spectral_norm import SpectralNorm
+from nnx.nn.weight_norm import WeightNorm

@@ -1,0 +1,48 @@
+"""Calling a wrapped layer with some of its parameters replaced for the duration of one call.
+
+``WeightNorm`` and ``SpectralNorm`` keep the wrapped layer's own parameters
+as the trained values and compute the normalised weights from them on every
+call; the layer sees the normalised weights only while it runs. Gradients
+flow through the normalisation back to the stored parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+from nnx.filters import Key
+from nnx.graph import state, update
+from nnx.module import ModuleBase
+from nnx.state import State
+from nnx.variables import Param
+
+Path = tuple[Key, ...]
+
+
+def path_key(path: Path) -> str:
+    """A parameter path as one dict key: ``("layers", 0, "kernel")`` -> ``"layers/0/kernel"``."""
+    return "/".join(str(part) for part in path)
+
+
+def params_of(layer: ModuleBase) -> dict[Path, jax.Array]:
+    """The ``Param`` values of ``layer`` by path."""
+    params = state(layer, Param)
+    return dict(zip(params.paths, params.leaves))
+
+
+def call_with(layer: ModuleBase, replaced: dict[Path, jax.Array], call: Callable[[], Any]) -> Any:
+    """``call()`` while ``layer``'s parameters at the paths of ``replaced`` hold those values.
+
+    The original values are written back afterwards (also when ``call``
+    raises), so the stored parameters stay the ones being trained.
+    """
+    if not replaced:
+        return call()
+    original = {path: value for path, value in params_of(layer).items() if path in replaced}
+    update(layer, State.from_flat_state(replaced))
+    try:
+        return call()
+    finally:
+        update(layer, State.from_flat_state(original))

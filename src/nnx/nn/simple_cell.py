@@ -1,0 +1,71 @@
+"""``SimpleCell``: the Elman recurrent cell, ``h' = activation(x W_i + b + h W_h)``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from nnx.compat import Module
+from nnx.nn import initializers
+from nnx.nn.carry_init import initial_state
+from nnx.nn.dtypes import Dtype
+from nnx.nn.linear import Linear, default_kernel_init
+from nnx.nn.metadata import Initializer
+from nnx.rngs import Rngs, RngStream
+
+
+class SimpleCell(Module):
+    """Carry ``h`` (also the output); ``h' = activation_fn(dense_i(x) + dense_h(h))``.
+
+    ``dense_i`` (``in_features -> hidden_features``, with the bias) and
+    ``dense_h`` (``hidden -> hidden``, no bias) are ``Linear`` layers.
+    ``residual=True`` adds ``h`` before the activation. Use it with
+    ``nnx.RNN`` to run a sequence.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_features: int,
+        *,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        residual: bool = False,
+        activation_fn: Callable[[jax.Array], jax.Array] = jnp.tanh,
+        kernel_init: Initializer = default_kernel_init,
+        recurrent_kernel_init: Initializer = initializers.orthogonal(),
+        bias_init: Initializer = initializers.zeros,
+        rngs: Rngs,
+    ) -> None:
+        self.in_features = in_features
+        self.hidden_features = hidden_features
+        self.param_dtype = param_dtype
+        self.residual = residual
+        self.activation_fn = activation_fn
+        self.dense_h = Linear(
+            hidden_features, hidden_features, use_bias=False, dtype=dtype, param_dtype=param_dtype,
+            kernel_init=recurrent_kernel_init, rngs=rngs,
+        )  # fmt: skip
+        self.dense_i = Linear(
+            in_features, hidden_features, dtype=dtype, param_dtype=param_dtype, kernel_init=kernel_init,
+            bias_init=bias_init, rngs=rngs,
+        )  # fmt: skip
+
+    def __call__(self, carry: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        pre = self.dense_i(x) + self.dense_h(carry)
+        if self.residual:
+            pre = pre + carry
+        h = self.activation_fn(pre)
+        return h, h
+
+    def initialize_carry(
+        self,
+        input_shape: tuple[int, ...],
+        rngs: Rngs | RngStream | None = None,
+        carry_init: Initializer | None = None,
+    ) -> jax.Array:
+        """The first ``h``, shaped ``(*batch, hidden_features)`` for inputs ``(*batch, in_features)``:
+        zeros, or drawn by ``carry_init`` from ``rngs``' ``carry`` stream."""
+        return initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "SimpleCell")
