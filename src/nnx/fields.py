@@ -18,11 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from nnx import epoch
+from nnx.refs import check_store
 from nnx.variables import (
     BatchStat,
     Param,
     Variable,
     Boxed,
+    check_value,
     kinds_of_collection,
     unknown_collection_error,
 )
@@ -87,6 +89,7 @@ class VariableField(Field, Generic[T]):
 
     def __set__(self, instance: object, value: Any) -> None:
         slots = instance.__dict__
+        check_store(getattr(instance, "_nnx_trace", None), value, lambda: self._where(instance))
         if isinstance(value, Variable):
             if not isinstance(value, self.kind):
                 raise TypeError(
@@ -98,6 +101,7 @@ class VariableField(Field, Generic[T]):
                 slots[self.name] = value
                 epoch.bump(instance)
             return
+        check_value(value.value if isinstance(value, Boxed) else value, lambda: self._where(instance))
         cell = slots.get(self.name)
         if cell is None:
             slots[self.name] = self.kind(value, **self.metadata)
@@ -124,11 +128,15 @@ class StaticField(Field):
             raise self._unset(instance) from None
 
     def __set__(self, instance: object, value: Any) -> None:
-        if isinstance(value, Variable) or hasattr(value, "__jax_array__") or _is_array(value):
+        found = _state_inside(value)
+        if found is not None:
+            inside = "" if found is value else f" holding a {type(found).__name__}"
             raise TypeError(
                 f"{self._where(instance)} is declared nnx.static() but was assigned "
-                f"{type(value).__name__}; static fields hold plain Python values that are "  # pyright: ignore[reportUnknownArgumentType]
-                "part of the GraphDef. Declare it with nnx.param() / nnx.variable(Kind) instead."
+                f"{type(value).__name__}{inside}; static fields hold plain Python values that "
+                "are part of the GraphDef, where an array would be a constant that transforms "
+                "never update. Declare it with nnx.param() / nnx.variable(Kind) instead, or "
+                "make it an undeclared attribute (a list or tuple of arrays there is state)."
             )
         instance.__dict__[self.name] = value
         epoch.bump(instance)
@@ -140,11 +148,24 @@ class StaticField(Field):
 _MISSING = object()
 
 
-def _is_array(value: object) -> bool:
+def _state_inside(value: Any) -> object:
+    """The first array, cell or graph object in ``value`` or its lists, tuples, sets
+    and dicts (what a static field must not hold), or None."""
     import jax
     import numpy as np
 
-    return isinstance(value, (jax.Array, np.ndarray))
+    todo: list[Any] = [value]
+    while todo:
+        item: object = todo.pop()
+        if isinstance(item, (Variable, jax.Array, np.ndarray)) or hasattr(item, "__jax_array__"):
+            return item  # pyright: ignore[reportUnknownVariableType]  # narrowed to Variable[Unknown]
+        if hasattr(item, "_nnx_trace"):  # a Module or another graph object
+            return item
+        if isinstance(item, (list, tuple, set, frozenset)):
+            todo.extend(item)  # pyright: ignore[reportUnknownArgumentType]
+        elif isinstance(item, dict):
+            todo.extend(item.values())  # pyright: ignore[reportUnknownArgumentType]
+    return None
 
 
 def variable(kind: type[Variable[Any]], **metadata: Any) -> Any:
