@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import nnx
 from nnx import epoch
-from test_properties import SETTINGS, Case, graphs
+from test_properties import SETTINGS, Case, analyze, assert_same_graph, graphs
 
 
 # -- tracers never leak into a module captured by a closure ----------------------
@@ -119,6 +119,55 @@ def test_storing_a_tracer_into_a_captured_module_is_refused(transform: str, stor
     assert not any(isinstance(v, Tracer) for v in jax.tree.leaves(nnx.state(m)))
 
 
+def _store_somewhere(case: Case, draw: Any, x: jax.Array) -> None:
+    """Store something holding ``x`` into a random node of the generated graph."""
+    targets: list[Any] = [*case.mods, *case.containers]
+    target = draw(st.sampled_from(targets))
+    wrap = draw(st.sampled_from(["bare", "list", "tuple", "dict", "cell", "module"]))
+    value: Any = {
+        "bare": x,
+        "list": [1, x],
+        "tuple": ("a", x),
+        "dict": {"k": (x,)},
+        "cell": nnx.BatchStat(x),
+        "module": Inner(x),
+    }[wrap]
+    if isinstance(target, nnx.List):
+        how = draw(st.sampled_from(["append", "insert", "extend", "setitem"]))
+        if how == "setitem" and len(target):
+            target[0] = value
+        elif how == "extend":
+            target.extend([value])
+        elif how == "insert":
+            target.insert(0, value)
+        else:
+            target.append(value)
+    elif isinstance(target, nnx.Dict):
+        how = draw(st.sampled_from(["setitem", "update", "setdefault"]))
+        if how == "update":
+            target.update(new=value)
+        elif how == "setdefault":
+            target.setdefault("fresh", value)
+        else:
+            target["new"] = value
+    else:
+        setattr(target, draw(st.sampled_from(["a", "fresh", "e"])), value)
+
+
+@SETTINGS
+@given(case=graphs(), data=st.data(), transform=st.sampled_from(["jax.jit", "jax.vmap", "jax.grad", "nnx.jit"]))
+def test_no_store_path_leaks_a_tracer_into_a_random_graph(case: Case, data: st.DataObject, transform: str) -> None:
+    before = analyze(case.root)
+
+    def fn(x: jax.Array) -> jax.Array:
+        _store_somewhere(case, data.draw, x * 2)
+        return jnp.sum(x)
+
+    with pytest.raises(nnx.TraceContextError):
+        TRANSFORMS[transform](fn, jnp.ones(2))
+    assert_same_graph(analyze(case.root), before)
+
+
 @pytest.mark.parametrize("store", list(STORES))
 def test_the_same_stores_inside_a_transform_on_its_own_argument_work(store: str) -> None:
     """The check refuses only foreign traces: a module passed to nnx.jit may be changed."""
@@ -192,6 +241,17 @@ def _use_then_raise_no_structure(m: Noisy, x: jax.Array) -> Any:
     raise Boom("inside")
 
 
+def _rngs(m: Noisy) -> nnx.Rngs:
+    rngs = m.drop.rngs
+    assert rngs is not None
+    return rngs
+
+
+def _draw_then_raise(carry: jax.Array, rngs: nnx.Rngs, x: jax.Array) -> Any:
+    rngs.dropout()
+    raise Boom("inside")
+
+
 X = jnp.ones((4, 3))
 
 FAILING_CALLS: dict[str, Callable[[Noisy], Any]] = {
@@ -205,6 +265,9 @@ FAILING_CALLS: dict[str, Callable[[Noisy], Any]] = {
     "scan": lambda m: nnx.scan(
         lambda c, m, x: (_use_then_raise_no_structure(m, x), c), in_axes=(nnx.Carry, None, 0)
     )(jnp.zeros(()), m, X),
+    "scan over forked rngs": lambda m: nnx.scan(_draw_then_raise, in_axes=(nnx.Carry, 0, 0), length=4)(
+        jnp.zeros(()), _rngs(m), X
+    ),
     "cond": lambda m: nnx.cond(True, _use_then_raise_no_structure, _use_then_raise_no_structure, m, X[0]),
     "switch": lambda m: nnx.switch(1, [_use_then_raise_no_structure] * 2, m, X[0]),
     "fori_loop": lambda m: nnx.fori_loop(0, 2, lambda i, m: _use_then_raise_no_structure(m, X[0]), m),
@@ -225,13 +288,11 @@ def _snapshot(m: Noisy) -> Any:
     return graphdef, [_plain(v) for v in jax.tree.leaves(state)]
 
 
-@pytest.mark.parametrize("name", list(FAILING_CALLS))
 def _dropout_count(m: Noisy) -> int:
-    rngs = m.drop.rngs
-    assert rngs is not None
-    return int(rngs.dropout.count.value)
+    return int(_rngs(m).dropout.count.value)
 
 
+@pytest.mark.parametrize("name", list(FAILING_CALLS))
 def test_a_transform_that_raises_changes_nothing(name: str) -> None:
     m = Noisy()
     nnx.jit(lambda m: m.drop(X))(m)  # the stream has been used: its count is not at its initial value

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, SupportsIndex, TypeVar, overload
 
 from nnx import epoch
-from nnx.refs import check_store, current_trace
+from nnx.refs import INERT, check_store, current_trace
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -36,14 +36,12 @@ def adopt(value: Any) -> Any:
     return value
 
 
-def _made_in(container: List[Any] | Dict[Any, Any]) -> object:
-    return container.__dict__.get("_nnx_trace")
-
-
 def _checked(container: List[Any] | Dict[Any, Any], value: Any) -> Any:
     """``value`` adopted, after the tracer-leak check for storing it in ``container``."""
     value = adopt(value)
-    check_store(_made_in(container), value, lambda: f"an nnx.{type(container).__name__} made outside it")
+    if type(value) not in INERT:  # the hot path skips the call
+        made_in = container.__dict__.get("_nnx_trace")
+        check_store(made_in, value, lambda: f"an nnx.{type(container).__name__} made outside it")
     return value
 
 

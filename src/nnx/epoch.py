@@ -52,5 +52,8 @@ def changed_since(then: int, node_ids: Container[int]) -> bool:
         missed = _counter[0] - then
         if missed > len(_log):
             return True
-        recent = [_log[-k] for k in range(1, missed + 1)]
-    return any(changed == _ANY or changed in node_ids for changed in recent)
+        for k in range(1, missed + 1):
+            changed = _log[-k]
+            if changed == _ANY or changed in node_ids:
+                return True
+    return False

@@ -89,7 +89,6 @@ class VariableField(Field, Generic[T]):
 
     def __set__(self, instance: object, value: Any) -> None:
         slots = instance.__dict__
-        check_store(getattr(instance, "_nnx_trace", None), value, lambda: self._where(instance))
         if isinstance(value, Variable):
             if not isinstance(value, self.kind):
                 raise TypeError(
@@ -98,15 +97,17 @@ class VariableField(Field, Generic[T]):
                     f"stored in a {self.kind.__name__}) or a {self.kind.__name__} cell."
                 )
             if slots.get(self.name) is not value:
+                check_store(getattr(instance, "_nnx_trace", None), value, lambda: self._where(instance))
                 slots[self.name] = value
                 epoch.bump(instance)
             return
         check_value(value.value if isinstance(value, Boxed) else value, lambda: self._where(instance))
         cell = slots.get(self.name)
         if cell is None:
+            check_store(getattr(instance, "_nnx_trace", None), value, lambda: self._where(instance))
             slots[self.name] = self.kind(value, **self.metadata)
             epoch.bump(instance)
-        else:
+        else:  # the cell refuses a write from a foreign trace itself
             if isinstance(value, Boxed):  # a re-initialisation that names its axes
                 cell.set_metadata(**value.metadata)
                 value = value.value

@@ -23,7 +23,7 @@ from typing_extensions import Self
 from nnx import epoch
 from nnx.containers import Dict, List, adopt
 from nnx.fields import Field
-from nnx.refs import check_store, current_trace
+from nnx.refs import INERT, check_store, current_trace
 from nnx.variables import Boxed, Variable
 
 Key = str | int
@@ -67,7 +67,8 @@ class Object:
             if isinstance(value, Boxed):
                 raise _boxed_error(self, name, value)
             value = adopt(value)
-            check_store(getattr(self, "_nnx_trace", None), value, lambda: f"{type(self).__name__}.{name}")
+            if type(value) not in INERT:  # the hot path skips the call
+                check_store(getattr(self, "_nnx_trace", None), value, lambda: f"{type(self).__name__}.{name}")
             slots = self.__dict__
             old = slots.get(name, _MISSING)
             if old is value:

@@ -58,7 +58,7 @@ def trace_error(action: str, what: str) -> TraceContextError:
 
 #: Types that can never hold a tracer: storing one needs no trace check (the hot path).
 #: Concrete JAX array types join on first sight (they are private to JAX).
-_INERT: set[type] = {int, float, complex, bool, str, bytes, type(None), np.ndarray}
+INERT: set[type] = {int, float, complex, bool, str, bytes, type(None), np.ndarray}
 
 
 def check_store(made_in: object, value: Any, where: Callable[[], str]) -> None:
@@ -68,13 +68,18 @@ def check_store(made_in: object, value: Any, where: Callable[[], str]) -> None:
     Every path that puts a value into a graph object -- attribute assignment, an
     ``nnx.List``/``nnx.Dict`` mutation, ``sow``, ``set_metadata``, landing a transform's
     results -- calls this one check. ``where()`` names the destination (called only to
-    build the error). The common cases cost one set lookup (an inert value) or one
-    trace compare (the object belongs to the running trace).
+    build the error). The common cases cost one set lookup (an inert value), one
+    identity test (a module or cell made in the owner's trace) or one trace compare.
     """
-    if type(value) in _INERT or made_in is None:
+    if type(value) in INERT or made_in is None:
+        return
+    # A graph object or cell made in the owner's own trace holds no tracer of another
+    # trace (every store into it was checked): the usual case in ``__init__``.
+    own = value._trace if isinstance(value, Ref) else getattr(value, "_nnx_trace", None)
+    if own is made_in:
         return
     if isinstance(value, jax.Array) and not isinstance(value, Tracer):
-        _INERT.add(type(value))
+        INERT.add(type(value))
         return
     now = current_trace()
     if now is made_in or now == made_in or not holds_tracer(value):
@@ -95,12 +100,12 @@ def holds_tracer(value: Any) -> bool:
     todo: list[Any] = [value]
     while todo:
         item = todo.pop()
-        if type(item) in _INERT:
+        if type(item) in INERT:
             continue
         if isinstance(item, Tracer):
             return True
         if isinstance(item, jax.Array):
-            _INERT.add(type(item))
+            INERT.add(type(item))
             continue
         if id(item) in seen:
             continue

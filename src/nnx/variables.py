@@ -81,7 +81,8 @@ class Variable(Ref[T]):
     @value.setter
     def value(self, value: T) -> None:
         self._check_trace("write to")
-        check_value(value, lambda: f"writing {type(self).__name__}.value")
+        if type(value) not in _HOLDABLE:  # the hot path skips the call
+            check_value(value, lambda: f"writing {type(self).__name__}.value")
         self._value = value
 
     def set_metadata(self, **metadata: Any) -> None:
