@@ -539,6 +539,11 @@ def test_a_non_filter_gives_a_clear_type_error(bad: Any) -> None:
         nnx.state(Two(), bad)
 
 
+def test_a_list_of_filters_says_to_use_a_tuple() -> None:
+    with pytest.raises(TypeError, match="use a tuple, not a list"):
+        nnx.state(Two(), [nnx.Param, nnx.BatchStat])  # type: ignore[nnx-filter]  # pyright: ignore[reportCallIssue, reportArgumentType]  # the error under test
+
+
 def test_a_module_as_filter_says_how_to_select_its_state() -> None:
     with pytest.raises(TypeError, match=r"A module is not a filter.*first argument"):
         nnx.split(Two(), Holder(), ...)  # type: ignore[nnx-filter]  # pyright: ignore[reportCallIssue, reportArgumentType]  # the error under test

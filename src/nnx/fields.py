@@ -160,7 +160,7 @@ def _state_inside(value: Any) -> object:
         item: object = todo.pop()
         if isinstance(item, (Variable, jax.Array, np.ndarray)) or hasattr(item, "__jax_array__"):
             return item  # pyright: ignore[reportUnknownVariableType]  # narrowed to Variable[Unknown]
-        if hasattr(item, "_nnx_trace"):  # a Module or another graph object
+        if hasattr(type(item), "_nnx_trace"):  # a Module or another graph object
             return item
         if isinstance(item, (list, tuple, set, frozenset)):
             todo.extend(item)  # pyright: ignore[reportUnknownArgumentType]

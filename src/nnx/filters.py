@@ -201,15 +201,18 @@ def to_filter(filter: Filter) -> FilterBase:
         return OfType(filter)
     if isinstance(filter, tuple):
         return Any(*filter)  # pyright: ignore[reportUnknownArgumentType]  # a callable narrowed to tuple[Unknown, ...]
-    if callable(filter) and not hasattr(filter, "_nnx_trace") and _takes_two(filter):
+    graph_object = hasattr(type(filter), "_nnx_trace")  # a Module, Rngs, Optimizer ...
+    if callable(filter) and not graph_object and _takes_two(filter):
         return Predicate(filter)
-    shown = f"a {type(filter).__name__} instance" if hasattr(filter, "_nnx_trace") else repr(filter)
+    shown = f"a {type(filter).__name__} instance" if graph_object else repr(filter)
     hint = (
         " A module is not a filter: to select its state pass it as the first argument "
         "(nnx.state(module, nnx.Param)), or filter by path with nnx.PathContains('name')."
-        if hasattr(filter, "_nnx_trace")
+        if graph_object
         else " A predicate must accept two arguments (path, value)."
         if callable(filter)
+        else " For several filters use a tuple, not a list."
+        if isinstance(filter, list)  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
         else ""
     )
     raise TypeError(

@@ -118,7 +118,7 @@ def holds_tracer(value: Any) -> bool:
             todo.extend(item)  # pyright: ignore[reportUnknownArgumentType]
         elif isinstance(item, dict):
             todo.extend(item.values())  # pyright: ignore[reportUnknownArgumentType]
-        elif hasattr(item, "__dict__") and hasattr(item, "_nnx_trace"):  # a graph object
+        elif hasattr(type(item), "_nnx_trace") and hasattr(item, "__dict__"):  # pyright: ignore[reportUnknownArgumentType]  # a graph object
             todo.extend(vars(item).values())  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
         else:
             leaves = jax.tree_util.tree_leaves(item)
