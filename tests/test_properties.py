@@ -453,6 +453,12 @@ def to_nnx(ast: tuple[Any, ...]) -> Any:
     return tuple(to_nnx(a) for a in ast[1])
 
 
+def misplaced_everything(asts: list[tuple[Any, ...]]) -> bool:
+    """Whether a filter list followed by ``...`` has ``...`` (or ``True``) before the end,
+    which split refuses: the filters after it would always get nothing."""
+    return any(a[0] in ("everything", "true") for a in asts)
+
+
 def expect(ast: tuple[Any, ...], path: tuple[Any, ...], kind: Any, arr: Any) -> bool:
     """What ``ast`` should say about a leaf, from the documented semantics."""
     tag = ast[0]
@@ -556,6 +562,10 @@ def test_split_by_filters_then_merge_all_parts_loses_nothing(
 ) -> None:
     m = case.root
     before = analyze(m)
+    if misplaced_everything(asts):
+        with pytest.raises(ValueError, match="must be the last filter"):
+            nnx.split(m, *(to_nnx(a) for a in asts), ...)
+        return
     graphdef, *parts = nnx.split(m, *(to_nnx(a) for a in asts), ...)
     assert len(parts) == len(asts) + 1
     assert [set(p.paths) for p in parts] == expected_groups(before, asts)
@@ -624,10 +634,16 @@ def test_filters_select_exactly_the_matching_leaves(case: Case, asts: list[tuple
         f = to_nnx(ast)
         assert set(state.filter(f).paths) == want, ast
         assert set(nnx.state(m, f).paths) == want, ast
+        if misplaced_everything([ast]):  # `...` then `...`: refused, the second would get nothing
+            with pytest.raises(ValueError, match="must be the last filter"):
+                nnx.split(m, f, ...)
+            continue
         # a filter followed by `...` partitions the leaves exactly
         _, chosen, rest = nnx.split(m, f, ...)
         assert set(chosen.paths) == want
         assert set(rest.paths) == set(g.leaves) - want
+    if misplaced_everything(asts):
+        return
     # several filters: first match wins; disjoint, and the union is everything
     _, *parts = nnx.split(m, *(to_nnx(a) for a in asts), ...)
     got = [set(p.paths) for p in parts]

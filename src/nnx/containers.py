@@ -6,6 +6,9 @@ Assigning a ``list`` or ``dict`` to a module attribute therefore stores an
 ``nnx.List`` / ``nnx.Dict`` copy: the same container API, plus a structure-epoch
 bump on every mutation. (Like any copy, later mutations of the *original*
 plain list are not seen by the module.)
+
+Like every graph object, a container remembers the JAX trace it was made in,
+and every mutation runs the same tracer-leak check as attribute assignment.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, SupportsIndex, TypeVar, overload
 
 from nnx import epoch
+from nnx.refs import INERT, check_store, current_trace
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -32,17 +36,33 @@ def adopt(value: Any) -> Any:
     return value
 
 
+def _checked(container: List[Any] | Dict[Any, Any], value: Any) -> Any:
+    """``value`` adopted, after the tracer-leak check for storing it in ``container``."""
+    value = adopt(value)
+    if type(value) not in INERT:  # the hot path skips the call
+        made_in = container.__dict__.get("_nnx_trace")
+        check_store(made_in, value, lambda: f"an nnx.{type(container).__name__} made outside it")
+    return value
+
+
 class List(list[T]):
     """A list whose mutations are visible to the graph (an attribute-level ``list``)."""
+
+    _nnx_trace: object
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> List[T]:
+        made: List[T] = super().__new__(cls, *args, **kwargs)
+        made._nnx_trace = current_trace()
+        return made
 
     def __init__(self, items: Iterable[T] = ()) -> None:
         super().__init__(adopt(v) for v in items)
 
     def __setitem__(self, index: SupportsIndex | slice, value: Any) -> None:
         if isinstance(index, slice):
-            value = [adopt(v) for v in value]
+            value = [_checked(self, v) for v in value]
         else:
-            value = adopt(value)
+            value = _checked(self, value)
         super().__setitem__(index, value)
         epoch.bump(self)
 
@@ -51,15 +71,15 @@ class List(list[T]):
         epoch.bump(self)
 
     def append(self, value: T) -> None:
-        super().append(adopt(value))
+        super().append(_checked(self, value))
         epoch.bump(self)
 
     def extend(self, values: Iterable[T]) -> None:
-        super().extend(adopt(v) for v in values)
+        super().extend([_checked(self, v) for v in values])
         epoch.bump(self)
 
     def insert(self, index: SupportsIndex, value: T) -> None:
-        super().insert(index, adopt(value))
+        super().insert(index, _checked(self, value))
         epoch.bump(self)
 
     def pop(self, index: SupportsIndex = -1) -> T:
@@ -98,6 +118,13 @@ class List(list[T]):
 class Dict(dict[K, V]):
     """A dict whose mutations are visible to the graph (an attribute-level ``dict``)."""
 
+    _nnx_trace: object
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Dict[K, V]:
+        made: Dict[K, V] = super().__new__(cls, *args, **kwargs)
+        made._nnx_trace = current_trace()
+        return made
+
     # The constructor spellings of ``dict``, so that checkers infer ``K`` and ``V``.
     @overload
     def __init__(self) -> None: ...
@@ -114,7 +141,7 @@ class Dict(dict[K, V]):
             super().__setitem__(k, adopt(v))
 
     def __setitem__(self, key: K, value: V) -> None:
-        super().__setitem__(key, adopt(value))
+        super().__setitem__(key, _checked(self, value))
         epoch.bump(self)
 
     def __delitem__(self, key: K) -> None:
@@ -135,8 +162,9 @@ class Dict(dict[K, V]):
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         items: dict[Any, Any] = dict(*args, **kwargs)
-        for k, v in items.items():
-            super().__setitem__(k, adopt(v))
+        checked = {k: _checked(self, v) for k, v in items.items()}  # all or nothing
+        for k, v in checked.items():
+            super().__setitem__(k, v)
         epoch.bump(self)
 
     def setdefault(self, key: K, default: Any = None) -> Any:

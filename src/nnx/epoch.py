@@ -13,10 +13,16 @@ temporary layer) would invalidate every cached walk. So each bump also records
 asks ``changed_since(then, its node ids)``: if none of the nodes it walked
 changed since, it is still valid. A bump that cannot name its node (``bump()``)
 invalidates everything, as does a cache older than the log.
+
+Threads share the counter and the log, so a bump (counter and log entry
+together) and a look at the log are atomic under one lock: a thread that
+reads the log never pairs a count with another bump's entry, and two
+threads bumping at once never lose a count.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from typing import Container
 
@@ -24,6 +30,7 @@ _counter: list[int] = [0]
 _ANY = -1
 #: The ids of the nodes changed by the most recent bumps, newest last (one entry per bump).
 _log: deque[int] = deque(maxlen=4096)
+_lock = threading.Lock()
 
 
 def current() -> int:
@@ -33,8 +40,10 @@ def current() -> int:
 
 def bump(node: object | None = None) -> None:
     """Record that ``node``'s structure changed (``None``: some unknown node's did)."""
-    _counter[0] += 1
-    _log.append(_ANY if node is None else id(node))
+    entry = _ANY if node is None else id(node)
+    with _lock:
+        _log.append(entry)
+        _counter[0] += 1
 
 
 def changed_since(then: int, node_ids: Container[int]) -> bool:
@@ -49,14 +58,15 @@ NONE, UNKNOWN, CHANGED = 0, 1, 2
 
 def change_since(then: int, node_ids: Container[int]) -> int:
     """``NONE``, ``UNKNOWN`` or ``CHANGED``: what happened to ``node_ids`` after epoch ``then``."""
-    missed = _counter[0] - then
-    if missed > len(_log):
-        return UNKNOWN
-    found = NONE
-    for k in range(1, missed + 1):
-        changed = _log[-k]
-        if changed == _ANY:
-            found = UNKNOWN
-        elif changed in node_ids:
-            return CHANGED
-    return found
+    with _lock:  # bumps from other threads append meanwhile
+        missed = _counter[0] - then
+        if missed > len(_log):
+            return UNKNOWN
+        found = NONE
+        for k in range(1, missed + 1):
+            changed = _log[-k]
+            if changed == _ANY:
+                found = UNKNOWN
+            elif changed in node_ids:
+                return CHANGED
+        return found

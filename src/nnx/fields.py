@@ -19,11 +19,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from nnx import epoch
+from nnx.refs import check_store
 from nnx.variables import (
     BatchStat,
     Param,
     Variable,
     Boxed,
+    check_value,
     kinds_of_collection,
     unknown_collection_error,
 )
@@ -97,14 +99,17 @@ class VariableField(Field, Generic[T]):
                     f"stored in a {self.kind.__name__}) or a {self.kind.__name__} cell."
                 )
             if slots.get(self.name) is not value:
+                check_store(getattr(instance, "_nnx_trace", None), value, lambda: self._where(instance))
                 slots[self.name] = value
                 epoch.bump(instance)
             return
+        check_value(value.value if isinstance(value, Boxed) else value, lambda: self._where(instance))
         cell = slots.get(self.name)
         if cell is None:
+            check_store(getattr(instance, "_nnx_trace", None), value, lambda: self._where(instance))
             slots[self.name] = self.kind(value, **self.metadata)
             epoch.bump(instance)
-        else:
+        else:  # the cell refuses a write from a foreign trace itself
             if isinstance(value, Boxed):  # a re-initialisation that names its axes
                 cell.set_metadata(**value.metadata)
                 value = value.value
@@ -126,11 +131,15 @@ class StaticField(Field):
             raise self._unset(instance) from None
 
     def __set__(self, instance: object, value: Any) -> None:
-        if isinstance(value, Variable) or hasattr(value, "__jax_array__") or _is_array(value):
+        found = _state_inside(value)
+        if found is not None:
+            inside = "" if found is value else f" holding a {type(found).__name__}"
             raise TypeError(
                 f"{self._where(instance)} is declared nnx.static() but was assigned "
-                f"{type(value).__name__}; static fields hold plain Python values that are "  # pyright: ignore[reportUnknownArgumentType]
-                "part of the GraphDef. Declare it with nnx.param() / nnx.variable(Kind) instead."
+                f"{type(value).__name__}{inside}; static fields hold plain Python values that "
+                "are part of the GraphDef, where an array would be a constant that transforms "
+                "never update. Declare it with nnx.param() / nnx.variable(Kind) instead, or "
+                "make it an undeclared attribute (a list or tuple of arrays there is state)."
             )
         instance.__dict__[self.name] = value
         epoch.bump(instance)
@@ -142,11 +151,24 @@ class StaticField(Field):
 _MISSING = object()
 
 
-def _is_array(value: object) -> bool:
+def _state_inside(value: Any) -> object:
+    """The first array, cell or graph object in ``value`` or its lists, tuples, sets
+    and dicts (what a static field must not hold), or None."""
     import jax
     import numpy as np
 
-    return isinstance(value, (jax.Array, np.ndarray))
+    todo: list[Any] = [value]
+    while todo:
+        item: object = todo.pop()
+        if isinstance(item, (Variable, jax.Array, np.ndarray)) or hasattr(item, "__jax_array__"):
+            return item  # pyright: ignore[reportUnknownVariableType]  # narrowed to Variable[Unknown]
+        if hasattr(type(item), "_nnx_trace"):  # a Module or another graph object
+            return item
+        if isinstance(item, (list, tuple, set, frozenset)):
+            todo.extend(item)  # pyright: ignore[reportUnknownArgumentType]
+        elif isinstance(item, dict):
+            todo.extend(item.values())  # pyright: ignore[reportUnknownArgumentType]
+    return None
 
 
 def variable(kind: type[Variable[Any]], **metadata: Any) -> Any:

@@ -17,6 +17,7 @@ Most filters only look at the path and the kind of a leaf; those are
 from __future__ import annotations
 
 import builtins
+import inspect
 from types import EllipsisType
 import typing as tp
 from typing import TYPE_CHECKING, Callable, Union
@@ -207,13 +208,37 @@ def to_filter(filter: Filter) -> FilterBase:
         return OfType(filter)
     if isinstance(filter, tuple):
         return Any(*filter)  # pyright: ignore[reportUnknownArgumentType]  # a callable narrowed to tuple[Unknown, ...]
-    if callable(filter):
+    graph_object = hasattr(type(filter), "_nnx_trace")  # a Module, Rngs, Optimizer ...
+    if callable(filter) and not graph_object and _takes_two(filter):
         return Predicate(filter)
+    shown = f"a {type(filter).__name__} instance" if graph_object else repr(filter)
+    hint = (
+        " A module is not a filter: to select its state pass it as the first argument "
+        "(nnx.state(module, nnx.Param)), or filter by path with nnx.PathContains('name')."
+        if graph_object
+        else " A predicate must accept two arguments (path, value)."
+        if callable(filter)
+        else " For several filters use a tuple, not a list."
+        if isinstance(filter, list)  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
+        else ""
+    )
     raise TypeError(
-        f"{filter!r} ({type(filter).__name__}) is not a filter. Use a Variable type "
+        f"{shown} ({type(filter).__name__}) is not a filter. Use a Variable type "
         "(nnx.Param), a collection string ('params'), ..., a predicate "
         "(path, value) -> bool, a tuple of filters, or nnx.Not/All/Any/PathContains/buffers."
+        + hint
     )
+
+
+def _takes_two(fn: Callable[..., tp.Any]) -> bool:
+    """Whether ``fn`` can be called as ``fn(path, value)`` (when its signature can be read)."""
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature (some builtins): trust the caller
+        return True
+    return True
 
 
 def describe(filters: tuple[Filter, ...]) -> str:

@@ -26,7 +26,7 @@ from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, Path
 from nnx.graphdef import GraphDef, Static
 from nnx.objects import Object, Walkable, is_array, is_node
-from nnx.refs import current_trace
+from nnx.refs import current_trace, trace_error
 from nnx.state import HasState, Layout, State, freeze_metadata, path_order, path_str, thaw_metadata
 from nnx.variables import Variable
 
@@ -43,11 +43,23 @@ class _Slot:
     """Where a plain array attribute lives, so that ``update`` can write it back."""
 
     __slots__ = ("owner", "key")
-    _trace = None  # plain attributes carry no trace of their own
 
     def __init__(self, owner: Any, key: Any) -> None:
         self.owner = owner
         self.key = key
+
+    @property
+    def _trace(self) -> object:
+        """The trace of the object holding the array (a plain array has none of its own)."""
+        owner = self.owner
+        return owner._trace if isinstance(owner, _Slot) else getattr(owner, "_nnx_trace", None)
+
+    def _check_trace(self, action: str) -> None:
+        """Refuse a write from a foreign trace, as a cell does."""
+        made_in = self._trace
+        now = current_trace()
+        if made_in is not None and made_in is not now and made_in != now:
+            raise trace_error(action, f"the array attribute {self.key!r} of {type(self.owner).__name__}")
 
     @property
     def _value(self) -> Any:

@@ -18,13 +18,12 @@ from typing_extensions import Self
 
 import jax
 import numpy as np
-from jax.core import Tracer
 from typing_extensions import Self
 
 from nnx import epoch
 from nnx.containers import Dict, List, adopt
 from nnx.fields import Field
-from nnx.refs import TraceContextError, current_trace
+from nnx.refs import INERT, check_store, current_trace
 from nnx.variables import Boxed, Variable
 
 Key = str | int
@@ -65,9 +64,11 @@ class Object:
             if _is_data_descriptor(type(self), name):
                 object.__setattr__(self, name, value)  # fields decide about the epoch
                 return
-            if isinstance(value, (Tracer, Variable, Boxed)):
-                _check_tracer(self, name, value)
+            if isinstance(value, Boxed):
+                raise _boxed_error(self, name, value)
             value = adopt(value)
+            if type(value) not in INERT:  # the hot path skips the call
+                check_store(getattr(self, "_nnx_trace", None), value, lambda: f"{type(self).__name__}.{name}")
             slots = self.__dict__
             old = slots.get(name, _MISSING)
             if old is value:
@@ -86,29 +87,13 @@ class Object:
 _MISSING = object()
 
 
-def _check_tracer(obj: Object, name: str, value: Any) -> None:
-    """Refuse to store a tracer in an object made outside the running JAX trace:
-    it would outlive the transform and fail later, far from the cause. Also refuse
-    a bare ``Boxed`` value: it belongs inside a Variable."""
-    if isinstance(value, Boxed):
-        raise TypeError(
-            f"{type(obj).__name__}.{name}: assigned a value carrying Variable metadata "
-            f"({sorted(value.metadata)}, e.g. from nnx.with_partitioning) but no Variable; "
-            f"wrap it in its kind, e.g. `self.{name} = nnx.Param(...)`, or declare the field "
-            "with nnx.param()."
-        )
-    inner = value._value if isinstance(value, Variable) else value
-    if not isinstance(inner, Tracer):
-        return
-    made_in = getattr(obj, "_nnx_trace", None)
-    now = current_trace()
-    if made_in is None or made_in is now or made_in == now:
-        return
-    raise TraceContextError(
-        f"Cannot store a JAX tracer in {type(obj).__name__}.{name}: the {type(obj).__name__} was "
-        "created outside the JAX transform that is running now, so the tracer would outlive the "
-        "transform. Pass the module to the transform as an argument (nnx.jit, nnx.vmap, ...) so "
-        "its changes are carried out, or return the value instead of storing it."
+def _boxed_error(obj: Object, name: str, value: Boxed) -> TypeError:
+    """A bare ``Boxed`` value belongs inside a Variable."""
+    return TypeError(
+        f"{type(obj).__name__}.{name}: assigned a value carrying Variable metadata "
+        f"({sorted(value.metadata)}, e.g. from nnx.with_partitioning) but no Variable; "
+        f"wrap it in its kind, e.g. `self.{name} = nnx.Param(...)`, or declare the field "
+        "with nnx.param()."
     )
 
 

@@ -12,8 +12,11 @@ trace, so it is refused with an error that explains the way out.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
+import jax
+import numpy as np
+from jax.core import Tracer
 from jax.extend.core import get_opaque_trace_state  # pyright: ignore[reportUnknownVariableType]  # untyped in jax
 
 T = TypeVar("T")
@@ -39,6 +42,89 @@ def current_trace() -> object:
 
 class TraceContextError(RuntimeError):
     """A cell was written from a JAX trace other than the one it was created in."""
+
+
+def trace_error(action: str, what: str) -> TraceContextError:
+    """The error for a write (``action``) into ``what`` from a foreign JAX trace."""
+    return TraceContextError(
+        f"Cannot {action} {what}: it was created outside the JAX "
+        "transform that is running now, so the write would leak a tracer into "
+        "an object that outlives the transform. Pass the module to the "
+        "transform as an argument with nnx.jit/nnx.grad/... , or use "
+        "nnx.split(model) outside and nnx.merge(graphdef, state) inside, "
+        "returning the new state."
+    )
+
+
+#: Types that can never hold a tracer: storing one needs no trace check (the hot path).
+#: Concrete JAX array types join on first sight (they are private to JAX).
+INERT: set[type] = {int, float, complex, bool, str, bytes, type(None), np.ndarray}
+
+
+def check_store(made_in: object, value: Any, where: Callable[[], str]) -> None:
+    """Refuse to store ``value`` into a graph object made in trace ``made_in`` when the
+    value holds a tracer of another trace (it would outlive that trace).
+
+    Every path that puts a value into a graph object -- attribute assignment, an
+    ``nnx.List``/``nnx.Dict`` mutation, ``sow``, ``set_metadata``, landing a transform's
+    results -- calls this one check. ``where()`` names the destination (called only to
+    build the error). The common cases cost one set lookup (an inert value), one
+    identity test (a module or cell made in the owner's trace) or one trace compare.
+    """
+    if type(value) in INERT or made_in is None:
+        return
+    # A graph object or cell made in the owner's own trace holds no tracer of another
+    # trace (every store into it was checked): the usual case in ``__init__``.
+    own = value._trace if isinstance(value, Ref) else getattr(value, "_nnx_trace", None)
+    if own is made_in:
+        return
+    if isinstance(value, jax.Array) and not isinstance(value, Tracer):
+        INERT.add(type(value))
+        return
+    now = current_trace()
+    if now is made_in or now == made_in or not holds_tracer(value):
+        return
+    raise TraceContextError(
+        f"Cannot store a JAX tracer in {where()}: that object was created outside the JAX "
+        "transform that is running now, so the tracer would outlive the transform and fail "
+        "later, far from here. Pass the module to the transform as an argument (nnx.jit, "
+        "nnx.vmap, nnx.grad, ...) so that its changes are carried out, or return the value "
+        "instead of storing it."
+    )
+
+
+def holds_tracer(value: Any) -> bool:
+    """Whether ``value`` is, or reaches, a JAX tracer: inside tuples, lists, dicts, cells,
+    graph objects' attributes and registered pytrees (each object looked at once)."""
+    seen: set[int] = set()
+    todo: list[Any] = [value]
+    while todo:
+        item = todo.pop()
+        if type(item) in INERT:
+            continue
+        if isinstance(item, Tracer):
+            return True
+        if isinstance(item, jax.Array):
+            INERT.add(type(item))
+            continue
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Ref):
+            cell: Ref[Any] = item  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to Ref[Unknown]
+            todo.append(cell._value)
+            todo.extend(cell._metadata.values())
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)  # pyright: ignore[reportUnknownArgumentType]
+        elif isinstance(item, dict):
+            todo.extend(item.values())  # pyright: ignore[reportUnknownArgumentType]
+        elif hasattr(type(item), "_nnx_trace") and hasattr(item, "__dict__"):  # pyright: ignore[reportUnknownArgumentType]  # a graph object
+            todo.extend(vars(item).values())  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
+        else:
+            leaves = jax.tree_util.tree_leaves(item)
+            if not (len(leaves) == 1 and leaves[0] is item):
+                todo.extend(leaves)
+    return False
 
 
 class Ref(Generic[T]):
@@ -86,14 +172,7 @@ class Ref(Generic[T]):
     def _check_trace(self, action: str) -> None:
         trace = current_trace()
         if trace is not self._trace and trace != self._trace:
-            raise TraceContextError(
-                f"Cannot {action} {self._describe()}: it was created outside the JAX "
-                "transform that is running now, so the write would leak a tracer into "
-                "an object that outlives the transform. Pass the module to the "
-                "transform as an argument with nnx.jit/nnx.grad/... , or use "
-                "nnx.split(model) outside and nnx.merge(graphdef, state) inside, "
-                "returning the new state."
-            )
+            raise trace_error(action, self._describe())
 
     def _describe(self) -> str:
         value = self._value

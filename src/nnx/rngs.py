@@ -15,6 +15,7 @@ from typing import Mapping, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nnx.objects import Object
 from nnx.variables import RngCount, RngKey
@@ -22,17 +23,36 @@ from nnx.variables import RngCount, RngKey
 Seed = int | jax.Array
 
 
-def as_key(seed: Seed) -> jax.Array:
-    """A typed PRNG key from an int seed, a typed key, or a raw ``uint32[2]`` key."""
-    if isinstance(seed, int):
+_SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
+def as_key(seed: Seed, name: str = "default") -> jax.Array:
+    """A typed PRNG key from an int seed, a typed key, or a raw ``uint32[2]`` key.
+
+    ``name`` is the stream the seed is for (named by the error a bad seed gets)."""
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        if not _SEED_RANGE[0] <= seed <= _SEED_RANGE[1]:
+            raise ValueError(
+                f"Rngs: the seed {seed} for stream {name!r} is out of range; an int seed must "
+                f"fit in 64 bits ({_SEED_RANGE[0]} to {_SEED_RANGE[1]}). Reduce it, e.g. seed % 2**63."
+            )
         return jax.random.key(seed)
-    if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
-        return seed
-    if seed.dtype == jnp.uint32 and seed.shape[-1:] == (2,):
-        return cast("jax.Array", jax.random.wrap_key_data(seed))  # untyped in jax
-    if jnp.issubdtype(seed.dtype, jnp.integer) and seed.ndim == 0:
-        return jax.random.key(seed)
-    raise TypeError(f"Rngs: cannot make a PRNG key from {seed!r}; pass an int seed or a jax.random.key(...).")
+    dtype = getattr(seed, "dtype", None)
+    shape = getattr(seed, "shape", None)
+    if dtype is not None and shape is not None and isinstance(seed, (jax.Array, np.ndarray, np.generic)):
+        if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+            return seed
+        if dtype == jnp.uint32 and tuple(shape)[-1:] == (2,):
+            return cast("jax.Array", jax.random.wrap_key_data(seed))  # untyped in jax
+        if jnp.issubdtype(dtype, jnp.integer) and len(shape) == 0:
+            return jax.random.key(seed)
+    shown = repr(seed)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise TypeError(
+        f"Rngs: cannot make a PRNG key for stream {name!r} from {shown} ({type(seed).__name__}). Accepted: an "
+        "int seed (e.g. Rngs(0) or Rngs(dropout=1)), a typed key jax.random.key(...), a raw "
+        "uint32[2] key, or a 0-d integer array."
+    )
 
 
 class RngStream(Object):
@@ -40,7 +60,7 @@ class RngStream(Object):
 
     def __init__(self, tag: str, key: Seed) -> None:
         self.tag = tag
-        key = as_key(key)
+        key = as_key(key, tag)
         self.key = RngKey(key)
         self.count = RngCount(jnp.zeros(key.shape, dtype=jnp.uint32))
 
@@ -73,8 +93,9 @@ class Rngs(Object):
             streams = {"default": default, **streams}
         if not streams:
             raise TypeError("Rngs needs at least one seed: Rngs(0) or Rngs(params=0, dropout=1).")
-        for name, seed in streams.items():
-            setattr(self, name, RngStream(name, seed))
+        made = {name: RngStream(name, seed) for name, seed in streams.items()}  # all seeds checked first
+        for name, stream in made.items():
+            setattr(self, name, stream)
 
     def stream(self, name: str) -> RngStream:
         """The stream called ``name``, falling back to ``default``."""

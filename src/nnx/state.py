@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from nnx.filters import Filter, Key, LeafKind, Path, describe, to_filter
+from nnx.filters import Everything, Filter, Key, LeafKind, Path, describe, to_filter
 from nnx.refs import current_trace
 from nnx.variables import Variable
 
@@ -178,6 +178,13 @@ class Layout:
         if hit is not None:
             return hit
         compiled = [to_filter(f) for f in filters]
+        for f in compiled[:-1]:
+            if isinstance(f, Everything):
+                raise ValueError(
+                    f"{where}: `...` (everything) must be the last filter, but it comes before "
+                    f"others ({describe(filters)}), which would always get empty States. Move "
+                    "`...` to the end: e.g. (nnx.Param, ...), not (..., nnx.Param)."
+                )
         groups: list[list[int]] = [[] for _ in compiled]
         for i, (path, kind) in enumerate(zip(self.paths, self.kinds)):
             for g, f in enumerate(compiled):

@@ -19,12 +19,13 @@ and the hot paths pay nothing for the hooks.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar, overload
 
 import jax
+import numpy as np
 
 from nnx import epoch
-from nnx.refs import Ref, current_trace
+from nnx.refs import Ref, check_store, current_trace
 
 T = TypeVar("T")
 V = TypeVar("V", bound="Variable[Any]")
@@ -46,6 +47,13 @@ class Variable(Ref[T]):
     Subclass it to make a new kind; the collection name is derived from the
     class name (``class Count(Variable)`` -> ``"count"``) or given explicitly:
     ``class Count(nnx.Variable, collection="counts")``.
+
+    A Variable holds an array: a ``jax.Array``, a numeric NumPy array or scalar,
+    a Python ``int``/``float``/``bool``/``complex`` (as Flax allows), an abstract
+    ``jax.ShapeDtypeStruct``, or a pytree of those (``sow`` keeps a tuple, an
+    optimizer its optax state). Anything else (a string, a Module, an arbitrary
+    object) is refused when the cell is made or written, not later inside a
+    transform.
     """
 
     __slots__ = ()
@@ -72,6 +80,7 @@ class Variable(Ref[T]):
             boxed: Boxed = value
             metadata = {**boxed.metadata, **metadata}
             value = boxed.value
+        check_value(value, lambda: f"nnx.{type(self).__name__}(...)")
         super().__init__(value, **metadata)
 
     # -- the value, through overridable hooks --------------------------------
@@ -95,6 +104,8 @@ class Variable(Ref[T]):
         what every write stores.
         """
         self._check_trace("write to")
+        if type(value) not in _HOLDABLE:  # the hot path skips the call
+            check_value(value, lambda: f"writing {type(self).__name__}.value")
         if index is _MISSING:
             self._value = value
             return
@@ -151,6 +162,7 @@ class Variable(Ref[T]):
     def set_metadata(self, /, *args: Any, **metadata: Any) -> None:
         """Add or replace metadata entries: ``set_metadata(sharding=("embed", "mlp"))``,
         ``set_metadata("sharding", axes)``; ``set_metadata({...})`` replaces all of it."""
+        check_store(self._trace, (args, metadata), lambda: f"the metadata of a {type(self).__name__}")
         if len(args) == 1 and isinstance(args[0], dict) and not metadata:
             replaced: dict[str, Any] = dict(args[0])  # pyright: ignore[reportUnknownArgumentType]
             self._metadata = replaced
@@ -385,6 +397,40 @@ class Variable(Ref[T]):
     def __imatmul__(self: V, other: Any) -> V:
         self.set_value(_get(self) @ _unwrap(other))
         return self
+
+
+#: Leaf types a Variable may hold, checked with one set lookup. Concrete JAX array
+#: and tracer types (private to JAX) join on first sight.
+_HOLDABLE: set[type] = {int, float, bool, complex}
+
+
+def check_value(value: Any, where: Callable[[], str]) -> None:
+    """Refuse a value no Variable may hold (see ``Variable``), naming ``where()`` it went.
+
+    A value of a known type costs one set lookup; otherwise the pytree is flattened
+    and each leaf must be array-like."""
+    if type(value) in _HOLDABLE:
+        return
+    for raw in jax.tree_util.tree_leaves(value):
+        leaf: object = raw
+        if type(leaf) in _HOLDABLE:
+            continue
+        if isinstance(leaf, jax.Array):
+            _HOLDABLE.add(type(leaf))
+            continue
+        if isinstance(leaf, np.ndarray | np.generic):
+            if np.dtype(leaf.dtype).kind in "biufc":  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]  # numpy stubs
+                continue
+        elif isinstance(leaf, jax.ShapeDtypeStruct) or hasattr(leaf, "__jax_array__"):
+            continue
+        shown = " ".join(repr(raw).split())  # one line, even for a module's tree
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise TypeError(
+            f"{where()}: a Variable holds an array, but got {type(raw).__name__} {shown}. "
+            "Accepted: a jax.Array, a numeric NumPy array or scalar, a Python int/float/bool/"
+            "complex, a jax.ShapeDtypeStruct, or a pytree (tuple, list, dict) of those. Keep "
+            "other values (strings, modules, config objects) as plain attributes or nnx.static() fields."
+        )
 
 
 class Boxed:

@@ -140,7 +140,13 @@ def _is_a(value: object, kind: type) -> bool:
 
 
 class Fork:
-    """RNG streams forked for one call: their member keys and how to restore them."""
+    """RNG streams forked for one call: their member keys and how to settle the caller's.
+
+    Nothing of the caller's is touched until the call succeeded: ``apply`` only puts
+    the member keys into the values passed to JAX, and ``restore`` (called after the
+    results landed) gives each stream back its key and advances its count by the one
+    draw the fork made. A call that raises leaves the streams as they were.
+    """
 
     def __init__(self, frame: Frame, streams: list[tuple[int, int]], n: int) -> None:
         self.frame = frame
@@ -154,14 +160,13 @@ class Fork:
         for k, c in self.streams:
             base, count = cells[k]._value, cells[c]._value
             key = jax.random.fold_in(base, count)
-            cells[c]._value = count + 1  # the caller's stream advances by one draw
-            self.saved += [(k, base), (c, cells[c]._value)]
+            self.saved += [(k, base), (c, count + 1)]  # the caller's stream advances by one draw
             values[k] = jax.random.split(key, self.n)
             values[c] = jnp.zeros((self.n,), dtype=jnp.uint32)
             axes[k] = axes[c] = 0
 
     def restore(self) -> None:
-        """Put back the caller's keys and counts (the members' streams are discarded)."""
+        """Put back the caller's keys and advanced counts (the members' streams are discarded)."""
         cells = self.frame.cells
         for i, value in self.saved:
             cells[i]._value = value

@@ -123,7 +123,7 @@ class Landing:
     structure is unchanged), or the new structure and which of its nodes are the
     caller's old ones; and the graph of any module it returned."""
 
-    __slots__ = ("unchanged", "written", "graphdef", "reuse", "n_outs")
+    __slots__ = ("unchanged", "written", "graphdef", "reuse", "n_outs", "kept")
 
     def __init__(
         self,
@@ -132,15 +132,19 @@ class Landing:
         graphdef: GraphDef[Any] | None,
         reuse: tuple[tuple[int, int], ...],
         n_outs: int,
+        kept: tuple[tuple[int, int], ...] = (),
     ) -> None:
         self.unchanged = unchanged
         self.written = written  # None: every input leaf is returned
         self.graphdef = graphdef  # the walk of (inputs, outputs); None when not needed
         self.reuse = reuse  # (index in graphdef, index in the caller's walk)
         self.n_outs = n_outs
+        # After a structural change: (leaf index in graphdef, input leaf index) of the
+        # leaves the function did not touch; they keep the caller's value (and type).
+        self.kept = kept
 
     def _key(self) -> tuple[Any, ...]:
-        return (self.unchanged, self.written, self.graphdef, self.reuse, self.n_outs)
+        return (self.unchanged, self.written, self.graphdef, self.reuse, self.n_outs, self.kept)
 
     # Compared by value: branches of lax.cond must produce equal output structures.
     def __eq__(self, other: object) -> bool:
@@ -269,16 +273,39 @@ class FrameDef:
             new = [values[i] for i in written] if written is not None else values[:n_in]
             reuse: tuple[tuple[int, int], ...] = ()
             out_values = values[n_in:]
+            kept: tuple[tuple[int, int], ...] = ()
         else:
             if not structure:
                 raise ValueError(_structure_error(where, self.graphdef, graphdef))
             position = {id(node): i for i, node in built.items()}
             reuse = tuple((o, position[id(n)]) for o, n in enumerate(nodes) if id(n) in position)
-            written, new, out_values = None, values, []
+            written, out_values = None, []
+            kept, new = _untouched(values, entered.values) if forward else ((), values)
         if out_nodes:
             out = _replace_nodes(out_leaves, out_treedef, graphdef, n_in, out_values if unchanged else None)
-        landing = Landing(unchanged, written, graphdef if (out_nodes or not unchanged) else None, reuse, len(out_nodes))
+        landing = Landing(
+            unchanged, written, graphdef if (out_nodes or not unchanged) else None, reuse, len(out_nodes), kept
+        )
         return landing, new, out
+
+
+def _untouched(values: list[Any], inputs: Sequence[Any]) -> tuple[tuple[tuple[int, int], ...], list[Any]]:
+    """Split the leaves of a changed graph into those that are still an input leaf's own
+    (traced) value, as ``(leaf index, input index)``, and the rest, which must be returned.
+
+    The caller keeps its own value for the former, so that what the function did not
+    touch keeps its type: a NumPy float64 buffer stays one instead of coming back as a
+    float32 ``jax.Array``."""
+    at = {id(v): j for j, v in enumerate(inputs)}
+    kept: list[tuple[int, int]] = []
+    new: list[Any] = []
+    for i, v in enumerate(values):
+        j = at.get(id(v))
+        if j is None:
+            new.append(v)
+        else:
+            kept.append((i, j))
+    return tuple(kept), new
 
 
 class Entered:
@@ -353,7 +380,7 @@ class Frame:
         self.nodes = nodes
         self.roots = roots
         self.owners = owners  # for each root: the index of the argument that holds it
-        traces = {id(c._trace): c._trace for c in cells if isinstance(c, Variable)}
+        traces = {id(t): t for c in cells if (t := c._trace) is not None}
         self.trace: object = next(iter(traces.values())) if len(traces) == 1 else _MIXED
         self.epoch = epoch.current()
         self.node_ids = frozenset(map(id, nodes))
@@ -422,9 +449,8 @@ class Frame:
         if mine is now or mine is None:
             return
         if mine is _MIXED or mine != now:
-            for c in self.cells:
-                if isinstance(c, Variable):
-                    c._check_trace("update")
+            for c in self.cells:  # cells and plain array slots alike
+                c._check_trace("update")
 
     def land(self, landing: Landing, new: list[Any], out: Any) -> Any:
         """Write the traced call's results into the caller's graph; return its output."""
@@ -445,6 +471,8 @@ class Frame:
         assert landing.graphdef is not None
         nodes = self.nodes
         reuse = {o: nodes[i] for o, i in landing.reuse}
+        if landing.kept:
+            new = _with_kept(new, landing.kept, [c._value for c in cells])
         root, _ = build_node(landing.graphdef.node, new, {}, reuse)
         epoch.bump()
         if not landing.n_outs:
@@ -459,6 +487,19 @@ class Frame:
         # In walk order, so that an output reaching an earlier one finds it built.
         nodes = [build_node(sub, made[j].leaves, built, None)[0] for j, sub in enumerate(outs_node[1])]
         return _put_nodes(leaves, treedef, nodes)
+
+
+def _with_kept(new: list[Any], kept: tuple[tuple[int, int], ...], old: list[Any]) -> list[Any]:
+    """The full leaf list: the caller's old values at the kept places, ``new`` elsewhere."""
+    leaves: list[Any] = [None] * (len(new) + len(kept))
+    for i, j in kept:
+        leaves[i] = old[j]
+    filled = {i for i, _ in kept}
+    feed = iter(new)
+    for i in range(len(leaves)):
+        if i not in filled:
+            leaves[i] = next(feed)
+    return leaves
 
 
 def _flatten_outs(out: Any) -> tuple[list[Any], Any]:
