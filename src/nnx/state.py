@@ -26,7 +26,8 @@ from nnx.refs import current_trace
 from nnx.variables import Variable
 
 #: The module class a State came from; covariant, so ``State[Linear]`` is a ``State[Module]``.
-M = TypeVar("M", covariant=True)
+#: Defaults to ``Any``: a bare ``nnx.State`` annotation is a State of some module.
+M = DefaultTypeVar("M", covariant=True, default=Any)
 #: The Variable kinds a State holds (``Any``: not known). Only the mypy plugin fills it in
 #: (``nnx.state(m, nnx.Param)`` is ``State[Linear, Param[Any]]`` there), so that a path the
 #: filter removed is an error; everywhere else it stays at its default and reads ``State[M]``.
@@ -538,3 +539,13 @@ def _unflatten(layout: Layout, leaves: Any) -> State[Any]:
 jax.tree_util.register_pytree_with_keys(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
     State, _flatten_with_keys, _unflatten, _flatten
 )
+
+
+if TYPE_CHECKING:
+
+    class Items(State[Any, Any], Generic[S_co]):
+        """For type checkers only: the State under a container of modules (``nnx.List``,
+        ``nnx.Dict``, a list, dict or tuple of one Module class). Every entry is an ``S_co``,
+        so ``state.blocks[0].kernel`` is checked. At run time it is a plain ``State``."""
+
+        def __getitem__(self, key: Key) -> S_co: ...
