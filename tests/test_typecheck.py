@@ -105,7 +105,12 @@ def without_marked_lines(text: str) -> str:
     """The case file with each line that carries an expected-error marker replaced by ``pass``
     (same indentation, same line numbers)."""
     lines = text.splitlines()
-    kept = [line[: len(line) - len(line.lstrip())] + "pass" if MARKED.search(line) else line for line in lines]
+    kept = [
+        line[: len(line) - len(line.lstrip())] + "pass"
+        if MARKED.search(line) and not line.lstrip().startswith(("import ", "from "))  # imports are not cases
+        else line
+        for line in lines
+    ]
     return "\n".join(kept) + "\n"
 
 

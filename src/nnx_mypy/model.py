@@ -210,7 +210,9 @@ def _holds_known_state(typ: Type | None) -> bool:
     if isinstance(proper, (UnionType, TupleType)):
         return any(_holds_known_state(t) for t in proper.items)
     if isinstance(proper, Instance):
-        if proper.type.is_protocol or proper.type.fullname == "builtins.object":
+        if proper.type.is_protocol:  # nnx's own protocols stand for modules (``RecurrentCell``)
+            return proper.type.fullname.startswith("nnx.")
+        if proper.type.fullname == "builtins.object":
             return False
         if proper.type.fullname in names.CONTAINERS or any(is_subclass(proper.type, c) for c in names.CONTAINERS):
             return any(_holds_state(get_proper_type(a)) for a in proper.args)

@@ -4,7 +4,7 @@ with the generated stubs). pyright has no plugin, so it cannot see filters, coll
 ``wrt=``; those lines carry only mypy's marker. With the marked lines removed the file runs."""
 
 import jax.numpy as jnp
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
 from typecheck.real.models import MLP, Classifier, LoRAMLP, Seed000, Stack, TransformerLM, Wrapper
@@ -16,12 +16,12 @@ state = nnx.state(mlp)
 # a typo'd path, through library layers
 state.bn.maen  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 state.l1.kernl  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
-state["bn"]["varr"]  # type: ignore[nnx-state-path]  # pyright: ignore[reportArgumentType, reportCallIssue]
+state["bn"]["varr"]  # type: ignore[nnx-state-path]  # a literal key: the plugin checks it; pyright accepts any key
 # static attributes of library layers are not state
 state.l1.dtype  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 state.bn.momentum  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 # a write to a path that does not exist
-state.l1.kernal = jnp.zeros((4, 8))  # pyright: ignore[reportAttributeAccessIssue]
+state.l1.kernal = jnp.zeros((4, 8))  # pyright: ignore[reportArgumentType]
 
 # filtered out
 graphdef, params, rest = nnx.split(mlp, nnx.Param, ...)

@@ -102,11 +102,15 @@ class TransformerLM(nnx.Module):
         return self.heads["lm"](self.norms[1](self.norms[0](x)))
 
 
+def _linear(rngs: nnx.Rngs) -> nnx.Linear:
+    return nnx.Linear(4, 4, rngs=rngs)
+
+
 class ScanMLP(nnx.Module):
     """The scan example's shape: layers stacked by ``nnx.vmap``, shared BatchNorm."""
 
     def __init__(self, *, rngs: nnx.Rngs) -> None:
-        self.layers = nnx.vmap(lambda rngs: nnx.Linear(4, 4, rngs=rngs), axis_size=2)(rngs)
+        self.layers = nnx.vmap(_linear, axis_size=2)(rngs)
         self.bn = nnx.BatchNorm(4, rngs=rngs)
 
 

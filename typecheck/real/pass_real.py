@@ -3,7 +3,7 @@
 
 import jax
 import jax.numpy as jnp
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
 from typecheck.real.models import (

@@ -2,6 +2,8 @@
 
 import typing as _t
 import nnx as _nnx
+from nnx.state import StateOf as _StateOf
+import nnx.layer_states
 
 import jax
 import nnx
@@ -13,9 +15,18 @@ class Backbone(nnx.Module):
         ...
     embed: nnx.Linear
     norm: nnx.LayerNorm
-    __nnx_state__: BackboneState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Backbone, BackboneState]: ...  # type: ignore
 
 class BackboneState(_nnx.State[Backbone]):
+    embed: nnx.layer_states.LinearState
+    norm: nnx.layer_states.LayerNormState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 

@@ -3,6 +3,10 @@
 import typing as _t
 import nnx as _nnx
 from nnx.fields import Declared as _Declared
+from nnx.state import Items as _Items
+from nnx.state import StateOf as _StateOf
+import nnx
+import nnx.layer_states
 
 import dataclasses
 from typing import Generic, Protocol, TypeVar
@@ -25,11 +29,26 @@ class MLP(nnx.Module):
     bn: nnx.BatchNorm
     drop: nnx.Dropout
     l2: nnx.Linear
-    __nnx_state__: MLPState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[MLP, MLPState]: ...  # type: ignore
 
 class MLPState(_nnx.State[MLP]):
+    l1: nnx.layer_states.LinearState
+    bn: nnx.layer_states.BatchNormState
+    drop: nnx.layer_states.DropoutState
+    l2: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l1"]) -> nnx.layer_states.LinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["drop"]) -> nnx.layer_states.DropoutState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l2"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class CNN(nnx.Module):
@@ -43,11 +62,32 @@ class CNN(nnx.Module):
     embed: nnx.Embed
     dropout: nnx.Dropout
     head: nnx.Linear
-    __nnx_state__: CNNState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[CNN, CNNState]: ...  # type: ignore
 
 class CNNState(_nnx.State[CNN]):
+    conv: nnx.layer_states.ConvState
+    bn: nnx.layer_states.BatchNormState
+    ln: nnx.layer_states.LayerNormState
+    embed: nnx.layer_states.EmbedState
+    dropout: nnx.layer_states.DropoutState
+    head: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["conv"]) -> nnx.layer_states.ConvState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dropout"]) -> nnx.layer_states.DropoutState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Encoder(nnx.Module):
@@ -59,12 +99,26 @@ class Encoder(nnx.Module):
     mean: nnx.Linear
     noise: nnx.Rngs
     kl_loss: nnx.Intermediate
-    __nnx_state__: EncoderState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Encoder, EncoderState]: ...  # type: ignore
 
 class EncoderState(_nnx.State[Encoder]):
+    hidden: nnx.layer_states.LinearState
+    mean: nnx.layer_states.LinearState
+    noise: _t.Any
     kl_loss: _t.Any
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class VAE(nnx.Module):
@@ -74,12 +128,20 @@ class VAE(nnx.Module):
         ...
     encoder: Encoder
     decoder: nnx.Linear
-    __nnx_state__: VAEState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[VAE, VAEState]: ...  # type: ignore
 
 class VAEState(_nnx.State[VAE]):
     encoder: EncoderState
+    decoder: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
     def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["decoder"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Block(nnx.Module):
@@ -90,11 +152,23 @@ class Block(nnx.Module):
     ln: nnx.LayerNorm
     attn: nnx.MultiHeadAttention
     mlp: nnx.Linear
-    __nnx_state__: BlockState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Block, BlockState]: ...  # type: ignore
 
 class BlockState(_nnx.State[Block]):
+    ln: nnx.layer_states.LayerNormState
+    attn: nnx.layer_states.MultiHeadAttentionState
+    mlp: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mlp"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class TransformerLM(nnx.Module):
@@ -103,26 +177,52 @@ class TransformerLM(nnx.Module):
     def __call__(self, tokens: jax.Array) -> jax.Array:
         ...
     embed: nnx.Embed
-    blocks: nnx.List
-    heads: nnx.Dict
-    norms: _t.Any
-    __nnx_state__: TransformerLMState  # type: ignore
+    blocks: nnx.List[Block]
+    heads: nnx.Dict[str, nnx.Linear]
+    norms: tuple[nnx.LayerNorm, ...]
+    @property
+    def __nnx_state__(self) -> _StateOf[TransformerLM, TransformerLMState]: ...  # type: ignore
 
 class TransformerLMState(_nnx.State[TransformerLM]):
+    embed: nnx.layer_states.EmbedState
+    blocks: _Items[BlockState]
+    heads: _Items[nnx.layer_states.LinearState]
+    norms: _Items[nnx.layer_states.LayerNormState]
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["heads"]) -> _Items[nnx.layer_states.LinearState]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norms"]) -> _Items[nnx.layer_states.LayerNormState]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
+def _linear(rngs: nnx.Rngs) -> nnx.Linear:
+    ...
 
 class ScanMLP(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
     layers: _t.Any
     bn: nnx.BatchNorm
-    __nnx_state__: ScanMLPState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[ScanMLP, ScanMLPState]: ...  # type: ignore
 
 class ScanMLPState(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class LoRAMLP(nnx.Module):
@@ -130,11 +230,20 @@ class LoRAMLP(nnx.Module):
         ...
     adapted: nnx.LoRALinear
     out: nnx.Linear
-    __nnx_state__: LoRAMLPState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[LoRAMLP, LoRAMLPState]: ...  # type: ignore
 
 class LoRAMLPState(_nnx.State[LoRAMLP]):
+    adapted: nnx.layer_states.LoRALinearState
+    out: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 def dense(din: int, dout: int, axes: tuple[str, str], *, rngs: nnx.Rngs) -> nnx.Linear:
     ...
@@ -142,23 +251,41 @@ def dense(din: int, dout: int, axes: tuple[str, str], *, rngs: nnx.Rngs) -> nnx.
 class Sharded(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
-    hidden: _t.Any
-    __nnx_state__: ShardedState  # type: ignore
+    hidden: nnx.Linear
+    @property
+    def __nnx_state__(self) -> _StateOf[Sharded, ShardedState]: ...  # type: ignore
 
 class ShardedState(_nnx.State[Sharded]):
+    hidden: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Classifier(Backbone):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
     head: nnx.Linear
-    __nnx_state__: ClassifierState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Classifier, ClassifierState]: ...  # type: ignore
 
 class ClassifierState(_nnx.State[Classifier]):
+    embed: nnx.layer_states.LinearState
+    norm: nnx.layer_states.LayerNormState
+    head: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 M = TypeVar('M', bound=nnx.Module)
 
@@ -167,12 +294,20 @@ class Wrapper(nnx.Module, Generic[M]):
         ...
     inner: M
     scale: nnx.Param
-    __nnx_state__: WrapperState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Wrapper, WrapperState]: ...  # type: ignore
 
 class WrapperState(_nnx.State[Wrapper]):
+    inner: _t.Any
     scale: _t.Any
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["inner"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Features(Protocol):
@@ -185,13 +320,28 @@ class Probe(nnx.Module):
         ...
     features: Features
     trunk: nnx.Module
-    left: _t.Any
-    right: _t.Any
-    __nnx_state__: ProbeState  # type: ignore
+    left: nnx.Linear
+    right: nnx.Linear
+    @property
+    def __nnx_state__(self) -> _StateOf[Probe, ProbeState]: ...  # type: ignore
 
 class ProbeState(_nnx.State[Probe]):
+    features: _t.Any
+    trunk: _t.Any
+    left: nnx.layer_states.LinearState
+    right: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["trunk"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Seed000(nnx.Module):
@@ -199,30 +349,47 @@ class Seed000(nnx.Module):
     steps: _Declared[jax.Array, Count]
     def __init__(self) -> None:
         ...
-    __nnx_state__: Seed000State  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Seed000, Seed000State]: ...  # type: ignore
 
 class Seed000State(_nnx.State[Seed000]):
     w: jax.Array
     steps: jax.Array
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["w"]) -> jax.Array: ...  # type: ignore
     @_t.overload
-    def __getitem__(self, key: _t.Literal["steps"]) -> jax.Array: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["steps"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Stack(nnx.Module):
     def __init__(self, project: bool, *, rngs: nnx.Rngs) -> None:
         ...
     seq: nnx.Sequential
-    proj: _t.Any
+    proj: nnx.Linear | None
     merge: nnx.Linear
     keys: nnx.Linear
-    __nnx_state__: StackState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Stack, StackState]: ...  # type: ignore
 
 class StackState(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState
+    proj: nnx.layer_states.LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["proj"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["merge"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["keys"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Sower(nnx.Module):
@@ -231,31 +398,44 @@ class Sower(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         ...
     linear: nnx.Linear
-    __nnx_state__: SowerState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Sower, SowerState]: ...  # type: ignore
 
 class SowerState(_nnx.State[Sower]):
+    linear: nnx.layer_states.LinearState
+    activations: _t.Any
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __getitem__(self, key: _t.NoReturn) -> _t.NoReturn: ...  # type: ignore
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["activations"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 @dataclasses.dataclass
 class LayerConfig:
-    width: int
-    depth: int
+    width: int = ...
+    depth: int = ...
 
 
 @nnx.dataclass
 class Affine(nnx.Module):
-    w: _Declared[jax.Array, _nnx.Param[jax.Array]]
-    b: _Declared[jax.Array, _nnx.Param[jax.Array]]
-    __nnx_state__: AffineState  # type: ignore
+    w: _Declared[jax.Array, _nnx.Param[jax.Array]] = nnx.param()
+    b: _Declared[jax.Array, _nnx.Param[jax.Array]] = nnx.param()
+    @property
+    def __nnx_state__(self) -> _StateOf[Affine, AffineState]: ...  # type: ignore
 
 class AffineState(_nnx.State[Affine]):
     w: jax.Array
     b: jax.Array
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["w"]) -> jax.Array: ...  # type: ignore
     @_t.overload
-    def __getitem__(self, key: _t.Literal["b"]) -> jax.Array: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["b"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
