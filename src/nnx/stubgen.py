@@ -971,11 +971,34 @@ def _self_assignments(cls: ast.ClassDef) -> list[tuple[str, ast.expr, Scope, ast
 # -- the command -------------------------------------------------------------------
 
 
+#: jaxlib ships its compiled ``_jax`` module without a stub, so pyright types every name from
+#: it as Unknown, and ``device: xc.Device | ...`` makes each ``jnp.zeros`` / ``jax.devices``
+#: "partially unknown" under strict mode. Naming ``Device`` / ``Client`` and typing the rest
+#: as Any (a partial stub) keeps those signatures known. stubgen writes it next to the model
+#: stubs, so a strict project needs nothing copied by hand.
+JAXLIB_STUB = (
+    HEADER.format(source="jaxlib._jax (a partial stub: Device and Client named, the rest Any)")
+    + """from typing import Any
+
+class Device:
+    platform: str
+    device_kind: str
+    id: int
+
+class Client:
+    platform: str
+
+def __getattr__(name: str) -> Any: ...
+"""
+)
+
+
 def generate(paths: list[Path]) -> dict[Path, str]:
-    """``{stub path relative to the output folder: text}`` for every file defining a Module."""
+    """``{stub path relative to the output folder: text}`` for every file defining a Module,
+    and the partial jaxlib stub that strict pyright needs (``JAXLIB_STUB``)."""
     files = [_load(p, given=True) for p in _python_files(paths)]
     project = Project(files)
-    out: dict[Path, str] = {}
+    out: dict[Path, str] = {Path("jaxlib/_jax.pyi"): JAXLIB_STUB}
     for f in files:
         writer = project.writer(f)
         if writer.modules:

@@ -135,6 +135,16 @@ class Sharded(nnx.Module):
         self.hidden = dense(4, 8, ("embed", "mlp"), rngs=rngs)
 
 
+class Tower(Backbone):
+    """For the completion test: library layers, an ``nnx.List`` of blocks, inherited fields."""
+
+    def __init__(self, *, rngs: nnx.Rngs) -> None:
+        super().__init__(4, 4, rngs=rngs)
+        self.linear = nnx.Linear(4, 4, rngs=rngs)
+        self.bn = nnx.BatchNorm(4, rngs=rngs)
+        self.blocks = nnx.List([Block(4, rngs=rngs) for _ in range(2)])
+
+
 class Classifier(Backbone):
     """Inherits ``embed`` and ``norm`` from a base class in another file."""
 

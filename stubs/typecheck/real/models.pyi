@@ -265,6 +265,37 @@ class ShardedState(_nnx.State[Sharded]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class Tower(Backbone):
+    def __init__(self, *, rngs: nnx.Rngs) -> None:
+        ...
+    linear: nnx.Linear
+    bn: nnx.BatchNorm
+    blocks: nnx.List[Block]
+    @property
+    def __nnx_state__(self) -> _StateOf[Tower, TowerState]: ...  # type: ignore
+
+class TowerState(_nnx.State[Tower]):
+    embed: nnx.layer_states.LinearState
+    norm: nnx.layer_states.LayerNormState
+    linear: nnx.layer_states.LinearState
+    bn: nnx.layer_states.BatchNormState
+    blocks: _Items[BlockState]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Classifier(Backbone):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
