@@ -418,6 +418,8 @@ class StubWriter:
                 return self._container_annotation(annotation, depth)
             return None
         source, stmt = resolved
+        if name == "Any" and source.module in ("typing", "typing_extensions"):
+            return None if self.library else _ANY
         if isinstance(stmt, ast.ClassDef):
             ref = ClassRef(source, stmt)
             if self.project.is_kind(ref):
@@ -497,12 +499,31 @@ class StubWriter:
         if ref is not None:
             if self.project.is_module(ref):
                 return self._module_type(ref)
-            if self.project.is_kind(ref) or self.project.is_object(ref):
+            if self.project.is_kind(ref):
+                return self._kind_value_type(ref)
+            if self.project.is_object(ref):
                 return _ANY
             return None  # an instance of a plain class
         # A call we cannot follow (``nnx.vmap(...)(rngs)``, jnp.zeros): may be state, except in the
         # library, whose layers declare their state.
         return None if self.library else _ANY
+
+    def _kind_value_type(self, ref: ClassRef) -> str:
+        """The value type a kind fixes in its bases (``class Count(nnx.Variable[jax.Array])``:
+        ``jax.Array``), written for this stub; Any for a generic kind (``nnx.Param(x)``)."""
+        for base in ref.node.bases:
+            if not isinstance(base, ast.Subscript):
+                continue
+            inner = base.slice
+            resolved = self.project.resolve(ref.source, inner)
+            if resolved is not None and _is_typevar(resolved[1]):
+                continue  # a generic kind: the value type is the argument's
+            if ref.source is self.source:
+                return ast.unparse(inner)
+            field = self.project.writer(ref.source).exported(StateField("", ast.unparse(inner)))
+            self.extra_imports.update(field.imports)
+            return field.type
+        return _ANY
 
     def _class_of_value(self, value: ast.expr, scope: Scope, depth: int = 0) -> ClassRef | None:
         """The class of the object ``value`` evaluates to, where stubgen can tell."""
@@ -826,6 +847,11 @@ class Scope:
 _DISPLAYS: dict[type[ast.expr], str] = {
     ast.List: "list", ast.ListComp: "list", ast.Dict: "dict", ast.DictComp: "dict", ast.Tuple: "tuple"
 }
+
+
+def _is_typevar(stmt: ast.stmt) -> bool:
+    value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+    return isinstance(value, ast.Call) and _last_name(value.func) in ("TypeVar", "ParamSpec", "TypeVarTuple")
 
 
 def _root_name(expr: ast.expr) -> str | None:

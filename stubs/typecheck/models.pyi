@@ -79,7 +79,7 @@ class Block(nnx.Module):
 class BlockState(_nnx.State[Block]):
     linear: LinearState
     bn: BatchNormState
-    calls: _t.Any
+    calls: jax.Array
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -87,7 +87,7 @@ class BlockState(_nnx.State[Block]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["calls"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 

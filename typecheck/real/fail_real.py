@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
-from typecheck.real.models import MLP, Classifier, LoRAMLP, Seed000, Stack, TransformerLM, Wrapper
+from typecheck.real.models import MLP, Classifier, LoRAMLP, Partial, Seed000, Stack, TransformerLM, Wrapper
 
 rngs = nnx.Rngs(0)
 mlp = MLP(rngs=rngs)
@@ -61,3 +61,9 @@ nnx.state(Seed000(), nnx.Param).steps  # type: ignore[nnx-filtered-out]
 
 # a field named like a State method: attribute access reaches the method (as at run time)
 nnx.state(Stack(True, rngs=rngs)).merge.kernel  # type: ignore[attr-defined]  # pyright: ignore[reportFunctionMemberAccess]
+
+# an attribute of unknown type switches off checks for that part only
+partial = Partial(None, rngs=rngs)
+nnx.state(partial).linear.kernl  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+nnx.state(partial, nnx.BatchStat).linear  # type: ignore[nnx-filtered-out]
+calls: str = nnx.state(partial).calls  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]  # an imported kind's value type

@@ -7,7 +7,7 @@ Stubs: ``python -m nnx.stubgen typecheck/models.py typecheck/real -o stubs``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -177,6 +177,15 @@ class Probe(nnx.Module):
         shared = nnx.Linear(2, 2, rngs=rngs)
         self.left = shared
         self.right = shared
+
+
+class Partial(nnx.Module):
+    """One attribute of unknown type: only that part goes unchecked."""
+
+    def __init__(self, extra: Any, *, rngs: nnx.Rngs) -> None:
+        self.extra = extra
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.calls = Count(jnp.array(0))
 
 
 class Seed000(nnx.Module):

@@ -10,6 +10,7 @@ from typecheck.real.models import (
     CNN,
     MLP,
     VAE,
+    Partial,
     Affine,
     Classifier,
     Count,
@@ -99,6 +100,12 @@ nnx.state(probe).features
 nnx.state(probe).trunk
 nnx.state(probe).left.kernel
 nnx.state(probe).left.bias
+
+# an attribute of unknown type: that part only is unchecked
+partial = Partial(nnx.Linear(2, 2, rngs=rngs), rngs=rngs)
+nnx.state(partial).extra
+nnx.state(partial).linear.kernel
+calls: jax.Array = nnx.state(partial).calls
 
 # seed 000 fields and a constant collection
 seed = Seed000()

@@ -9,7 +9,7 @@ import nnx
 import nnx.layer_states
 
 import dataclasses
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 import jax
 import jax.numpy as jnp
 import nnx
@@ -371,6 +371,31 @@ class ProbeState(_nnx.State[Probe]):
     def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class Partial(nnx.Module):
+    def __init__(self, extra: Any, *, rngs: nnx.Rngs) -> None:
+        ...
+    extra: Any
+    linear: nnx.Linear
+    calls: Count
+    @property
+    def __nnx_state__(self) -> _StateOf[Partial, PartialState]: ...  # type: ignore
+
+class PartialState(_nnx.State[Partial]):
+    extra: _t.Any
+    linear: nnx.layer_states.LinearState
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
