@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import nnx
 from typecheck.real.base import Backbone
 
-COUNTS = "counts"  # a module-level constant used as a collection name
+COUNTS = "step_counts"  # a module-level constant used as a collection name
 
 
 class Count(nnx.Variable[jax.Array], collection=COUNTS):

@@ -110,7 +110,7 @@ calls: jax.Array = nnx.state(partial).calls
 # seed 000 fields and a constant collection
 seed = Seed000()
 nnx.state(seed, nnx.Param).w
-nnx.state(seed, "counts").steps
+nnx.state(seed, "step_counts").steps
 nnx.state(seed, Count).steps
 
 # Sequential, Optional submodule, fields named like State methods

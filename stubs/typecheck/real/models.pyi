@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import nnx
 from typecheck.real.base import Backbone
-COUNTS = 'counts'
+COUNTS = 'step_counts'
 
 class Count(nnx.Variable[jax.Array], collection=COUNTS):
     ...
