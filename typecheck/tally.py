@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted((ROOT / "typecheck" / "real").glob("*_real.py"))
@@ -34,11 +35,15 @@ def _cases(marker: str) -> int:
 
 
 def _lines(reports: list[str]) -> int:
-    """How many distinct source lines the reports are on (a case is a line)."""
-    return len({re.sub(r"^.*/", "", r).split(": ")[0].rsplit(":", 1)[0] + ":" + r.split(":")[1] for r in reports})
+    """How many distinct source lines the reports are on (a case is a line): each report
+    starts ``path:line:``."""
+    return len({tuple(re.sub(r"^.*/", "", r).split(":")[:2]) for r in reports})
 
 
-def mypy() -> dict[str, object]:
+Result = dict[str, "int | list[str]"]
+
+
+def mypy() -> Result:
     out = subprocess.run(
         [str(BIN / "mypy"), "--no-error-summary", "--warn-unused-ignores", *map(str, CORPUS)],
         cwd=ROOT, capture_output=True, text=True,
@@ -49,12 +54,16 @@ def mypy() -> dict[str, object]:
     return {"cases": _cases("# type: ignore["), "fp": _lines(fp), "fn": _lines(fn), "fp_lines": fp, "fn_lines": fn}
 
 
-def pyright() -> dict[str, object]:
+def pyright() -> Result:
     out = subprocess.run(
         [str(BIN / "pyright"), "--outputjson", *map(str, CORPUS)], cwd=ROOT, capture_output=True, text=True
     ).stdout
-    diags = [d for d in json.loads(out)["generalDiagnostics"] if d["severity"] == "error"]
-    lines = [f"{Path(d['file']).name}:{d['range']['start']['line'] + 1}: {d['message'].splitlines()[0]} ({d.get('rule', '')})" for d in diags]
+    report: dict[str, list[dict[str, Any]]] = json.loads(out)
+    diags = [d for d in report["generalDiagnostics"] if d["severity"] == "error"]
+    lines = [
+        f"{Path(d['file']).name}:{d['range']['start']['line'] + 1}: {str(d['message']).splitlines()[0]} ({d.get('rule', '')})"
+        for d in diags
+    ]
     fn = [l for l in lines if "Unnecessary" in l and "ignore" in l]
     fp = [l for l in lines if l not in fn]
     return {"cases": _cases("# pyright: ignore["), "fp": _lines(fp), "fn": _lines(fn), "fp_lines": fp, "fn_lines": fn}
@@ -66,5 +75,7 @@ if __name__ == "__main__":
         result = run()
         print(f"{name}: cases={result['cases']} FP={result['fp']} FN={result['fn']}")
         if verbose:
-            for line in [*result["fp_lines"], *result["fn_lines"]]:  # type: ignore[misc]
-                print("   ", re.sub(r"^.*/", "", str(line)))
+            for key in ("fp_lines", "fn_lines"):
+                shown = result[key]
+                for line in shown if isinstance(shown, list) else []:
+                    print("   ", re.sub(r"^.*/", "", line))
