@@ -422,8 +422,8 @@ class StubWriter:
             return None if self.library else _ANY
         if isinstance(stmt, ast.ClassDef):
             ref = ClassRef(source, stmt)
-            if self.project.is_kind(ref):
-                return _inner(annotation)
+            if self.project.is_kind(ref):  # ``Param[jax.Array]``, or ``LoRAParam`` fixing its value type
+                return _inner(annotation) if isinstance(annotation, ast.Subscript) else self._kind_value_type(ref)
             if self.project.is_protocol(ref):
                 return _ANY  # any module may be there (``RecurrentCell``, a user's ``Backbone``)
             if ref.fullname in _CORE_MODULES:
