@@ -28,9 +28,10 @@ from nnx.variables import Variable
 #: The module class a State came from; covariant, so ``State[Linear]`` is a ``State[Module]``.
 #: Defaults to ``Any``: a bare ``nnx.State`` annotation is a State of some module.
 M = DefaultTypeVar("M", covariant=True, default=Any)
-#: The Variable kinds a State holds (``Any``: not known). Only the mypy plugin fills it in
-#: (``nnx.state(m, nnx.Param)`` is ``State[Linear, Param[Any]]`` there), so that a path the
-#: filter removed is an error; everywhere else it stays at its default and reads ``State[M]``.
+#: The Variable kinds a State holds (``Any``: not known). Only the mypy plugin fills it in,
+#: with the exact kinds of the leaves the filters gave this part (``nnx.state(m, nnx.Param)``
+#: is ``State[Linear, Param[Any]]`` there), so that a path the filter removed is an error;
+#: everywhere else it stays at its default and reads ``State[M]``.
 K = DefaultTypeVar("K", covariant=True, default=Any)
 S = TypeVar("S")
 N = TypeVar("N")
