@@ -205,17 +205,12 @@ class Project:
             return source, stmt
         if name in source.imports:
             origin, original = source.imports[name]
-            return self.lookup(origin, original, depth + 1) or (
-                self._as_module(f"{origin}.{original}") if self.source(f"{origin}.{original}") else None
-            )
+            return self.lookup(origin, original, depth + 1)
         for star in source.stars:
             found = self.lookup(star, name, depth + 1)
             if found is not None:
                 return found
         return None
-
-    def _as_module(self, module: str) -> tuple[SourceFile, ast.stmt] | None:
-        return None  # a module is not a definition; callers resolve attributes on it
 
     def resolve(self, source: SourceFile, expr: ast.expr) -> tuple[SourceFile, ast.stmt] | None:
         """What a name or dotted name means in ``source`` (``nnx.Linear``, ``Block``, ``F[T]``)."""
@@ -238,13 +233,9 @@ class Project:
         module = source.aliases.get(root) or (".".join(source.imports[root]) if root in source.imports else None)
         if module is None:
             return None
-        parts = [module, *dotted]
-        for cut in range(len(parts) - 1, 0, -1):
-            prefix = ".".join(parts[:cut])
-            if cut > 1 or True:
-                if self.source(prefix) is not None and cut == len(parts) - 1:
-                    return self.lookup(prefix, parts[-1])
-        return self.lookup(module, dotted[-1]) if len(dotted) == 1 else None
+        # ``nnx.nn.Linear``: the module ``nnx.nn`` (an attribute chain of submodules), then a name
+        parts = [*module.split("."), *dotted]
+        return self.lookup(".".join(parts[:-1]), parts[-1])
 
     def class_of(self, source: SourceFile, expr: ast.expr) -> ClassRef | None:
         found = self.resolve(source, expr)
