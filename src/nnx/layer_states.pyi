@@ -189,6 +189,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     cached_key: jax.Array
     cached_value: jax.Array
     cache_index: jax.Array
+    attention_weights: tuple[jax.Array, ...]
     query: LinearGeneralState
     key: LinearGeneralState
     value: LinearGeneralState
@@ -204,6 +205,8 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     def __getitem__(self, key: _t.Literal["cached_value"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query"]) -> LinearGeneralState: ...
     @_t.overload

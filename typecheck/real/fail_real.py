@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
-from typecheck.real.models import MLP, Classifier, LoRAMLP, Partial, Seed000, Stack, TransformerLM, Wrapper
+from typecheck.real.kinds import Partial, Seed000
+from typecheck.real.models import MLP, Classifier, LoRAMLP, Stack, TransformerLM, Wrapper
 
 rngs = nnx.Rngs(0)
 mlp = MLP(rngs=rngs)

@@ -7,20 +7,13 @@ Stubs: ``python -m nnx.stubgen typecheck/models.py typecheck/real -o stubs``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
 
 import nnx
 from typecheck.real.base import Backbone
-
-COUNTS = "step_counts"  # a module-level constant used as a collection name
-
-
-class Count(nnx.Variable[jax.Array], collection=COUNTS):
-    """A kind whose collection comes from a constant."""
-
 
 class MLP(nnx.Module):
     """Linear -> BatchNorm -> Dropout -> Linear: library layers only."""
@@ -177,26 +170,6 @@ class Probe(nnx.Module):
         shared = nnx.Linear(2, 2, rngs=rngs)
         self.left = shared
         self.right = shared
-
-
-class Partial(nnx.Module):
-    """One attribute of unknown type: only that part goes unchecked."""
-
-    def __init__(self, extra: Any, *, rngs: nnx.Rngs) -> None:
-        self.extra = extra
-        self.linear = nnx.Linear(2, 2, rngs=rngs)
-        self.calls = Count(jnp.array(0))
-
-
-class Seed000(nnx.Module):
-    """Seed 000's fields declared by collection name, and a kind with a constant collection."""
-
-    w: jax.Array = nnx.ref("params")
-    steps: jax.Array = nnx.variable(Count)
-
-    def __init__(self) -> None:
-        self.w = jnp.ones((2,))
-        self.steps = jnp.zeros(())
 
 
 class Stack(nnx.Module):

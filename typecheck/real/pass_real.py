@@ -6,19 +6,17 @@ import jax.numpy as jnp
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
+from typecheck.real.kinds import Count, Partial, Seed000
 from typecheck.real.models import (
     CNN,
     MLP,
     VAE,
-    Partial,
     Affine,
     Classifier,
-    Count,
     LayerConfig,
     LoRAMLP,
     Probe,
     ScanMLP,
-    Seed000,
     Sharded,
     Sower,
     Stack,

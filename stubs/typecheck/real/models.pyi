@@ -9,16 +9,11 @@ import nnx
 import nnx.layer_states
 
 import dataclasses
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 import jax
 import jax.numpy as jnp
 import nnx
 from typecheck.real.base import Backbone
-COUNTS = 'step_counts'
-
-class Count(nnx.Variable[jax.Array], collection=COUNTS):
-    ...
-
 
 class MLP(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
@@ -371,52 +366,6 @@ class ProbeState(_nnx.State[Probe]):
     def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState: ...
-    @_t.overload
-    def __getitem__(self, key: str | int) -> _t.Any: ...
-
-
-class Partial(nnx.Module):
-    def __init__(self, extra: Any, *, rngs: nnx.Rngs) -> None:
-        ...
-    extra: Any
-    linear: nnx.Linear
-    calls: Count
-    @property
-    def __nnx_state__(self) -> _StateOf[Partial, PartialState]: ...  # type: ignore
-
-class PartialState(_nnx.State[Partial]):
-    extra: _t.Any
-    linear: nnx.layer_states.LinearState
-    calls: jax.Array
-    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
-    @_t.overload
-    def __getitem__(self, key: str | int) -> _t.Any: ...
-
-
-class Seed000(nnx.Module):
-    w: _Declared[jax.Array, _nnx.Param[jax.Array]]
-    steps: _Declared[jax.Array, Count]
-    def __init__(self) -> None:
-        ...
-    @property
-    def __nnx_state__(self) -> _StateOf[Seed000, Seed000State]: ...  # type: ignore
-
-class Seed000State(_nnx.State[Seed000]):
-    w: jax.Array
-    steps: jax.Array
-    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
-    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["w"]) -> jax.Array: ...  # type: ignore
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["steps"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
