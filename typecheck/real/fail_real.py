@@ -24,6 +24,9 @@ state.bn.momentum  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttri
 # a write to a path that does not exist
 state.l1.kernal = jnp.zeros((4, 8))  # pyright: ignore[reportArgumentType]
 
+# a library layer on its own: its shipped State class checks it under both
+nnx.state(nnx.BatchNorm(2, rngs=rngs)).maen  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+
 # filtered out
 graphdef, params, rest = nnx.split(mlp, nnx.Param, ...)
 params.bn.mean  # type: ignore[nnx-filtered-out]

@@ -56,6 +56,22 @@ vae_state.encoder.hidden.bias
 vae_state.encoder.noise
 vae_state.decoder.kernel
 
+# a library layer on its own: its shipped State class, no stubs needed
+bn_alone = nnx.state(nnx.BatchNorm(2, rngs=rngs))
+bn_alone.mean
+bn_alone["var"]
+
+
+class Scaled(nnx.Linear):
+    """A subclass of a library layer defined here (pyright reads this source, not a stub)."""
+
+    def __init__(self, *, rngs: nnx.Rngs) -> None:
+        super().__init__(2, 2, rngs=rngs)
+        self.gain = nnx.Param(jnp.ones(()))
+
+
+nnx.state(Scaled(rngs=rngs)).gain  # its own field: not hidden by Linear's State class
+
 # containers
 lm = TransformerLM(rngs=rngs)
 lm_state = nnx.state(lm)
