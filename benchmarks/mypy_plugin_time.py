@@ -65,15 +65,20 @@ CORPUS = ["typecheck/real/models.py", "typecheck/real/base.py", "typecheck/real/
 def run_pyright(stubs: Path, paths: list[str]) -> tuple[float, float]:
     """``(wall seconds, CPU seconds)`` of one pyright run with ``stubPath = stubs``."""
     import json
+    import os
 
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder) / "pyrightconfig.json"
+
+        def rel(path: Path) -> str:  # pyright reads the paths of a config relative to it
+            return os.path.relpath(path, folder)
+
         project.write_text(
             json.dumps(
                 {
-                    "include": [str(ROOT / p) for p in paths],
-                    "stubPath": str(stubs),
-                    "venvPath": str(ROOT),
+                    "include": [rel(ROOT / p) for p in paths],
+                    "stubPath": rel(stubs),
+                    "venvPath": rel(ROOT),
                     "venv": ".venv",
                     "typeCheckingMode": "strict",
                     "pythonVersion": "3.11",
