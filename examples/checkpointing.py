@@ -17,8 +17,6 @@ Run: python examples/checkpointing.py [--steps 60] [--quick]
 
 from __future__ import annotations
 
-import argparse
-import os
 import importlib
 import tempfile
 from pathlib import Path
@@ -28,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+from _cli import parse_args
 
 import nnx
 
@@ -72,18 +71,13 @@ def load_digits() -> tuple[jax.Array, jax.Array]:
     return jnp.asarray(digits.data / 16.0, dtype=jnp.float32), jnp.asarray(digits.target)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=None, help="default 60; 16 with --quick")
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1",
-                        help="a few steps (what CI runs; also NNX_EXAMPLES_QUICK=1)")
-    args, _ = parser.parse_known_args()
-    args.steps = args.steps or (16 if args.quick else 60)
-    half = args.steps // 2
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(__doc__, argv, full=60, quick=16, minimum=6)  # a few steps on each side of the save
+    half = args.count // 2
 
     x_all, y_all = load_digits()
     rng = np.random.default_rng(0)
-    batches = [(x_all[i], y_all[i]) for i in (rng.choice(len(x_all), 64, replace=False) for _ in range(args.steps))]
+    batches = [(x_all[i], y_all[i]) for i in (rng.choice(len(x_all), 64, replace=False) for _ in range(args.count))]
 
     losses = train(make(0), batches)  # the run that never stops
 

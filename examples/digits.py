@@ -13,8 +13,6 @@ Run: python examples/digits.py            (full run)
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 from typing import Any, Iterator
 
@@ -22,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+from _cli import parse_args
 from _progress import progress
 
 import nnx
@@ -94,11 +93,8 @@ def evaluate(model: CNN, metrics: nnx.MultiMetric, x: np.ndarray[Any, Any], y: n
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1")
-    args = parser.parse_args(argv)
-    epochs = 2 if args.quick else args.epochs
+    args = parse_args(__doc__, argv, full=12, quick=2, count="epochs")
+    epochs = args.count
 
     images, labels = load_digits()
     order = np.random.default_rng(0).permutation(len(images))
@@ -133,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"steps in {seconds:.1f}s (jax {jax.__version__}, {jax.devices()[0].platform})"
     )
     assert result["accuracy"] > initial["accuracy"] + 0.3, "training did not improve the test accuracy"
-    if not args.quick:
+    if args.full:
         assert result["accuracy"] >= 0.97, f"expected >= 97% test accuracy, got {result['accuracy']:.3f}"
     return {"accuracy": result["accuracy"], "seconds": seconds}
 

@@ -11,8 +11,6 @@ Run: python examples/lora.py            (full run)
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 from typing import Callable
 
@@ -20,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+from _cli import parse_args
 from _progress import progress
 
 import nnx
@@ -81,11 +80,8 @@ def train(model: MLP, optimizer: nnx.Optimizer, task: Task, steps: int, wrt: typ
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1")
-    args = parser.parse_args(argv)
-    steps = 80 if args.quick else args.steps
+    args = parse_args(__doc__, argv, full=800, quick=80)
+    steps = args.count
     x_test = jax.random.uniform(jax.random.key(99), (1024, 2), minval=-1.5, maxval=1.5)
     start = time.perf_counter()
 
@@ -112,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     unchanged = nnx.state(model, nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam))) == base
     print(f"task B with LoRA only: test MSE {before:.4f} -> {after:.4f}; base weights unchanged: {unchanged} ({seconds:.1f}s)")
     assert unchanged, "training only LoRAParam must leave the base weights as they were"
-    assert after < (before if args.quick else 0.5 * before), "LoRA fine-tuning did not lower the task B loss"
+    assert after < (0.5 * before if args.full else before), "LoRA fine-tuning did not lower the task B loss"
     return {"before": before, "after": after}
 
 

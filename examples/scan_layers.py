@@ -16,13 +16,12 @@ Run: python examples/scan_layers.py            (full run)
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 
 import jax
 import jax.numpy as jnp
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+from _cli import parse_args
 from _progress import progress
 
 import nnx
@@ -82,11 +81,8 @@ def test_loss(model: ScanMLP, x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1")
-    args = parser.parse_args(argv)
-    steps = 60 if args.quick else args.steps
+    args = parse_args(__doc__, argv, full=800, quick=60)
+    steps = args.count
 
     model = ScanMLP(4, 64, 1, n_layers=8, rngs=nnx.Rngs(params=0, dropout=1))
     print(f"layer stack: kernel {model.layers.linear.kernel.shape}, shared BatchNorm mean {model.bn.mean.shape}")

@@ -25,7 +25,6 @@ if "jax" not in sys.modules:  # the flag only works before JAX starts
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FLAG}".strip()
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import argparse
 import importlib
 from typing import Any, Callable, cast
 
@@ -33,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+from _cli import parse_args
 from jax.sharding import Mesh, NamedSharding
 
 import nnx
@@ -126,23 +126,18 @@ def train(steps: int) -> None:
     assert test_acc >= (0.85 if full else 0.2), f"test accuracy {test_acc:.3f} is too low"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=None, help="default 300; 60 with --quick")
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1",
-                        help="a few steps (what CI runs; also NNX_EXAMPLES_QUICK=1)")
-    args, _ = parser.parse_known_args()
-    args.steps = args.steps or (60 if args.quick else 300)
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(__doc__, argv, full=300, quick=60)
     if jax.device_count() < 8:
         # JAX was started before this script could ask for 8 devices (e.g. by a
         # test runner that imported it): run it again in a fresh process.
         env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {FLAG}".strip(), "JAX_PLATFORMS": "cpu"}
-        done = subprocess.run([sys.executable, __file__, "--steps", str(args.steps)], env=env, capture_output=True, text=True)
+        done = subprocess.run([sys.executable, __file__, "--steps", str(args.count)], env=env, capture_output=True, text=True)
         print(done.stdout, end="")
         if done.returncode != 0:
             raise RuntimeError(f"sharded_training.py failed in its own process:\n{done.stderr[-4000:]}")
         return
-    train(args.steps)
+    train(args.count)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ Run: python examples/transformer_lm.py            (full run)
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+from _cli import parse_args
 from _progress import progress
 
 import nnx
@@ -138,11 +137,8 @@ def sample(model: TransformerLM, prompt: jax.Array, length: int, key: jax.Array,
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1")
-    args = parser.parse_args(argv)
-    steps = 40 if args.quick else args.steps
+    args = parse_args(__doc__, argv, full=600, quick=40)
+    steps = args.count
 
     data = encode(corpus())
     split = int(0.9 * len(data))

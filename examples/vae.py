@@ -15,8 +15,6 @@ Run: python examples/vae.py            (full run)
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 from typing import Any
 
@@ -24,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+from _cli import parse_args
 from _progress import progress
 
 import nnx
@@ -100,11 +99,8 @@ def ascii_digit(pixels: np.ndarray[Any, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("NNX_EXAMPLES_QUICK") == "1")
-    args = parser.parse_args(argv)
-    steps = 100 if args.quick else args.steps
+    args = parse_args(__doc__, argv, full=2000, quick=100)
+    steps = args.count
 
     data = binarized_digits()
     order = np.random.default_rng(0).permutation(len(data))

@@ -28,7 +28,7 @@ def langserver() -> str:
         return str(found)
     on_path = shutil.which("pyright-langserver")
     if on_path is None:
-        pytest.fail("pyright-langserver is not installed (pip install -e '.[dev]' installs it)")
+        pytest.fail("pyright-langserver is not installed (install it with pip install -e '.[dev]')")
     return on_path
 
 

@@ -126,7 +126,7 @@ def test_display_treescope_missing_says_how_to_install(monkeypatch: pytest.Monke
         return real_import(name, package)
 
     monkeypatch.setattr(importlib, "import_module", no_treescope)
-    with pytest.raises(ImportError, match=r"pip install 'nnx\[display\]'"):
+    with pytest.raises(ImportError, match=r"pip install treescope \(or, in an nnx checkout, pip install -e '\.\[display\]'\)"):
         nnx.display(Norm(2), backend="treescope")
 
 

@@ -1,6 +1,6 @@
 """``nnx.display``: look at a model, a State or any graph node.
 
-In a notebook with treescope installed (``pip install 'nnx[display]'``) the
+In a notebook with treescope installed (``pip install treescope``) the
 object is shown as an interactive, foldable treescope tree, with arrays
 summarised and shared nodes marked. Everywhere else (a terminal, a script,
 no treescope) it prints the text tree that ``repr`` of a module gives: every
@@ -77,7 +77,7 @@ def require_treescope() -> Any:
     except ImportError:
         raise ImportError(
             "nnx.display with backend='treescope' needs the 'treescope' package: "
-            "pip install 'nnx[display]' (or pip install treescope). "
+            "pip install treescope (or, in an nnx checkout, pip install -e '.[display]'). "
             "nnx.display(obj, backend='text') prints a text tree without it."
         ) from None
     if not _registered:

@@ -138,3 +138,15 @@ def while_loop(cond_fun: Fn, body: Fn, init: Any) -> Any:
 def scan(body: Fn, init: Any, xs: Any, **kwargs: Any) -> Any:
     """``jax.lax.scan``."""
     return jax.lax.scan(body, init, xs, **kwargs)
+
+
+def process_index() -> int:
+    """``jax.process_index()``: this process's number under ``jax.distributed`` (0 alone)."""
+    index: int = jax.process_index()  # pyright: ignore[reportUnknownMemberType]  # partially typed in jax
+    return index
+
+
+def process_count() -> int:
+    """``jax.process_count()``: how many processes take part (1 alone)."""
+    count: int = jax.process_count()  # pyright: ignore[reportUnknownMemberType]  # partially typed in jax
+    return count

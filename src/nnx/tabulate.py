@@ -7,7 +7,7 @@ path and type, the shapes of its inputs and outputs, and for every Variable
 kind in its subtree the number of elements and bytes. The last row gives the
 totals of the whole model, counting shared state once.
 
-With ``rich`` installed (``pip install 'nnx[display]'``) the table is drawn
+With ``rich`` installed (``pip install rich``) the table is drawn
 by rich; otherwise as aligned plain text.
 """
 

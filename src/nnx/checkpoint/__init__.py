@@ -3,7 +3,7 @@
 Two back ends, the same contract:
 
 * ``save`` / ``restore`` / ``load``: one safetensors file keyed by dotted state
-  paths, Variable kinds in its metadata (``pip install 'nnx[checkpoint]'``);
+  paths, Variable kinds in its metadata (``pip install safetensors``);
 * ``save_orbax`` / ``restore_orbax`` / ``CheckpointManager``: orbax-checkpoint
   directories (orbax's standard handler; keep-last-N and step numbers with the
   manager), restoring onto abstract states with shardings.

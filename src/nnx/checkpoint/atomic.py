@@ -21,6 +21,11 @@ directory) follows the same steps:
 
 The old checkpoint therefore stays restorable until the new one is complete,
 whatever stops the save (a kill, a full disk, a ``PermissionError``).
+
+Across processes (``jax.distributed``), every process writes its part of one
+orbax directory: only process 0 claims, cleans up and swaps, the scratch name
+is agreed by a broadcast from process 0 (``claim_shared``), and the others wait
+at a barrier until the swap is done.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ import re
 import secrets
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path as FilePath
 from typing import Generator
 
+import numpy as np
+
 from nnx.checkpoint.common import CheckpointError
+from nnx.jaxapi import process_count, process_index
 
 #: How long a reader waits for a writer that is in the middle of swapping directories.
 SWAP_WAIT_S = 10.0
@@ -115,6 +123,91 @@ def claim(path: FilePath, where: str, *, wait_s: float = 0.0) -> Generator[bool]
         except FileNotFoundError:  # pragma: no cover - only if someone removed it by hand
             pass
         os.close(fd)
+
+
+@contextmanager
+def claim_on_primary(path: FilePath, where: str) -> Generator[bool]:
+    """``claim`` on process 0 only (the block gets True there, False elsewhere).
+
+    For writers such as orbax's CheckpointManager that synchronise the
+    processes themselves: one claim per path, not one per process.
+    """
+    if process_index() != 0:
+        yield False
+        return
+    with claim(path, where):
+        yield True
+
+
+@contextmanager
+def claim_shared(path: FilePath, where: str, *, overwrite: bool) -> Generator[FilePath]:
+    """Claim ``path`` for a save that every process takes part in; yields the scratch to write.
+
+    Process 0 claims and recovers ``path`` (as ``claim`` + ``recover``) and picks
+    the scratch name; the others learn it by broadcast, so all write one
+    directory. ``path`` existing without ``overwrite`` raises ``FileExistsError``.
+    When process 0 cannot claim, every process raises instead of waiting for
+    a partner that never comes. On leaving the block (whatever happened)
+    process 0 removes the scratch and the processes meet at a barrier, so
+    nobody reads ``path`` before the swap.
+    """
+    if process_count() == 1:
+        with claim(path, where):
+            recover(path)
+            _refuse_existing(path, where, overwrite)
+            new = scratch(path, "new")
+            try:
+                yield new
+            finally:
+                remove(new)
+        return
+    with _claim_on_primary(path, where, overwrite) as token:
+        new = path.with_name(f".{path.name}.nnx-new-{token}")
+        try:
+            yield new
+        finally:
+            if process_index() == 0:
+                remove(new)
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"nnx.checkpoint:{path}")
+
+
+def _refuse_existing(path: FilePath, where: str, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{where}: {str(path)!r} already exists; pass force=True to overwrite it.")
+
+
+@contextmanager
+def _claim_on_primary(path: FilePath, where: str, overwrite: bool) -> Generator[str]:
+    """Process 0 claims and recovers ``path``; every process gets the same 16-hex-digit token.
+
+    A refused claim is broadcast as an all-zero token, so the other processes
+    raise too rather than wait for writes that never start.
+    """
+    from jax.experimental import multihost_utils
+
+    with ExitStack() as held:
+        refused: Exception | None = None
+        words = np.zeros(2, np.uint32)
+        if process_index() == 0:
+            try:
+                held.enter_context(claim(path, where))
+                recover(path)
+                _refuse_existing(path, where, overwrite)
+                words = np.frombuffer(secrets.token_bytes(8), dtype=np.uint32).copy()
+                words[1] |= 1  # never all zero: that means refused
+            except (CheckpointError, FileExistsError) as e:
+                refused = e
+        words = np.asarray(multihost_utils.broadcast_one_to_all(words), dtype=np.uint32)
+        if refused is not None:
+            raise refused
+        if not words.any():
+            raise CheckpointError(
+                f"{where}: process 0 refused to save {str(path)!r} (another save of it is running, "
+                "or it exists and force=False; process 0 raised the details); nothing was written."
+            )
+        yield "".join(f"{int(w):08x}" for w in words)
 
 
 def _try_lock(file: FilePath) -> int | None:

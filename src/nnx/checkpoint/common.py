@@ -41,19 +41,21 @@ class CheckpointMismatchError(CheckpointError, ValueError):
 
     ``missing``: paths the target has and the checkpoint lacks; ``unexpected``:
     the reverse; ``mismatched``: paths in both whose kind, shape or dtype differ.
+    Each list is sorted, so the report reads the same on every run whatever
+    order the checkpoint's metadata came in.
     """
 
     def __init__(self, where: str, missing: list[str], unexpected: list[str], mismatched: list[str]) -> None:
-        self.missing = missing
-        self.unexpected = unexpected
-        self.mismatched = mismatched
+        self.missing = sorted(missing)
+        self.unexpected = sorted(unexpected)
+        self.mismatched = sorted(mismatched)
         lines = [f"{where}: the checkpoint does not fit the target; nothing was restored."]
-        if missing:
-            lines.append(f"  missing from the checkpoint ({len(missing)}): {', '.join(missing)}")
-        if unexpected:
-            lines.append(f"  unexpected in the checkpoint ({len(unexpected)}): {', '.join(unexpected)}")
-        if mismatched:
-            lines.append(f"  mismatched ({len(mismatched)}):\n    " + "\n    ".join(mismatched))
+        if self.missing:
+            lines.append(f"  missing from the checkpoint ({len(missing)}): {', '.join(self.missing)}")
+        if self.unexpected:
+            lines.append(f"  unexpected in the checkpoint ({len(unexpected)}): {', '.join(self.unexpected)}")
+        if self.mismatched:
+            lines.append(f"  mismatched ({len(mismatched)}):\n    " + "\n    ".join(self.mismatched))
         lines.append(
             "Restore into a model built with the same configuration, pass filters to restore a "
             "part (e.g. nnx.Param), or load the file with nnx.checkpoint.load to inspect it."

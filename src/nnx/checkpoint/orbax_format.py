@@ -19,7 +19,8 @@ reading, the checksums are verified, so a corrupted chunk is refused rather
 than restored. Directories written by
 plain orbax (no nnx metadata) restore too, checked by shape and dtype only.
 
-``pip install 'nnx[checkpoint]'`` installs orbax-checkpoint.
+``pip install orbax-checkpoint`` installs it (in an nnx checkout, ``pip install -e '.[checkpoint]'``
+installs both back ends).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, SingleDeviceSharding
 
-from nnx.checkpoint.atomic import claim, fsync_tree, recover, remove, scratch, swap_in, tidy
+from nnx.checkpoint.atomic import claim, claim_on_primary, claim_shared, fsync_tree, remove, swap_in, tidy
 from nnx.checkpoint.common import (
     CheckpointError,
     LeafSpec,
@@ -52,7 +53,7 @@ from nnx.checkpoint.common import (
     write_back,
 )
 from nnx.filters import Filter, Path
-from nnx.jaxapi import default_device, partition_spec, shape_dtype
+from nnx.jaxapi import default_device, process_index, partition_spec, shape_dtype
 from nnx.state import State, path_str
 
 N = TypeVar("N")
@@ -72,7 +73,8 @@ def _ocp() -> Any:
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "nnx.checkpoint's orbax back end needs the 'orbax-checkpoint' package: "
-            "pip install 'nnx[checkpoint]' (or pip install orbax-checkpoint)."
+            "pip install orbax-checkpoint (or, in an nnx checkout, pip install -e '.[checkpoint]', "
+            "which installs both back ends)."
         ) from None
 
 
@@ -312,18 +314,12 @@ def save_orbax(directory: str | os.PathLike[str], target: Any, /, *filters: Filt
     state = target_state(target, filters, where)
     custom = _custom_metadata(state, where)
     tree = to_orbax(state)
-    with claim(path, where):
-        recover(path)
-        if path.exists() and not force:
-            raise FileExistsError(f"{where}: {str(path)!r} already exists; pass force=True to overwrite it.")
-        new = scratch(path, "new")
-        try:
-            with _checkpointer() as checkpointer:
-                checkpointer.save(new, tree, custom_metadata=custom)
+    with claim_shared(path, where, overwrite=force) as new:
+        with _checkpointer() as checkpointer:
+            checkpointer.save(new, tree, custom_metadata=custom)  # every process writes its part
+        if process_index() == 0:
             fsync_tree(new)
             swap_in(new, path)
-        finally:
-            remove(new)
     return path
 
 
@@ -418,11 +414,13 @@ class CheckpointManager:
         where = "CheckpointManager.save"
         state = target_state(target, filters, where)
         args = _ocp().args.StandardSave(to_orbax(state), custom_metadata=_custom_metadata(state, where))
-        with claim(self.directory, where):
-            self._remove_unfinished()
+        with claim_on_primary(self.directory, where) as primary:
+            if primary:
+                self._remove_unfinished()
             saved: bool = self.orbax.save(step, args=args, force=force)
             self.orbax.wait_until_finished()
-            self._remove_unfinished()
+            if primary:
+                self._remove_unfinished()
         return saved
 
     def _remove_unfinished(self) -> None:

@@ -9,7 +9,7 @@ The file is written to a scratch name in the same directory and renamed
 into place (``nnx.checkpoint.atomic``), so a crash never leaves a half-written
 checkpoint behind, and one process at a time saves a given path.
 
-The ``safetensors`` package is an optional dependency (``pip install 'nnx[checkpoint]'``).
+The ``safetensors`` package is an optional dependency (``pip install safetensors``).
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def _safetensors() -> Any:
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "nnx.checkpoint's safetensors back end needs the 'safetensors' package: "
-            "pip install 'nnx[checkpoint]' (or pip install safetensors)."
+            "pip install safetensors (or, in an nnx checkout, pip install -e '.[checkpoint]', "
+            "which installs both back ends)."
         ) from None
     return safetensors
 
