@@ -83,7 +83,8 @@ class Client:
             self.proc.wait()
 
 
-def test_state_path_completes_to_the_declared_fields() -> None:
+def complete(source: str) -> set[str]:
+    """The labels pyright-langserver offers at the end of ``source``'s last line."""
     client = Client([langserver(), "--stdio"])
     try:
         root = ROOT.as_uri()
@@ -101,18 +102,48 @@ def test_state_path_completes_to_the_declared_fields() -> None:
         client.send(
             {
                 "method": "textDocument/didOpen",
-                "params": {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": SOURCE}},
+                "params": {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": source}},
             }
         )
-        last = SOURCE.splitlines()[-1]
+        last = source.splitlines()[-1]
         result = client.request(
             "textDocument/completion",
-            {"textDocument": {"uri": uri}, "position": {"line": len(SOURCE.splitlines()) - 1, "character": len(last)}},
+            {"textDocument": {"uri": uri}, "position": {"line": len(source.splitlines()) - 1, "character": len(last)}},
         )
     finally:
         client.close()
     # the answer is a CompletionList or a bare list of items
     items = cast(list[dict[str, Any]], result["items"] if isinstance(result, dict) else result)
-    labels = {str(item["label"]) for item in items}
+    return {str(item["label"]) for item in items}
+
+
+def state_members() -> set[str]:
+    """What every State offers besides its fields: its public methods and properties."""
+    import nnx
+
+    return {name for name in dir(nnx.State) if not name.startswith("_")}
+
+
+def test_state_path_completes_to_the_declared_fields() -> None:
+    labels = complete(SOURCE)
     assert {"linear", "bn", "calls"} <= labels  # Block's state fields, from the stub
     assert "momentum" not in labels and "blok" not in labels
+
+
+REAL = """import nnx
+from typecheck.real.models import Tower
+
+state = nnx.state(Tower(rngs=nnx.Rngs(0)))
+state."""
+
+
+def test_completion_on_a_real_model_lists_exactly_its_state_fields() -> None:
+    """A model holding nnx.Linear, nnx.BatchNorm, an nnx.List of blocks and two fields it
+    inherits from a base class in another file: completion offers those five, and nothing
+    but State's own members besides (no static attribute, no typo)."""
+    def fields(source: str) -> set[str]:
+        return {label for label in complete(source) if not label.startswith("_")} - state_members()
+
+    assert fields(REAL) == {"embed", "norm", "linear", "bn", "blocks"}
+    assert fields(REAL + "bn.") == {"scale", "bias", "mean", "var"}  # a library layer's shipped State
+    assert fields(REAL + "blocks[0].") == {"ln", "attn", "mlp"}  # an entry of the nnx.List

@@ -137,7 +137,7 @@ def test_chained_transformations_with_empty_states() -> None:
 def test_bad_arguments_name_the_problem_and_change_nothing() -> None:
     model = MLP(nnx.Rngs(0))
     with pytest.raises(ValueError, match="selects no state of MLP"):
-        nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Cache)
+        nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Cache)  # type: ignore[nnx-wrt]  # the plugin sees it too
     optimizer = nnx.Optimizer(model, optax.sgd(0.1))
     with pytest.raises(TypeError, match=r"takes \(model, grads\) or \(grads\).*got \(MLP\)"):
         optimizer.update(model)  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]  # under test

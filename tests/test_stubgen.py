@@ -65,7 +65,7 @@ def model_file(tmp_path: Path) -> Path:
 
 def stub_of(model_file: Path) -> str:
     stubs = stubgen.generate([model_file])
-    assert list(stubs) == [Path("pkg/models.pyi")]  # named by the import path
+    assert set(stubs) == {Path("pkg/models.pyi"), Path("jaxlib/_jax.pyi")}  # named by the import path
     return stubs[Path("pkg/models.pyi")]
 
 
@@ -78,12 +78,14 @@ def test_each_module_gets_a_state_class_with_its_fields(model_file: Path) -> Non
     assert "w: jax.Array" in linear_state and "scale: _t.Any" in linear_state
     assert "din" not in linear_state and "label" not in linear_state  # static fields are not paths
     block_state = ast.unparse(classes["BlockState"])
-    assert "linear: LinearState" in block_state and "calls: _t.Any" in block_state and "items: _t.Any" in block_state
+    assert "linear: LinearState" in block_state and "calls: jax.Array" in block_state  # the kind fixes its value type
+    # ``items`` is named like a State method: reached by key, as at run time, and typed per entry
+    assert "    items:" not in block_state and "Literal['items']) -> _Items[LinearState]" in block_state
     assert "__getattr__: None" in block_state  # unknown paths are errors
     assert "Literal['linear']" in block_state and "Literal['calls']" in block_state
     deeper_state = ast.unparse(classes["DeeperState"])
     assert "linear: LinearState" in deeper_state and "extra: jax.Array" in deeper_state  # inherited + own
-    assert "__nnx_state__: BlockState" in ast.unparse(classes["Block"])
+    assert "def __nnx_state__(self) -> _StateOf[Block, BlockState]" in ast.unparse(classes["Block"])
     # a declared field: the value on instances, the cell kind on the class
     assert "w: _Declared[jax.Array, _nnx.Param[jax.Array]]" in ast.unparse(classes["Linear"])
     assert "extra: _Declared[jax.Array, _nnx.BatchStat[jax.Array]]" in ast.unparse(classes["Deeper"])
@@ -105,7 +107,9 @@ def test_check_reports_missing_stale_and_orphaned_stubs(model_file: Path, tmp_pa
     assert stubgen.main([str(model_file), "-o", str(out), "--check"]) == 0
     model_file.write_text(MODEL.replace("din: int = nnx.static()", "din: int = nnx.static()\n    b: jax.Array = nnx.param()"))
     assert stubgen.main([str(model_file), "-o", str(out), "--check"]) == 1
-    assert "pkg/models.pyi is out of date" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pkg/models.pyi is out of date" in err
+    assert 'Linear: field "b" added (jax.Array)' in err  # the model and the field that changed
     stubgen.main([str(model_file), "-o", str(out)])
     assert "b: jax.Array" in (out / "pkg" / "models.pyi").read_text()
     model_file.unlink()
@@ -118,10 +122,155 @@ def test_check_reports_missing_stale_and_orphaned_stubs(model_file: Path, tmp_pa
 def test_files_without_modules_get_no_stub(tmp_path: Path) -> None:
     plain = tmp_path / "plain.py"
     plain.write_text("def f() -> int:\n    return 1\n")
-    assert stubgen.generate([plain]) == {}
+    assert stubgen.generate([plain]) == {Path("jaxlib/_jax.pyi"): stubgen.JAXLIB_STUB}  # only what strict pyright needs
 
 
 def test_cli_needs_the_subcommand(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.argv", ["nnx", "stubgn"])
     assert stubgen.cli() == 2
     assert "usage: nnx stubgen" in capsys.readouterr().err
+
+
+def test_bad_paths_and_flags_give_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert stubgen.main([str(tmp_path / "missing" / "path.py"), "-o", str(tmp_path / "stubs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file or folder" in err and "missing/path.py" in err
+    broken = tmp_path / "broken.py"
+    broken.write_text("class A(:\n")
+    assert stubgen.main([str(broken)]) == 2
+    assert "broken.py:1" in capsys.readouterr().err
+    assert stubgen.main([]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        stubgen.main(["--no-such-flag"])
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "stubs").exists()  # nothing written
+
+
+REAL = """
+from __future__ import annotations
+import dataclasses
+from typing import Optional
+import jax
+import nnx
+from pkg.base import Base
+
+
+def dense(n: int, *, rngs: nnx.Rngs) -> nnx.Linear:
+    return nnx.Linear(n, n, rngs=rngs)
+
+
+class Block(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+
+
+class Model(Base):
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        super().__init__(rngs)
+        self.bn = nnx.BatchNorm(2, rngs=rngs)
+        self.blocks = nnx.List([Block(rngs) for _ in range(2)])
+        self.heads = {"a": Block(rngs), "b": Block(rngs)}
+        self.mixed = (Block(rngs), nnx.Linear(2, 2, rngs=rngs))
+        self.sizes = (1, 2)
+        self.proj: Optional[nnx.Linear] = None
+        shared = Block(rngs)
+        self.left = shared
+        self.hidden = dense(2, rngs=rngs)
+        self.stacked = nnx.vmap(Block, axis_size=2)(rngs)
+        self.dtype = jax.numpy.float32
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.sow(nnx.Intermediate, "features", x)
+        return x
+
+
+@dataclasses.dataclass
+class Config:
+    width: int = 4
+    name: str = "m"
+
+
+@nnx.dataclass
+class Affine(nnx.Module):
+    w: jax.Array = nnx.param()
+    scale: float = 1.0
+"""
+
+BASE = """
+import nnx
+
+
+class Base(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        self.embed = nnx.Embed(4, 2, rngs=rngs)
+"""
+
+
+def state_class(text: str, name: str) -> str:
+    tree = ast.parse(text)
+    return next(ast.unparse(n) for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+
+
+def test_stubgen_resolves_what_it_did_not_generate(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(REAL)
+    (package / "base.py").write_text(BASE)
+    stubs = stubgen.generate([package / "models.py", package / "base.py"])
+    text = stubs[Path("pkg/models.pyi")]
+    model = state_class(text, "ModelState")
+    assert "embed: nnx.layer_states.EmbedState" in model  # inherited from a base in another file
+    assert "bn: nnx.layer_states.BatchNormState" in model  # a library layer: its shipped State
+    assert "blocks: _Items[BlockState]" in model and "heads: _Items[BlockState]" in model  # containers
+    assert "mixed: _t.Any" in model  # entries of different classes: not checked below, never static
+    assert "proj: nnx.layer_states.LinearState" in model  # Optional submodule
+    assert "left: BlockState" in model  # from a local variable
+    assert "hidden: nnx.layer_states.LinearState" in model  # a helper function's return annotation
+    assert "stacked: _t.Any" in model  # a call stubgen cannot follow: may be state
+    assert "features: _t.Any" in model  # sown in a method
+    assert "sizes" not in model and "dtype:" not in model  # static
+    assert "import nnx.layer_states" in text
+    config = state_class(text, "Config")
+    assert "width: int = ..." in config and "name: str = ..." in config  # dataclass defaults kept
+    affine = state_class(text, "Affine")
+    assert "= nnx.param()" in affine and "scale: float = ..." in affine
+    assert "@property" in affine  # __nnx_state__ is no constructor parameter
+
+
+def test_watch_regenerates(model_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "watched"
+    assert stubgen._watch([model_file], out, interval=0.0, rounds=1) == 0
+    assert (out / "pkg" / "models.pyi").exists()
+
+
+def test_library_states_are_up_to_date() -> None:
+    assert stubgen.main(["--library", "--check"]) == 0
+
+
+def test_library_state_classes_hold_what_the_layers_hold_at_run_time() -> None:
+    """Each shipped State class lists every state path its layer has at run time (a field
+    that exists only with some arguments, like ``bias``, is listed too)."""
+    import nnx
+
+    rngs = nnx.Rngs(0)
+    layers = [
+        nnx.Linear(2, 3, rngs=rngs),
+        nnx.BatchNorm(3, rngs=rngs),
+        nnx.LayerNorm(3, rngs=rngs),
+        nnx.RMSNorm(3, rngs=rngs),
+        nnx.GroupNorm(4, num_groups=2, rngs=rngs),
+        nnx.Conv(2, 3, (3, 3), rngs=rngs),
+        nnx.Embed(4, 3, rngs=rngs),
+        nnx.Dropout(0.1, rngs=rngs),
+        nnx.MultiHeadAttention(2, 4, rngs=rngs),
+        nnx.LoRALinear(2, 3, lora_rank=1, rngs=rngs),
+        nnx.LSTMCell(2, 3, rngs=rngs),
+        nnx.Sequential(nnx.Linear(2, 2, rngs=rngs)),
+    ]
+    declared = stubgen._state_fields_of(stubgen.library_states())
+    for layer in layers:
+        name = type(layer).__name__
+        assert name in declared, name
+        top = {path[0] for path in nnx.state(layer).paths}
+        assert top <= set(declared[name]), (name, top - set(declared[name]))

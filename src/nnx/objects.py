@@ -26,6 +26,9 @@ from nnx.fields import Field
 from nnx.refs import INERT, check_store, current_trace
 from nnx.variables import Boxed, Variable
 
+if TYPE_CHECKING:  # checkers only: state sits above objects in the layering
+    from nnx.state import Exact
+
 Key = str | int
 
 
@@ -54,7 +57,7 @@ class Object:
     if TYPE_CHECKING:
 
         @property
-        def __nnx_self__(self) -> Self:
+        def __nnx_self__(self) -> Exact[Self]:
             """The object's own type, for ``nnx.state.HasState`` (checkers only)."""
             ...
 

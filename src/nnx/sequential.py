@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from nnx.compat import Module
 from nnx.containers import List
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import SequentialState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class Sequential(Module):
@@ -19,3 +23,6 @@ class Sequential(Module):
             x = layer(x, *args, **kwargs)
             args, kwargs = (), {}
         return x
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[Sequential, SequentialState]

@@ -26,31 +26,46 @@ from nnx.refs import current_trace
 from nnx.variables import Variable
 
 #: The module class a State came from; covariant, so ``State[Linear]`` is a ``State[Module]``.
-M = TypeVar("M", covariant=True)
-#: The Variable kinds a State holds (``Any``: not known). Only the mypy plugin fills it in
-#: (``nnx.state(m, nnx.Param)`` is ``State[Linear, Param[Any]]`` there), so that a path the
-#: filter removed is an error; everywhere else it stays at its default and reads ``State[M]``.
+#: Defaults to ``Any``: a bare ``nnx.State`` annotation is a State of some module.
+M = DefaultTypeVar("M", covariant=True, default=Any)
+#: The Variable kinds a State holds (``Any``: not known). Only the mypy plugin fills it in,
+#: with the exact kinds of the leaves the filters gave this part (``nnx.state(m, nnx.Param)``
+#: is ``State[Linear, Param[Any]]`` there), so that a path the filter removed is an error;
+#: everywhere else it stays at its default and reads ``State[M]``.
 K = DefaultTypeVar("K", covariant=True, default=Any)
 S = TypeVar("S")
-N_co = TypeVar("N_co", covariant=True)
+N = TypeVar("N")
 S_co = TypeVar("S_co", covariant=True)
 Meta = tuple[tuple[str, Any], ...]
 
 
-class HasState(Protocol[N_co, S_co]):
-    """What a type checker sees of a module that has a generated stub (``nnx.stubgen``).
+class Exact(Generic[N]):
+    """For type checkers only: ``Exact[Linear]`` is not an ``Exact[Base]`` nor an
+    ``Exact[Sub]`` (invariant), so a State type declared for one class is not inherited
+    by its subclasses (``HasState``)."""
 
-    The stub gives the module class ``__nnx_state__: LinearState``, a concrete
-    State class with one typed attribute per field, and ``nnx.state`` /
-    ``nnx.split`` / ``nnx.pop`` return that class for it. ``__nnx_self__``
-    (declared on ``Object`` for checkers only) recovers the module type for
-    the GraphDef. Neither attribute exists at run time.
+
+class StateOf(Generic[N, S_co]):
+    """For type checkers only: what ``__nnx_state__`` is declared as on a module class with
+    a concrete State class: ``__nnx_state__: StateOf[Linear, LinearState]``."""
+
+
+class HasState(Protocol[N, S_co]):
+    """What a type checker sees of a module class with a concrete State class: a library
+    layer (``nnx.Linear`` declares ``__nnx_state__: StateOf[Linear, LinearState]``) or a
+    class in a stub that ``nnx.stubgen`` generated.
+
+    ``nnx.state`` / ``nnx.split`` / ``nnx.pop`` return that class for it. ``__nnx_self__``
+    (declared on ``Object`` for checkers only) is ``Exact[type of the instance]``: a subclass
+    that declares no State class of its own inherits its base's ``__nnx_state__``, whose
+    ``Exact[Base]`` does not match ``Exact[Sub]``, so it gets the generic ``State[Sub]``
+    instead of a State class that lacks its own fields. Neither attribute exists at run time.
     """
 
     @property
-    def __nnx_self__(self) -> N_co: ...
+    def __nnx_self__(self) -> Exact[N]: ...
     @property
-    def __nnx_state__(self) -> S_co: ...
+    def __nnx_state__(self) -> StateOf[N, S_co]: ...
 
 
 def path_order(path: Path) -> tuple[tuple[int, Any], ...]:
@@ -545,3 +560,13 @@ def _unflatten(layout: Layout, leaves: Any) -> State[Any]:
 jax.tree_util.register_pytree_with_keys(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
     State, _flatten_with_keys, _unflatten, _flatten
 )
+
+
+if TYPE_CHECKING:
+
+    class Items(State[Any, Any], Generic[S_co]):
+        """For type checkers only: the State under a container of modules (``nnx.List``,
+        ``nnx.Dict``, a list, dict or tuple of one Module class). Every entry is an ``S_co``,
+        so ``state.blocks[0].kernel`` is checked. At run time it is a plain ``State``."""
+
+        def __getitem__(self, key: Key) -> S_co: ...

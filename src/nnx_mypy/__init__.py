@@ -69,6 +69,8 @@ class NnxPlugin(Plugin):
     def _info(self, fullname: str) -> TypeInfo | None:
         if self._modules is None:
             return None
+        if fullname.startswith(names.COLLECTION_PREFIX):
+            return self._kind_of_collection(fullname[len(names.COLLECTION_PREFIX) :])
         symbol = self.lookup_fully_qualified(fullname)
         return symbol.node if symbol is not None and isinstance(symbol.node, TypeInfo) else None
 
@@ -78,6 +80,17 @@ class NnxPlugin(Plugin):
         if self._collections is None:
             self._collections = _scan_kinds(self._modules or {})
         return self._collections
+
+    def _kind_of_collection(self, collection: str) -> TypeInfo | None:
+        """The kind ``nnx.ref(collection)`` creates: the first that declares the collection itself
+        (nnx's own kinds are defined first at run time)."""
+        own = [
+            k
+            for k in self._known_collections().get(collection, [])
+            if k.metadata.get(names.METADATA_KIND, {}).get("collection") == collection
+        ]
+        own.sort(key=lambda k: not k.fullname.startswith("nnx."))
+        return own[0] if own else None
 
     def _record_kind(self, ctx: ClassDefContext) -> None:
         record_kind(ctx)

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from mypy.checker import TypeChecker
 from mypy.maptype import map_instance_to_supertype
-from mypy.nodes import ARG_STAR, ARG_STAR2, Expression, IndexExpr, IntExpr, MemberExpr, StrExpr, TypeInfo
+from mypy.nodes import ARG_STAR, ARG_STAR2, EllipsisExpr, Expression, IndexExpr, IntExpr, MemberExpr, StrExpr, TypeInfo
 from mypy.plugin import AttributeContext, CheckerPluginInterface, FunctionContext, FunctionSigContext, MethodContext
 from mypy.types import (
     AnyType,
@@ -29,7 +29,7 @@ from mypy.types import (
 
 from nnx_mypy import errors, names
 from nnx_mypy.filters import Evaluator, Match
-from nnx_mypy.model import Field, Leaf, Lookup, fields_of, is_module, leaves
+from nnx_mypy.model import WILDCARD, Field, Leaf, Lookup, fields_of, is_module, leaves
 from nnx_mypy.record import is_subclass
 
 _CODES = {"filter": errors.NOT_A_FILTER, "collection": errors.COLLECTION}
@@ -123,14 +123,20 @@ class Checks:
             return field.value_type or AnyType(TypeOfAny.special_form)
         if field.role == "module" and field.module is not None:
             return self._state_type(field.module, kinds, api)
+        items = self.lookup(names.ITEMS)
+        if field.role == "items" and field.module is not None and items is not None:
+            return Instance(items, [self._state_type(field.module, kinds, api)])  # state.blocks[0].kernel
         return AnyType(TypeOfAny.special_form)
 
     def _kept(self, module: TypeInfo, field: Field, kinds: ProperType) -> bool:
+        """Whether the State with these kinds may hold something at ``field``."""
         if field.role == "leaf":
             return _kind_in(field.kind, kinds)
-        if field.role == "module" and field.module is not None:
+        if field.role in ("module", "items") and field.module is not None:
             found, complete = leaves(field.module, self.lookup)
             return not complete or any(_kind_in(leaf.kind, kinds) for leaf in found)
+        if field.role == "rngs":
+            return any(_kind_in(self.lookup(k), kinds) for k in (names.RNG_KEY, names.RNG_COUNT))
         return True  # opaque: may hold anything
 
     # -- filters --------------------------------------------------------
@@ -172,43 +178,72 @@ class Checks:
     ) -> Type:
         found, complete = leaves(module, self.lookup)
         sown = [self._sown_only(m) for m in matches]
+        # Each known leaf goes to the first filter that matches it, as at run time; where a
+        # filter's answer is not known statically the leaf may be in that part or a later one,
+        # so it counts for each (a State's kinds say what it *may* hold: no false errors).
         groups: list[list[Leaf]] = [[] for _ in matches]
-        uncertain = [False] * len(matches)
         unmatched: list[Leaf] = []
         for leaf in found:
             for i, match in enumerate(matches):
                 answer = match(leaf)
-                if answer is None:
-                    uncertain[i:] = [True] * (len(matches) - i)
-                    break
-                if answer:
+                if answer is not False:
                     groups[i].append(leaf)
+                if answer is True:
                     break
             else:
                 unmatched.append(leaf)
+        maybe = [False] * len(matches)  # filters that a subclass instance's leaves could reach
+        for probe in self._subclass_probes(found):
+            for i, match in enumerate(matches):
+                answer = match(probe)
+                maybe[i] = maybe[i] or answer is not False
+                if answer is True:
+                    break
         listing = ", ".join(f"{'.'.join(l.path)}: {l.kind.name if l.kind else 'array'}" for l in found)
         for i, expr in enumerate(exprs):
-            if not groups[i] and not uncertain[i] and complete and not sown[i]:
+            # ``...`` is the catch-all: collecting nothing is what it is for on a fully split module.
+            if (
+                not groups[i]
+                and complete
+                and not sown[i]
+                and not isinstance(expr, EllipsisExpr)
+                and not maybe[i]
+            ):
                 ctx.api.fail(
                     f"Filter matches no state of {module.name} in {where}; its state is: {listing or '(none)'}",
                     expr,
                     code=errors.UNMATCHED_FILTER,
                 )
-        if exhaustive and matches and unmatched and not any(uncertain):
-            paths = ", ".join(f"{'.'.join(l.path)} ({l.kind.name if l.kind else 'array'})" for l in unmatched)
+        certain = [leaf for leaf in unmatched if all(m(leaf) is False for m in matches)]
+        if exhaustive and matches and certain:
+            paths = ", ".join(f"{'.'.join(l.path)} ({l.kind.name if l.kind else 'array'})" for l in certain)
             ctx.api.fail(
                 f"{where} leaves {paths} of {module.name} unmatched by every filter; add a filter for "
                 "them or end with ... to collect the rest",
                 ctx.context,
                 code=errors.SPLIT_UNMATCHED,
             )
-        kinds: list[ProperType | None] = [
-            None if uncertain[i] or not complete else _union_of_kinds(g, ctx.api) for i, g in enumerate(groups)
-        ]
+        kinds: list[ProperType | None] = [_union_of_kinds(g, ctx.api) for g in groups]
         if not matches:
             kinds = [None]
         typed = self._with_kinds(ctx.default_return_type, module, kinds, ctx.api)
         return _untyped_where(typed, sown) if any(sown) else typed
+
+    def _subclass_probes(self, found: list[Leaf]) -> list[Leaf]:
+        """Leaves a subclass instance could add. A submodule may be a subclass of its declared
+        class (surgery: ``model.linear = nnx.LoRALinear.from_linear(...)``) whose extra leaves
+        are usually of a kind derived from one it holds (``LoRAParam`` from ``Param``); a filter
+        that could take them is not reported as matching nothing."""
+        kinds = [k for ks in self.collections().values() for k in ks]
+        probes: dict[tuple[tuple[str, ...], str], Leaf] = {}
+        for leaf in found:
+            if leaf.kind is None:
+                continue
+            for kind in kinds:
+                if kind.fullname != leaf.kind.fullname and kind.has_base(leaf.kind.fullname):
+                    path = (*leaf.path[:-1], WILDCARD)
+                    probes[(path, kind.fullname)] = Leaf(path, kind)
+        return list(probes.values())
 
     def _sown_only(self, match: Match) -> bool:
         """Whether a filter selects intermediates and nothing else (``nnx.Intermediate``,
@@ -275,7 +310,9 @@ class Checks:
                 return ctx.default_return_type
             found, complete = leaves(module, self.lookup)
             answers = [match(leaf) for leaf in found]
-            if complete and not any(a is not False for a in answers):
+            if complete and not any(a is not False for a in answers) and not any(
+                match(probe) is not False for probe in self._subclass_probes(found)
+            ):
                 listing = ", ".join(f"{'.'.join(l.path)}: {l.kind.name if l.kind else 'array'}" for l in found)
                 ctx.api.fail(
                     f"{where}: wrt= matches no state of {module.name}, so the gradient would be empty; "
@@ -402,11 +439,14 @@ def _literal_str(typ: Type) -> str | None:
 
 
 def _kind_in(kind: TypeInfo | None, kinds: ProperType) -> bool:
+    """Whether a leaf of ``kind`` may be in a State holding ``kinds``: the plugin lists the exact
+    kinds each part of a split received, so a ``LoRAParam`` that went to an earlier filter is not
+    in a later ``nnx.Param`` part."""
     items = kinds.items if isinstance(kinds, UnionType) else [kinds]
     for item in map(get_proper_type, items):
         if isinstance(item, NoneType) and kind is None:
             return True
-        if isinstance(item, Instance) and kind is not None and is_subclass(kind, item.type.fullname):
+        if isinstance(item, Instance) and kind is not None and kind.fullname == item.type.fullname:
             return True
         if isinstance(item, AnyType):
             return True

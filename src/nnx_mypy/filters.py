@@ -38,7 +38,7 @@ from mypy.types import (
 )
 
 from nnx_mypy import names
-from nnx_mypy.model import Leaf
+from nnx_mypy.model import WILDCARD, Leaf
 from nnx_mypy.record import is_subclass
 
 #: leaf -> matches? (None: not known statically)
@@ -132,10 +132,10 @@ class Evaluator:
             return _all_of(parts)
         if callee == names.PATH_CONTAINS and len(call.args) == 1:
             key = call.args[0]
-            if isinstance(key, StrExpr):
-                return lambda leaf: key.value in leaf.path
-            if isinstance(key, IntExpr):
-                return lambda leaf: False  # module fields are named; indices live in containers
+            if isinstance(key, (StrExpr, IntExpr)):
+                wanted = key.value
+                # WILDCARD: a container index or stream name that only the run time knows
+                return lambda leaf: True if wanted in leaf.path else (None if WILDCARD in leaf.path else False)
         return None
 
     def _by_type(self, expr: Expression) -> Match:

@@ -9,9 +9,17 @@ is classified by its type:
   that kind, whose State value has the declared (inner) type;
 * an array type: a leaf of no kind (a buffer);
 * a Module class: a *submodule*, whose own fields continue the path;
-* a container, another nnx Object, or a type not known yet: *opaque*
-  (the path exists; what is below it is not checked);
+* an ``nnx.List`` / ``nnx.Dict`` / list / dict / tuple whose entries are all
+  of one Module class: *items* (``state.blocks[0].kernel`` is checked);
+* an ``nnx.Rngs``: *rngs* (leaves of known kinds, ``RngKey`` and ``RngCount``,
+  under stream names that only the run time knows);
+* another container, another nnx Object, ``Any``, a TypeVar, a Protocol, or
+  ``nnx.Module`` itself: *opaque* (the path exists; what is below it is not
+  checked, and only checks that need the whole model switch off);
 * anything else: *static* (it lives in the GraphDef, not in the State).
+
+The library's own classes (``nnx.*``) declare all their state, so there an
+attribute of an unknown type (``dtype: Dtype``, an alias of ``Any``) is static.
 """
 
 from __future__ import annotations
@@ -21,12 +29,23 @@ from typing import Callable, Iterator, Literal
 
 from mypy.nodes import TypeInfo, Var
 from mypy.maptype import map_instance_to_supertype
-from mypy.types import AnyType, Instance, ProperType, TupleType, Type, TypeOfAny, UnionType, get_proper_type
+from mypy.types import (
+    AnyType,
+    CallableType,
+    Instance,
+    ProperType,
+    TupleType,
+    Type,
+    TypeOfAny,
+    TypeVarType,
+    UnionType,
+    get_proper_type,
+)
 
 from nnx_mypy import names
 from nnx_mypy.record import is_subclass
 
-Role = Literal["leaf", "module", "opaque", "static"]
+Role = Literal["leaf", "module", "items", "rngs", "opaque", "static"]
 Lookup = Callable[[str], "TypeInfo | None"]
 
 
@@ -38,7 +57,7 @@ class Field:
     role: Role
     kind: TypeInfo | None = None  # the Variable kind of a leaf (None: a plain array)
     value_type: Type | None = None  # what the State holds at this path (a leaf's value)
-    module: TypeInfo | None = None  # the class of a submodule
+    module: TypeInfo | None = None  # the class of a submodule, or of every entry of ``items``
 
     def describe(self) -> str:
         """``w: Param`` / ``block: Block`` / ``cache: ?`` for messages."""
@@ -46,6 +65,10 @@ class Field:
             return f"{self.name}: {self.kind.name if self.kind else 'array'}"
         if self.role == "module" and self.module is not None:
             return f"{self.name}: {self.module.name}"
+        if self.role == "items" and self.module is not None:
+            return f"{self.name}: [{self.module.name}]"
+        if self.role == "rngs":
+            return f"{self.name}: Rngs"
         return f"{self.name}: ?"
 
 
@@ -60,6 +83,7 @@ def fields_of(info: TypeInfo, lookup: Lookup) -> dict[str, Field]:
     for klass in reversed(info.mro):
         if klass.fullname.startswith("nnx.") and klass.module_name in _CORE_MODULES:
             continue  # the framework's own attributes are not state
+        library = klass.module_name.startswith("nnx.")
         declared = klass.metadata.get(names.METADATA_FIELDS, {}).get("fields", {})
         for name, symbol in klass.names.items():
             if name.startswith("__") or not isinstance(symbol.node, Var):
@@ -67,7 +91,10 @@ def fields_of(info: TypeInfo, lookup: Lookup) -> dict[str, Field]:
             var = symbol.node
             if var.is_property or (var.is_classvar and name not in declared):
                 continue
-            out[name] = _classify(name, var, declared.get(name), lookup)
+            found = _classify(name, var, declared.get(name), lookup)
+            if library and found.role == "opaque" and not _holds_known_state(var.type):
+                found = Field(name, "static")  # a library layer declares its state; the rest is static
+            out[name] = found
         for name, spec in declared.items():  # sown in a method: no attribute symbol exists
             if spec.get("sown") and name not in out:
                 spelled = str(spec.get("kind") or "")
@@ -86,8 +113,11 @@ def _classify(name: str, var: Var, declared: dict[str, object] | None, lookup: L
             return Field(name, "static")
         kind_name = declared.get("kind")
         kind = lookup(kind_name) if isinstance(kind_name, str) else None
-        if kind is None:  # nnx.ref("collection"): the first kind declaring it
-            kind = lookup(names.VARIABLE)
+        collection = declared.get("collection")
+        if kind is None and isinstance(collection, str):  # nnx.ref("params"): the kind it resolves to
+            kind = lookup(names.COLLECTION_PREFIX + collection)
+        if kind is None:
+            return Field(name, "opaque")  # a kind we cannot resolve: any filter may take it
         return Field(name, "leaf", kind, var.type)
     if var.type is None:
         return Field(name, "opaque")
@@ -98,12 +128,14 @@ def classify_type(name: str, typ: ProperType) -> Field:
     """The role of an attribute of type ``typ``."""
     if isinstance(typ, AnyType):
         return Field(name, "opaque")
+    if isinstance(typ, TypeVarType):  # a generic module's submodule: any subclass of the bound
+        return Field(name, "opaque" if _holds_state(get_proper_type(typ.upper_bound)) else "static")
     if isinstance(typ, UnionType):  # Optional submodules etc.: state if any member is
         roles = [classify_type(name, get_proper_type(t)) for t in typ.items]
         nodes = [f for f in roles if f.role != "static"]
         return nodes[0] if len(nodes) == 1 and len(roles) == 2 else Field(name, "opaque" if nodes else "static")
     if isinstance(typ, TupleType):
-        return Field(name, "opaque" if any(_holds_state(get_proper_type(t)) for t in typ.items) else "static")
+        return _items(name, [get_proper_type(t) for t in typ.items])
     if not isinstance(typ, Instance):
         return Field(name, "static")
     info = typ.type
@@ -111,24 +143,44 @@ def classify_type(name: str, typ: ProperType) -> Field:
         variable = map_instance_to_supertype(typ, info.mro[info.mro.index(_variable_info(info))])
         inner = variable.args[0] if variable.args else AnyType(TypeOfAny.special_form)
         return Field(name, "leaf", info, inner)
+    if info.fullname in _CORE_MODULE_CLASSES or info.is_protocol or info.fullname == "builtins.object":
+        return Field(name, "opaque")  # ``backbone: nnx.Module`` / a Protocol: any module may be there
     if is_module(info):
         return Field(name, "module", module=info)
     if any(is_subclass(info, a) for a in names.ARRAY_TYPES):
         return Field(name, "leaf", None, typ)
+    if is_subclass(info, names.RNGS):
+        return Field(name, "rngs")
     if is_subclass(info, names.OBJECT):
         return Field(name, "opaque")
     if info.fullname in names.CONTAINERS or any(is_subclass(info, c) for c in names.CONTAINERS):
-        return Field(name, "opaque" if _holds_state(typ) else "static")
+        if not _holds_state(typ):
+            return Field(name, "static")
+        entries = typ.args[-1:] if is_subclass(info, "builtins.dict") else typ.args[:1]
+        return _items(name, [get_proper_type(t) for t in entries])
     return Field(name, "static")
+
+
+def _items(name: str, entries: list[ProperType]) -> Field:
+    """A container: ``items`` when every entry is of one Module class, else opaque or static."""
+    if not any(_holds_state(t) for t in entries):
+        return Field(name, "static")
+    roles = [classify_type(name, t) for t in entries]
+    modules = {f.module.fullname: f.module for f in roles if f.role == "module" and f.module is not None}
+    if len(modules) == 1 and all(f.role == "module" for f in roles):
+        return Field(name, "items", module=next(iter(modules.values())))
+    return Field(name, "opaque")
 
 
 def _variable_info(info: TypeInfo) -> TypeInfo:
     return next(k for k in info.mro if k.fullname == names.VARIABLE)
 
 
-def _holds_state(typ: ProperType) -> bool:
+def _holds_state(typ: ProperType | None) -> bool:
     """Whether a value of this type may contain state (containers are looked into)."""
-    if isinstance(typ, AnyType):
+    if typ is None or isinstance(typ, (AnyType, TypeVarType, CallableType)):
+        return True  # a callable may be a module (``nnx.Sequential``'s layers)
+    if isinstance(typ, Instance) and (typ.type.is_protocol or typ.type.fullname == "builtins.object"):
         return True
     if isinstance(typ, TupleType):
         return any(_holds_state(get_proper_type(t)) for t in typ.items)
@@ -139,6 +191,34 @@ def _holds_state(typ: ProperType) -> bool:
             return any(_holds_state(get_proper_type(a)) for a in typ.args)
         return is_subclass(typ.type, names.OBJECT) or classify_type("", typ).role in ("leaf", "module")
     return False
+
+
+#: A path key that only the run time knows (a container index, an Rngs stream name).
+WILDCARD = "*"
+
+
+def _holds_known_state(typ: Type | None) -> bool:
+    """Whether a library attribute of this type holds state. The library declares its state
+    with cell and module types, so ``Any`` (``dtype: Dtype``), Protocols (``Hashable``) and
+    callables (initializers, activations) are static there; a container of callables is not
+    (``nnx.Sequential``'s layers)."""
+    proper = get_proper_type(typ) if typ is not None else None
+    if proper is None or isinstance(proper, (AnyType, CallableType)):
+        return False
+    if isinstance(proper, TypeVarType):
+        return _holds_known_state(proper.upper_bound)
+    if isinstance(proper, (UnionType, TupleType)):
+        return any(_holds_known_state(t) for t in proper.items)
+    if isinstance(proper, Instance):
+        if proper.type.is_protocol:  # nnx's own protocols stand for modules (``RecurrentCell``)
+            return proper.type.fullname.startswith("nnx.")
+        if proper.type.fullname == "builtins.object":
+            return False
+        if proper.type.fullname in names.CONTAINERS or any(is_subclass(proper.type, c) for c in names.CONTAINERS):
+            return any(_holds_state(get_proper_type(a)) for a in proper.args)
+        return _holds_state(proper)
+    return False
+
 
 
 @dataclass(frozen=True)
@@ -154,10 +234,13 @@ def leaves(info: TypeInfo, lookup: Lookup) -> tuple[list[Leaf], bool]:
     (False when an opaque field may hold more)."""
     found: list[Leaf] = []
     complete = info.fullname not in _CORE_MODULE_CLASSES  # ``m: nnx.Module``: fields unknown
+    rng_kinds = [lookup(names.RNG_KEY), lookup(names.RNG_COUNT)]
     for path, field in _walk(info, (), lookup, set()):
         if field.role == "leaf":
             found.append(Leaf(path, field.kind))
-        elif field.role == "opaque":
+        elif field.role == "rngs" and all(rng_kinds):
+            found.extend(Leaf((*path, WILDCARD, leaf), kind) for leaf, kind in zip(("key", "count"), rng_kinds) if kind)
+        elif field.role != "static":
             complete = False
     return found, complete
 
@@ -171,5 +254,7 @@ def _walk(info: TypeInfo, prefix: tuple[str, ...], lookup: Lookup, seen: set[str
         path = (*prefix, name)
         if field.role == "module" and field.module is not None:
             yield from _walk(field.module, path, lookup, seen)
+        elif field.role == "items" and field.module is not None:
+            yield from _walk(field.module, (*path, WILDCARD), lookup, seen)
         else:
             yield path, field

@@ -6,6 +6,12 @@ OBJECT = "nnx.objects.Object"
 MODULE_BASE = "nnx.module.ModuleBase"
 VARIABLE = "nnx.variables.Variable"
 STATE = "nnx.state.State"
+ITEMS = "nnx.state.Items"
+RNGS = "nnx.rngs.Rngs"
+RNG_KEY = "nnx.variables.RngKey"
+RNG_COUNT = "nnx.variables.RngCount"
+#: ``lookup(COLLECTION_PREFIX + "params")`` finds the kind ``nnx.ref("params")`` creates.
+COLLECTION_PREFIX = "collection:"
 GRAPHDEF = "nnx.graphdef.GraphDef"
 
 #: Field declarators: name -> the Variable kind they create (None: by argument / static).

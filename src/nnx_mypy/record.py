@@ -20,6 +20,7 @@ from mypy.nodes import (
     Block,
     CallExpr,
     Decorator,
+    Expression,
     ExpressionStmt,
     FuncDef,
     IfStmt,
@@ -128,7 +129,7 @@ def record_kind(ctx: ClassDefContext) -> None:
     """Record the collection name of a Variable kind (``collection=`` or the snake-cased name)."""
     info = ctx.cls.info
     keyword = ctx.cls.keywords.get("collection")
-    collection = keyword.value if isinstance(keyword, StrExpr) else None
+    collection = _string_value(keyword, ctx) if keyword is not None else None
     if collection is None:
         for stmt in ctx.cls.defs.body:  # ``collection = "counts"`` in the class body
             if (
@@ -138,6 +139,24 @@ def record_kind(ctx: ClassDefContext) -> None:
             ):
                 collection = stmt.rvalue.value
     info.metadata[names.METADATA_KIND] = {"collection": collection or snake_case(info.name)}
+
+
+def _string_value(expr: Expression, ctx: ClassDefContext) -> str | None:
+    """A string literal, or a name bound to one at the top of its module (``collection=COUNTS``)."""
+    if isinstance(expr, StrExpr):
+        return expr.value
+    if not isinstance(expr, RefExpr) or not expr.fullname or "." not in expr.fullname:
+        return None
+    module_name, _, name = expr.fullname.rpartition(".")
+    module = ctx.api.modules.get(module_name)
+    for stmt in module.defs if module is not None else []:
+        if (
+            isinstance(stmt, AssignmentStmt)
+            and any(isinstance(t, NameExpr) and t.name == name for t in stmt.lvalues)
+            and isinstance(stmt.rvalue, StrExpr)
+        ):
+            return stmt.rvalue.value
+    return None
 
 
 def is_subclass(info: TypeInfo, fullname: str) -> bool:

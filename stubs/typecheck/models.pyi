@@ -3,6 +3,7 @@
 import typing as _t
 import nnx as _nnx
 from nnx.fields import Declared as _Declared
+from nnx.state import StateOf as _StateOf
 
 import jax
 import jax.numpy as jnp
@@ -20,16 +21,20 @@ class Linear(nnx.Module):
         ...
     def __call__(self, x: jax.Array) -> jax.Array:
         ...
-    __nnx_state__: LinearState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Linear, LinearState]: ...  # type: ignore
 
 class LinearState(_nnx.State[Linear]):
     w: jax.Array
     b: jax.Array
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["w"]) -> jax.Array: ...  # type: ignore
     @_t.overload
-    def __getitem__(self, key: _t.Literal["b"]) -> jax.Array: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["b"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class BatchNorm(nnx.Module):
@@ -41,19 +46,23 @@ class BatchNorm(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         ...
     momentum: float
-    __nnx_state__: BatchNormState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[BatchNorm, BatchNormState]: ...  # type: ignore
 
 class BatchNormState(_nnx.State[BatchNorm]):
     scale: jax.Array
     mean: jax.Array
     var: jax.Array
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["scale"]) -> jax.Array: ...  # type: ignore
     @_t.overload
-    def __getitem__(self, key: _t.Literal["mean"]) -> jax.Array: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["mean"]) -> jax.Array: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["var"]) -> jax.Array: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["var"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Block(nnx.Module):
@@ -64,19 +73,23 @@ class Block(nnx.Module):
     linear: Linear
     bn: BatchNorm
     calls: Count
-    __nnx_state__: BlockState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Block, BlockState]: ...  # type: ignore
 
 class BlockState(_nnx.State[Block]):
     linear: LinearState
     bn: BatchNormState
-    calls: _t.Any
+    calls: jax.Array
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["linear"]) -> LinearState: ...  # type: ignore
     @_t.overload
-    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["calls"]) -> _t.Any: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Model(nnx.Module):
@@ -87,16 +100,20 @@ class Model(nnx.Module):
     block: Block
     head: Linear
     name: str
-    __nnx_state__: ModelState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Model, ModelState]: ...  # type: ignore
 
 class ModelState(_nnx.State[Model]):
     block: BlockState
     head: LinearState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["block"]) -> BlockState: ...  # type: ignore
     @_t.overload
-    def __getitem__(self, key: _t.Literal["head"]) -> LinearState: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["head"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class Probe(nnx.Module):
@@ -106,14 +123,21 @@ class Probe(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         ...
     scale: nnx.Param
-    __nnx_state__: ProbeState  # type: ignore
+    @property
+    def __nnx_state__(self) -> _StateOf[Probe, ProbeState]: ...  # type: ignore
 
 class ProbeState(_nnx.State[Probe]):
     cache: jax.Array
     scale: _t.Any
+    features: _t.Any
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["cache"]) -> jax.Array: ...  # type: ignore
     @_t.overload
-    def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 

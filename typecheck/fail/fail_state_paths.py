@@ -13,8 +13,8 @@ state.block.linaer  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttr
 state.block.linear.W  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 state.head.din  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]  # static: in the GraphDef
 state.name  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]  # static
-state["bloc"]  # type: ignore[nnx-state-path]  # pyright: ignore[reportArgumentType, reportCallIssue]
-state["block"]["bn"]["mena"]  # type: ignore[nnx-state-path]  # pyright: ignore[reportArgumentType, reportCallIssue]
+state["bloc"]  # type: ignore[nnx-state-path]
+state["block"]["bn"]["mena"]  # type: ignore[nnx-state-path]
 state.block.bn.momentum  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 x: str = state.block.linear.w  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 # mypy has no plugin hook for attribute writes through __setattr__: only the stubs check these

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import Any, Hashable, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,10 @@ from nnx.nn.metadata import Initializer, record_metadata
 from nnx.nn.norm_stats import broadcast_shape, moments, normalize
 from nnx.rngs import Rngs
 from nnx.variables import BatchStat, Param
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import BatchNormState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class BatchNorm(Module):
@@ -116,3 +120,6 @@ class BatchNorm(Module):
             epsilon=self.epsilon,
             dtype=self.dtype,
         )
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[BatchNorm, BatchNormState]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,10 @@ from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import ConvState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class Conv(Module):
@@ -123,3 +127,6 @@ class Conv(Module):
         if bias is not None:
             y = y + bias
         return restore_batch(y, batch)
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[Conv, ConvState]

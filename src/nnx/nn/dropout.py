@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +10,10 @@ from jax import lax
 
 from nnx.compat import Module
 from nnx.rngs import Rngs
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import DropoutState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class Dropout(Module):
@@ -66,3 +70,6 @@ class Dropout(Module):
         keep = jax.random.bernoulli(key, keep_prob, mask_shape)
         keep = jnp.broadcast_to(keep, x.shape)
         return lax.select(keep, x / keep_prob, lax.full_like(x, 0))
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[Dropout, DropoutState]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +14,10 @@ from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import EinsumState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class Einsum(Module):
@@ -71,3 +75,6 @@ class Einsum(Module):
         if bias is not None:
             y = y + bias
         return y
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[Einsum, EinsumState]

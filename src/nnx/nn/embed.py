@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 
@@ -11,6 +13,10 @@ from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import EmbedState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 default_embed_init: Initializer = initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
 
@@ -54,3 +60,6 @@ class Embed(Module):
         """Similarity of ``query`` (last axis ``features``) with every embedding row."""
         query, embedding = promote_dtype((query, self.embedding[...]), dtype=self.dtype)
         return query @ embedding.T
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[Embed, EmbedState]

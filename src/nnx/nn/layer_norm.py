@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import Any, Hashable, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +14,10 @@ from nnx.nn.metadata import Initializer
 from nnx.nn.norm_stats import init_affine, moments, normalize
 from nnx.rngs import Rngs
 from nnx.variables import Param
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import LayerNormState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class LayerNorm(Module):
@@ -77,3 +81,6 @@ class LayerNorm(Module):
             epsilon=self.epsilon,
             dtype=self.dtype,
         )
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[LayerNorm, LayerNormState]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -12,6 +14,10 @@ from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import LinearState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 default_kernel_init: Initializer = initializers.lecun_normal()
 default_bias_init: Initializer = initializers.zeros
@@ -64,3 +70,6 @@ class Linear(Module):
         if bias is not None:
             y = y + bias
         return y
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[Linear, LinearState]

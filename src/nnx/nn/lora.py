@@ -10,7 +10,7 @@ adapters, ``wrt=nnx.Param`` trains everything, and
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,10 @@ from nnx.nn.linear import Linear
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import LoRAState, LoRALinearState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class LoRAParam(Param[jax.Array], collection="lora"):
@@ -70,6 +74,9 @@ class LoRA(Module):
         if self.base_module is not None:
             out = out + self.base_module(x)
         return out
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[LoRA, LoRAState]
 
 
 class LoRALinear(Linear):
@@ -125,3 +132,6 @@ class LoRALinear(Linear):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return super().__call__(x) + self.lora(x)
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[LoRALinear, LoRALinearState]  # type: ignore[assignment]  # pyright: ignore[reportIncompatibleVariableOverride]  # its own, not its base's

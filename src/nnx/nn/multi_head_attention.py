@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +16,11 @@ from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.linear_general import LinearGeneral
 from nnx.nn.metadata import Initializer
 from nnx.rngs import Rngs
-from nnx.variables import Cache
+from nnx.variables import Cache, Intermediate
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import MultiHeadAttentionState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 AttentionFn = Callable[..., jax.Array]
 
@@ -42,6 +46,8 @@ class MultiHeadAttention(Module):
     cached_key: Cache[jax.Array] | None
     cached_value: Cache[jax.Array] | None
     cache_index: Cache[jax.Array] | None
+    if TYPE_CHECKING:  # sown by ``dot_product_attention(module=self)`` on a call with sow_weights=True
+        attention_weights: Intermediate[tuple[jax.Array, ...]]
 
     def __init__(
         self,
@@ -210,3 +216,6 @@ class MultiHeadAttention(Module):
         visible = jnp.arange(max_length)[None, :] <= query_positions[:, None]
         visible = jnp.broadcast_to(visible, (*batch, 1, steps, max_length))
         return cached_key.value, cached_value.value, combine_masks(mask, visible)
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[MultiHeadAttention, MultiHeadAttentionState]

@@ -8,7 +8,7 @@ weights of a cell are fused into one input kernel and one recurrent kernel
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +24,10 @@ from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
 from nnx.variables import Param
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import GRUCellState, LSTMCellState, RNNState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 Carry = Any
 
@@ -117,6 +121,9 @@ class LSTMCell(_Cell):
         zeros = _zeros_carry(tuple(input_shape[:-1]), self.hidden_features, self.param_dtype)
         return zeros, zeros
 
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[LSTMCell, LSTMCellState]
+
 
 class GRUCell(_Cell):
     """Gated recurrent unit: carry ``h``; gates reset ``r``, update ``z``, candidate ``n``::
@@ -158,6 +165,9 @@ class GRUCell(_Cell):
     def initialize_carry(self, input_shape: tuple[int, ...]) -> jax.Array:
         """A zero ``h`` for inputs of shape ``(*batch, in_features)``."""
         return _zeros_carry(tuple(input_shape[:-1]), self.hidden_features, self.param_dtype)
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[GRUCell, GRUCellState]
 
 
 class RecurrentCell(Protocol):
@@ -251,6 +261,9 @@ class RNN(Module):
         (final_carry, final_rest), ys = lax.scan(step, (carry, rest), (times, xs), unroll=self.unroll)
         update(self.cell, final_rest)
         return final_carry, ys
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[RNN, RNNState]
 
 
 def _flip(xs: jax.Array, seq_lengths: jax.Array | None) -> jax.Array:
