@@ -267,6 +267,12 @@ def test_library_state_classes_hold_what_the_layers_hold_at_run_time() -> None:
         nnx.LoRALinear(2, 3, lora_rank=1, rngs=rngs),
         nnx.LSTMCell(2, 3, rngs=rngs),
         nnx.Sequential(nnx.Linear(2, 2, rngs=rngs)),
+        nnx.InstanceNorm(3, rngs=rngs),
+        nnx.PReLU(),
+        nnx.SimpleCell(2, 3, rngs=rngs),
+        nnx.OptimizedLSTMCell(2, 3, rngs=rngs),
+        nnx.WeightNorm(nnx.Linear(2, 3, rngs=rngs), rngs=rngs),
+        nnx.SpectralNorm(nnx.Linear(2, 3, rngs=rngs), rngs=rngs),
     ]
     declared = stubgen._state_fields_of(stubgen.library_states())
     for layer in layers:

@@ -12,16 +12,22 @@ from nnx.nn.dropout import Dropout
 from nnx.nn.einsum import Einsum
 from nnx.nn.embed import Embed
 from nnx.nn.group_norm import GroupNorm
+from nnx.nn.instance_norm import InstanceNorm
 from nnx.nn.layer_norm import LayerNorm
 from nnx.nn.linear import Linear
 from nnx.nn.linear_general import LinearGeneral
 from nnx.nn.lora import LoRA
 from nnx.nn.lora import LoRALinear
 from nnx.nn.multi_head_attention import MultiHeadAttention
+from nnx.nn.optimized_lstm_cell import OptimizedLSTMCell
+from nnx.nn.prelu import PReLU
 from nnx.nn.recurrent import GRUCell
 from nnx.nn.recurrent import LSTMCell
 from nnx.nn.recurrent import RNN
 from nnx.nn.rms_norm import RMSNorm
+from nnx.nn.simple_cell import SimpleCell
+from nnx.nn.spectral_norm import SpectralNorm
+from nnx.nn.weight_norm import WeightNorm
 from nnx.sequential import Sequential
 import jax
 
@@ -105,6 +111,19 @@ class EmbedState(_State[Embed]):
 
 
 class GroupNormState(_State[GroupNorm]):
+    scale: jax.Array
+    bias: jax.Array
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scale"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class InstanceNormState(_State[InstanceNorm]):
     scale: jax.Array
     bias: jax.Array
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -225,6 +244,29 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class OptimizedLSTMCellState(_State[OptimizedLSTMCell]):
+    dense_i: LinearState
+    dense_h: LinearState
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class PReLUState(_State[PReLU]):
+    negative_slope: jax.Array
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["negative_slope"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class LSTMCellState(_State[LSTMCell]):
     input_kernel: jax.Array
     recurrent_kernel: jax.Array
@@ -273,6 +315,48 @@ class RMSNormState(_State[RMSNorm]):
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["scale"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SimpleCellState(_State[SimpleCell]):
+    dense_h: LinearState
+    dense_i: LinearState
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SpectralNormState(_State[SpectralNorm]):
+    u: _t.Any
+    sigma: _t.Any
+    layer_instance: _t.Any
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["u"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["sigma"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layer_instance"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class WeightNormState(_State[WeightNorm]):
+    scales: _t.Any
+    layer_instance: _t.Any
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scales"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layer_instance"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 

@@ -403,7 +403,9 @@ class StubWriter:
                 return _inner(annotation)
             if name in _ARRAY_NAMES:
                 return ast.unparse(annotation)
-            if name in ("Any", "Module", "ModuleBase", "Object", "object"):
+            if name in ("Module", "ModuleBase", "Object"):
+                return _ANY  # some module: state of kinds unknown here (a wrapper's ``layer_instance``)
+            if name in ("Any", "object"):
                 return None if self.library else _ANY
             if name in _CONTAINERS and isinstance(annotation, ast.Subscript):
                 return self._container_annotation(annotation, depth)
@@ -418,7 +420,7 @@ class StubWriter:
             if self.project.is_protocol(ref):
                 return _ANY  # any module may be there (``RecurrentCell``, a user's ``Backbone``)
             if ref.fullname in _CORE_MODULES:
-                return None if self.library else _ANY
+                return _ANY  # some module, of unknown state
             if self.project.is_module(ref):
                 return self._module_type(ref)
             if self.project.is_object(ref):

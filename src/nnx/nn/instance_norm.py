@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import TYPE_CHECKING, Any, Hashable
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +14,12 @@ from nnx.nn.metadata import Initializer, record_metadata
 from nnx.nn.norm_stats import moments, normalize
 from nnx.rngs import Rngs
 from nnx.variables import Param
+
+
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import InstanceNormState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class InstanceNorm(Module):
@@ -90,3 +96,6 @@ class InstanceNorm(Module):
             epsilon=self.epsilon,
             dtype=self.dtype,
         )
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[InstanceNorm, InstanceNormState]

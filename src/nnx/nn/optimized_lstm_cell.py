@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +14,12 @@ from nnx.nn.dtypes import Dtype
 from nnx.nn.linear import Linear, default_kernel_init
 from nnx.nn.metadata import Initializer
 from nnx.rngs import Rngs, RngStream
+
+
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import OptimizedLSTMCellState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class OptimizedLSTMCell(Module):
@@ -79,3 +85,6 @@ class OptimizedLSTMCell(Module):
         c = initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "OptimizedLSTMCell")
         h = initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "OptimizedLSTMCell")
         return c, h
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[OptimizedLSTMCell, OptimizedLSTMCellState]

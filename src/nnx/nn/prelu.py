@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 
 from nnx.compat import Module
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.variables import Param
+
+
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import PReLUState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class PReLU(Module):
@@ -33,3 +41,6 @@ class PReLU(Module):
         else:
             x, slope = promote_dtype((x, self.negative_slope.value), dtype=self.dtype)
         return jnp.where(x >= 0, x, slope * x)
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[PReLU, PReLUState]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +16,12 @@ from nnx.nn.reparametrize import Path, call_with, params_of, path_key
 from nnx.nn.weight_norm import l2_normalize
 from nnx.rngs import Rngs
 from nnx.variables import BatchStat
+
+
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import SpectralNormState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class SpectralNorm(Module):
@@ -108,3 +114,6 @@ class SpectralNorm(Module):
         update = not self.use_running_average if update_stats is None else update_stats
         replaced = {path: self._normalize(path, weight, update) for path, weight in self._matrices().items()}
         return call_with(self.layer_instance, replaced, lambda: cast(Callable[..., Any], self.layer_instance)(x))
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[SpectralNorm, SpectralNormState]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,12 @@ from nnx.variables import Param
 def l2_normalize(x: jax.Array, axes: tuple[int, ...], epsilon: float) -> jax.Array:
     """``x / sqrt(sum(x**2 over axes) + epsilon)``."""
     return x * lax.rsqrt(jnp.sum(x * x, axis=axes, keepdims=True) + epsilon)
+
+
+
+if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
+    from nnx.layer_states import WeightNormState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
 
 
 class WeightNorm(Module):
@@ -108,3 +114,6 @@ class WeightNorm(Module):
         """``layer_instance(x, *args, **kwargs)`` with the normalised weights."""
         replaced = {path: self.normalized(path, weight) for path, weight in self._chosen().items()}
         return call_with(self.layer_instance, replaced, lambda: cast(Callable[..., Any], self.layer_instance)(x, *args, **kwargs))
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
+        __nnx_state__: StateOf[WeightNorm, WeightNormState]
