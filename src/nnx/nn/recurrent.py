@@ -8,7 +8,7 @@ weights of a cell are fused into one input kernel and one recurrent kernel
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, cast
 
 import jax
 import jax.numpy as jnp
@@ -23,14 +23,30 @@ from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
-from nnx.variables import Param
+from nnx.variables import Boxed, Param
 
 Carry = Any
 
 
 def _gate_blocks(init: Initializer, rngs: Rngs, rows: int, hidden: int, gates: int, dtype: Dtype) -> jax.Array:
-    """``gates`` kernels of shape ``(rows, hidden)``, each initialised on its own, side by side."""
-    return jnp.concatenate([init(rngs.params(), (rows, hidden), dtype) for _ in range(gates)], axis=-1)
+    """``gates`` kernels of shape ``(rows, hidden)``, each initialised on its own, side by side.
+
+    Half-precision kernels are initialised in float32 and cast: the default
+    recurrent initializer (orthogonal) runs a QR decomposition, which JAX has
+    no bfloat16/float16 kernel for.
+    """
+    wide = jnp.float32 if _is_half(dtype) else dtype
+    blocks = [init(rngs.params(), (rows, hidden), wide) for _ in range(gates)]
+    metadata: dict[str, Any] = {}
+    if isinstance(blocks[0], Boxed):  # nnx.with_partitioning: keep its axis names on the fused kernel
+        metadata = blocks[0].metadata
+        blocks = [b.value if isinstance(b, Boxed) else b for b in blocks]
+    fused = jnp.concatenate(blocks, axis=-1).astype(dtype)
+    return cast("jax.Array", Boxed(fused, **metadata)) if metadata else fused
+
+
+def _is_half(dtype: Dtype) -> bool:
+    return dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize < 4
 
 
 def _zeros_carry(batch: tuple[int, ...], hidden: int, dtype: Dtype) -> jax.Array:
