@@ -14,7 +14,7 @@ still an error and a constructor's signature is exactly its ``__init__``'s.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Union
 
 from typing_extensions import Self
 
@@ -102,10 +102,26 @@ def _unassigned(cls: ObjectMeta, name: str) -> TypeError:
     )
 
 
-class Object(metaclass=ObjectMeta):
+if TYPE_CHECKING:
+    # Checkers see a plain class: a custom metaclass makes pyright type an
+    # instance's ``__dict__`` as the class's mapping proxy, and nothing about
+    # constructors or attributes should depend on it.
+    _WithMeta = object
+else:
+
+    class _WithMeta(metaclass=ObjectMeta):
+        __slots__ = ()
+
+
+class Object(_WithMeta):
     """Base class of graph nodes: plain mutable objects whose state can be split out."""
 
     __slots__ = ("__dict__", "__weakref__", "_nnx_cache", "_nnx_trace")
+    if TYPE_CHECKING:  # recorded by the metaclass, ObjectMeta
+        __nnx_fields__: ClassVar[dict[str, Field]]
+        __nnx_node_fields__: ClassVar[tuple[str, ...]]
+        __nnx_static_fields__: ClassVar[tuple[str, ...]]
+        __nnx_required__: ClassVar[tuple[str, ...]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         obj = super().__new__(cls)

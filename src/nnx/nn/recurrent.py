@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.fields import param
 from nnx.filters import Not
 from nnx.graph import merge, split, state, update
@@ -111,8 +111,10 @@ class LSTMCell(_Cell):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs(type(self).__name__, rngs, ctx)
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self._build(
@@ -152,8 +154,10 @@ class GRUCell(_Cell):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs(type(self).__name__, rngs, ctx)
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self._build(

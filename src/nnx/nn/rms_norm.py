@@ -7,7 +7,7 @@ from typing import Any, Hashable
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.fields import param
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
@@ -35,7 +35,9 @@ class RMSNorm(Module):
         axis_name: Hashable | None = None,
         axis_index_groups: Any = None,
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("RMSNorm", rngs, ctx, required=False)
         self.num_features = num_features
         self.epsilon = epsilon
         self.dtype = dtype
