@@ -70,6 +70,16 @@ def layer_rngs(layer: str, rngs: Rngs | None, ctx: Rngs | None, *, required: boo
     return found
 
 
+def forked_stream(rngs: Rngs | None, name: str) -> Rngs | None:
+    """What a layer that draws keys when called (Dropout, attention dropout) holds: its own
+    ``Rngs`` with one stream ``name``, seeded by one key drawn from the caller's stream
+    ``name`` (or ``default``), so using it never advances the caller's streams. ``None``
+    when the caller has no such stream: keys must then come at call time."""
+    if rngs is None or not ({name, "default"} & set(rngs.names())):
+        return None
+    return Rngs(**{name: rngs.stream(name)()})
+
+
 def call_rngs(rngs: Rngs | None, ctx: Rngs | None, own: Rngs | None) -> Rngs | None:
     """The streams a layer draws from when called: ``rngs=`` or ``ctx=`` given to the
     call, else the layer's own."""

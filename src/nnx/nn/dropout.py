@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Context, Module, call_flag, call_rngs, layer_rngs
+from nnx.compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
 from nnx.rngs import Rngs
 
 
@@ -43,9 +43,7 @@ class Dropout(Module):
         self.broadcast_dims = tuple(broadcast_dims)
         self.deterministic = deterministic
         self.rng_collection = rng_collection
-        self.rngs: Rngs | None = None
-        if rngs is not None:
-            self.rngs = Rngs(**{rng_collection: rngs.stream(rng_collection)()})
+        self.rngs: Rngs | None = forked_stream(rngs, rng_collection)
 
     def __call__(
         self,

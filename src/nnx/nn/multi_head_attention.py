@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Context, Module, call_flag, call_rngs, layer_rngs
+from nnx.compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
 from nnx.fields import variable
 from nnx.nn.attention import combine_masks, dot_product_attention
 from nnx.nn.dtypes import Dtype
@@ -123,9 +123,7 @@ class MultiHeadAttention(Module):
             # Per-head LayerNorm of queries and keys (stabilises large-scale training).
             self.query_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
             self.key_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.rngs: Rngs | None = None
-        if dropout_rate > 0.0:
-            self.rngs = Rngs(dropout=rngs.stream("dropout")())
+        self.rngs: Rngs | None = forked_stream(rngs, "dropout") if dropout_rate > 0.0 else None
 
     def init_cache(self, input_shape: tuple[int, ...], dtype: Dtype = jnp.float32) -> None:
         """Create empty ``Cache`` cells for inputs of shape ``(*batch, max_length, in_features)``."""
