@@ -102,7 +102,9 @@ def main() -> None:
                 nnx.checkpoint.restore(file, optimizer)
 
             def from_manager(optimizer: nnx.Optimizer) -> None:
-                manager.restore(optimizer)  # the latest step
+                # As a restarted job would: a new manager over the same run directory.
+                with nnx.checkpoint.CheckpointManager(Path(tmp) / "run", max_to_keep=2) as restarted:
+                    restarted.restore(optimizer)  # the latest step
 
             resumed: dict[str, list[float]] = {}
             for name, restore in (("safetensors", from_file), ("orbax", from_manager)):

@@ -92,7 +92,7 @@ def test_decoding_with_the_cache_equals_the_causal_full_pass() -> None:
     assert {p[0] for p in nnx.state(mha, nnx.Cache).paths} == {"cached_key", "cached_value", "cache_index"}
     steps = [mha(X[:, t : t + 1], decode=True) for t in range(T)]
     assert_close(jnp.concatenate(steps, axis=1), full, atol=1e-5)
-    assert int(mha.cache_index) == T
+    assert mha.cache_index is not None and int(mha.cache_index) == T
     # a prompt of 4 positions at once, then single steps: the same
     mha.init_cache(X.shape)
     chunked = [mha(X[:, :4], decode=True), mha(X[:, 4:5], decode=True), mha(X[:, 5:], decode=True)]
@@ -125,7 +125,7 @@ def test_decoding_inside_jit_through_split_merge() -> None:
         y, state = step(state, X[:, t : t + 1])
         outs.append(y)
     nnx.update(mha, state)
-    assert int(mha.cache_index) == T
+    assert mha.cache_index is not None and int(mha.cache_index) == T
     mha.decode = False
     assert_close(jnp.concatenate(outs, 1), mha(X, mask=nnx.make_causal_mask(jnp.ones((B, T)))), atol=1e-5)
 

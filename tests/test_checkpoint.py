@@ -408,6 +408,245 @@ def test_checkpoint_manager_keeps_the_last_n_steps(tmp_path: Path) -> None:
             manager.restore(Model(7))
 
 
+# -- restarts, failed and concurrent saves, leftovers ------------------------------------
+
+
+def test_a_restarted_manager_restores_every_kept_step(tmp_path: Path) -> None:
+    model = Model(0)
+    saved: dict[int, nnx.State[Model]] = {}
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run", max_to_keep=3) as manager:
+        for step in range(5):
+            model.first.w.value = model.first.w.value + 1.0
+            manager.save(step, model)
+            saved[step] = nnx.state(model)
+    # A new manager over the same directory: what a job does after a restart.
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run", max_to_keep=3) as manager:
+        assert manager.all_steps() == [2, 3, 4]
+        for step in manager.all_steps():
+            assert_same_state(saved[step], nnx.state(manager.restore(Model(7), step=step)))
+        assert_same_state(saved[4], nnx.state(manager.restore(abstract_model())))
+        manager.save(5, Model(5))  # and it carries on saving, keeping the last three
+        assert manager.all_steps() == [3, 4, 5]
+
+
+def _fail_orbax_directory_creation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make orbax's save fail the way a read-only directory does (we may be root here)."""
+    from orbax.checkpoint._src.path import async_path  # pyright: ignore[reportMissingTypeStubs]
+
+    async def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError("[Errno 13] Permission denied (injected)")
+
+    monkeypatch.setattr(async_path, "mkdir", refused)
+
+
+def test_a_failed_forced_orbax_save_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = Model(0)
+    path = nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
+    _fail_orbax_directory_creation(monkeypatch)
+    with pytest.raises(PermissionError, match="injected"):
+        nnx.checkpoint.save_orbax(path, Model(1), force=True)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no scratch, no lock left
+    assert_same_state(nnx.state(model), nnx.state(nnx.checkpoint.restore_orbax(path, Model(2))))
+    nnx.checkpoint.save_orbax(path, Model(1), force=True)  # the path is free again
+    assert_same_state(nnx.state(Model(1)), nnx.state(nnx.checkpoint.restore_orbax(path, Model(2))))
+
+
+def test_a_second_writer_of_a_path_gets_a_checkpoint_error_and_changes_nothing(tmp_path: Path) -> None:
+    from nnx.checkpoint.atomic import claim
+
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    directory = nnx.checkpoint.save_orbax(tmp_path / "ckpt", Model(0))
+    old = file.read_bytes()
+    for path, save in (
+        (file, lambda: nnx.checkpoint.save(file, Model(1))),
+        (directory, lambda: nnx.checkpoint.save_orbax(directory, Model(1), force=True)),
+        (tmp_path / "run", lambda: nnx.checkpoint.CheckpointManager(tmp_path / "run").save(0, Model(1))),
+    ):
+        with claim(path, "another writer"):  # flock: a second open file conflicts even in one process
+            with pytest.raises(CheckpointError, match="another process is saving"):
+                save()
+    assert file.read_bytes() == old
+    assert_same_state(nnx.state(Model(0)), nnx.state(nnx.checkpoint.restore_orbax(directory, Model(2))))
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").iterdir())
+
+
+def test_leftovers_of_killed_saves_are_removed_by_the_next_save_or_restore(tmp_path: Path) -> None:
+    from nnx.checkpoint.atomic import claim
+
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    directory = nnx.checkpoint.save_orbax(tmp_path / "ckpt", Model(0))
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run") as manager:
+        manager.save(0, Model(0))
+    # What kill -9 leaves: a scratch file, a scratch directory, an unfinished orbax step.
+    leftovers = [
+        tmp_path / ".m.safetensors.nnx-tmp-0123456789abcdef",
+        tmp_path / ".ckpt.nnx-new-0123456789abcdef.orbax-checkpoint-tmp-17",
+        tmp_path / "run" / "1.orbax-checkpoint-tmp-17",
+    ]
+    others = [tmp_path / ".m.safetensors.tmp", tmp_path / "run" / "notes.txt"]  # not ours: kept
+    def litter() -> None:
+        for p in leftovers[:1] + others:
+            p.write_bytes(b"x")
+        for p in leftovers[1:]:
+            p.mkdir(exist_ok=True)
+            (p / "chunk").write_bytes(b"x")
+
+    litter()
+    with claim(file, "a save in progress"), claim(directory, "a save in progress"), claim(tmp_path / "run", "a save"):
+        nnx.checkpoint.restore(file, Model(1))  # a writer is at work: its scratch is not touched
+        nnx.checkpoint.restore_orbax(directory, Model(1))
+        with nnx.checkpoint.CheckpointManager(tmp_path / "run") as manager:
+            manager.restore(Model(1))
+        assert all(p.exists() for p in leftovers)
+    nnx.checkpoint.restore(file, Model(1))
+    nnx.checkpoint.restore_orbax(directory, Model(1))
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run") as manager:
+        manager.restore(Model(1))
+        assert manager.all_steps() == [0]
+    assert not any(p.exists() for p in leftovers) and all(p.exists() for p in others)
+    litter()
+    nnx.checkpoint.save(file, Model(2))
+    nnx.checkpoint.save_orbax(directory, Model(2), force=True)
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run") as manager:
+        manager.save(1, Model(2))
+    assert not any(p.exists() for p in leftovers) and all(p.exists() for p in others)
+
+
+def test_a_reader_that_may_not_write_the_directory_still_restores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nnx.checkpoint import atomic
+
+    model = Model(0)
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    directory = nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run") as manager:
+        manager.save(0, model)
+    leftover = tmp_path / ".m.safetensors.nnx-tmp-0123456789abcdef"
+    leftover.write_bytes(b"x")
+
+    def no_lock_file(file: Path) -> int | None:
+        raise PermissionError(13, "Permission denied", str(file))  # a read-only directory (we may be root)
+
+    monkeypatch.setattr(atomic, "_try_lock", no_lock_file)
+    assert_same_state(nnx.state(model), nnx.state(nnx.checkpoint.restore(file, Model(1))))
+    assert_same_state(nnx.state(model), nnx.state(nnx.checkpoint.restore_orbax(directory, Model(1))))
+    with nnx.checkpoint.CheckpointManager(tmp_path / "run") as manager:
+        assert_same_state(nnx.state(model), nnx.state(manager.restore(Model(1))))
+    assert leftover.exists()  # left for a process that may write there
+    with pytest.raises(PermissionError):
+        nnx.checkpoint.save(file, Model(1))
+
+
+def test_a_swap_cut_short_puts_the_old_checkpoint_back(tmp_path: Path) -> None:
+    model = Model(0)
+    directory = nnx.checkpoint.save_orbax(tmp_path / "ckpt", model)
+    # A writer killed between moving the old directory aside and moving the new one in.
+    aside = tmp_path / ".ckpt.nnx-old-00000000000000aa"
+    os.replace(directory, aside)
+    nnx.checkpoint.save_orbax(tmp_path / ".ckpt.nnx-new-00000000000000aa", Model(1))
+    restored = nnx.checkpoint.restore_orbax(directory, Model(2))
+    assert_same_state(nnx.state(model), nnx.state(restored))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_plain_array_attributes_of_an_nnx_eval_shape_model_are_state(tmp_path: Path) -> None:
+    """``nnx.eval_shape`` keeps plain array attributes as ShapeDtypeStructs of their exact
+    dtype (they used to become static), so a checkpoint restores into them."""
+
+    def build() -> Model:
+        model = Model(0)
+        setattr(model, "np64", np.linspace(0.0, 1.0, 3))  # float64: JAX would narrow it
+        setattr(model, "npi64", np.arange(4, dtype=np.int64))
+        setattr(model, "jx", jnp.arange(2.0))
+        return model
+
+    abstract = nnx.eval_shape(build)
+    np64, jx = getattr(abstract, "np64"), getattr(abstract, "jx")
+    assert isinstance(np64, jax.ShapeDtypeStruct) and (np64.shape, np64.dtype) == ((3,), np.float64)
+    assert isinstance(jx, jax.ShapeDtypeStruct) and (jx.shape, jx.dtype) == ((2,), jnp.float32)
+    assert {("np64",), ("npi64",), ("jx",)} <= set(nnx.state(abstract).paths)
+    model = build()
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", model)
+    directory = nnx.checkpoint.save_orbax(tmp_path / "orbax", model)
+    for backend in ("safetensors", "orbax"):
+        target = nnx.eval_shape(build)
+        if backend == "safetensors":
+            restored = nnx.checkpoint.restore(file, target)
+        else:
+            restored = nnx.checkpoint.restore_orbax(directory, target)
+        assert_same_state(nnx.state(model), nnx.state(restored))
+        assert isinstance(getattr(restored, "np64"), np.ndarray)
+
+
+def _header_span(data: bytes) -> int:
+    return 8 + int.from_bytes(data[:8], "little")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.floats(0.0, 1.0, exclude_max=True), byte=st.integers(0, 255))
+def test_a_damaged_safetensors_header_is_a_checkpoint_error(tmp_path: Path, where: float, byte: int) -> None:
+    """Any one byte of the header (length prefix, JSON, nnx metadata) replaced: the
+    restore gives the saved state exactly or raises a CheckpointError, nothing else."""
+    model = Model(0)
+    file = tmp_path / "m.safetensors"
+    data = bytearray(_good_file(file, model))
+    at = int(where * _header_span(bytes(data)))
+    data[at] = byte
+    file.write_bytes(bytes(data))
+    target = Model(1)
+    before = snapshot(target)
+    try:
+        nnx.checkpoint.restore(file, target)
+    except CheckpointError:
+        assert unchanged(target, before)
+    else:
+        assert_same_state(nnx.state(model), nnx.state(target))
+    try:
+        nnx.checkpoint.load(file)
+    except CheckpointError:
+        pass
+
+
+_GOOD: dict[str, bytes] = {}
+
+
+def _good_file(file: Path, model: Model) -> bytes:
+    if "data" not in _GOOD:
+        _GOOD["data"] = nnx.checkpoint.save(file, model).read_bytes()
+    return _GOOD["data"]
+
+
+def test_malformed_nnx_metadata_is_a_checkpoint_error(tmp_path: Path) -> None:
+    import json
+
+    file = nnx.checkpoint.save(tmp_path / "m.safetensors", Model(0))
+    data = file.read_bytes()
+    header = json.loads(data[8 : _header_span(data)])
+    entries = json.loads(header["__metadata__"]["nnx"])
+    broken_entries = [
+        {name: {k: v for k, v in e.items() if k != "crc32"} for name, e in entries.items()},
+        {name: {**e, "path": [["nested"]]} for name, e in entries.items()},
+        {name: {**e, "key_impl": "no-such-impl"} if "key_impl" in e else e for name, e in entries.items()},
+        [1, 2],
+    ]
+    for broken in broken_entries:
+        meta = {**header["__metadata__"], "nnx": json.dumps(broken)}
+        body = json.dumps({**header, "__metadata__": meta}).encode()
+        file.write_bytes(len(body).to_bytes(8, "little") + body + data[_header_span(data) :])
+        with pytest.raises(CheckpointError, match="corrupted"):
+            nnx.checkpoint.restore(file, Model(1))
+    # orbax: the nnx part of _CHECKPOINT_METADATA without its leaf records.
+    directory = nnx.checkpoint.save_orbax(tmp_path / "ckpt", Model(0))
+    meta_file = directory / "_CHECKPOINT_METADATA"
+    meta = json.loads(meta_file.read_text())
+    custom = meta["custom_metadata"]
+    for bad in ({**custom["nnx"], "leaves": None}, {k: v for k, v in custom["nnx"].items() if k != "leaves"}, [[1]]):
+        meta["custom_metadata"] = {**custom, "nnx": bad}
+        meta_file.write_text(json.dumps(meta))
+        with pytest.raises(CheckpointError, match="nnx metadata"):
+            nnx.checkpoint.restore_orbax(directory, Model(1))
+
+
 # -- property: random models round-trip exactly through both back ends -------------------
 
 

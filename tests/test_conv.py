@@ -119,7 +119,7 @@ def test_conv_transpose_shapes_and_gradients() -> None:
 def test_conv_transpose_equals_lax_conv_transpose(padding: str, strides: int, kernel: int, dilation: int) -> None:
     up = nnx.ConvTranspose(4, 3, (kernel, kernel - 1 or 1), strides=(strides, 1), padding=padding, kernel_dilation=dilation, use_bias=False, rngs=nnx.Rngs(0))
     expected = jax.lax.conv_transpose(
-        X2, up.kernel, (strides, 1), padding, rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        X2, up.kernel[...], (strides, 1), padding, rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC")
     )
     assert_close(up(X2), expected, atol=1e-4)
 
@@ -128,9 +128,10 @@ def test_conv_transpose_feature_groups_transpose_each_group_separately() -> None
     grouped = nnx.ConvTranspose(4, 6, (3, 3), strides=2, feature_group_count=2, rngs=nnx.Rngs(0))
     assert grouped.kernel.shape == (3, 3, 2, 6)
     y = grouped(X2)
+    assert grouped.bias is not None
     for g in range(2):
         part = nnx.ConvTranspose(2, 3, (3, 3), strides=2, use_bias=False, rngs=nnx.Rngs(0))
-        part.kernel = grouped.kernel[..., 3 * g : 3 * (g + 1)]
+        part.kernel[...] = grouped.kernel[..., 3 * g : 3 * (g + 1)]
         assert_close(y[..., 3 * g : 3 * (g + 1)], part(X2[..., 2 * g : 2 * (g + 1)]) + grouped.bias[3 * g : 3 * (g + 1)], atol=1e-4)
     with pytest.raises(ValueError, match="divisible by feature_group_count=3"):
         nnx.ConvTranspose(4, 6, 3, feature_group_count=3, rngs=nnx.Rngs(0))

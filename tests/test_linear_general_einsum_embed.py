@@ -15,6 +15,7 @@ X = jax.random.normal(jax.random.key(0), (2, 5, 4, 3))
 
 def test_linear_general_contracts_several_axes() -> None:
     layer = nnx.LinearGeneral((4, 3), (2, 6), axis=(-2, -1), rngs=nnx.Rngs(0))
+    assert layer.bias is not None  # None only without a bias
     assert layer.kernel.shape == (4, 3, 2, 6) and layer.bias.shape == (2, 6)
     y = layer(X)
     assert y.shape == (2, 5, 2, 6)
@@ -23,6 +24,7 @@ def test_linear_general_contracts_several_axes() -> None:
 
 def test_linear_general_axis_order_follows_in_features() -> None:
     layer = nnx.LinearGeneral((3, 4), 2, axis=(-1, -2), rngs=nnx.Rngs(0))
+    assert layer.bias is not None
     assert_close(layer(X), jnp.einsum("bthd,dho->bto", X, layer.kernel) + layer.bias, atol=1e-5)  # pyright: ignore[reportUnknownMemberType]  # jnp.einsum: partly unannotated
 
 
@@ -45,7 +47,7 @@ def test_linear_general_gradients_and_flax_parity() -> None:
 def test_einsum_layer() -> None:
     layer = nnx.Einsum("bthd,hdk->btk", (4, 3, 7), (7,), bias_init=nnx.initializers.normal(1.0), rngs=nnx.Rngs(0))
     y = layer(X)
-    assert y.shape == (2, 5, 7)
+    assert y.shape == (2, 5, 7) and layer.bias is not None
     assert_close(y, jnp.einsum("bthd,hdk->btk", X, layer.kernel) + layer.bias, atol=1e-5)  # pyright: ignore[reportUnknownMemberType]  # jnp.einsum: partly unannotated
     check_layer_grads(layer, X[:1, :2])
     theirs = fnnx.Einsum("bthd,hdk->btk", (4, 3, 7), (7,), rngs=fnnx.Rngs(1))

@@ -20,7 +20,7 @@ def test_lora_adds_a_low_rank_update_that_starts_at_zero() -> None:
     base = nnx.Linear(6, 3, rngs=nnx.Rngs(0))
     adapted = nnx.LoRA(6, 2, 3, base_module=base, rngs=nnx.Rngs(1))
     assert_close(adapted(X), base(X))  # lora_b = 0
-    adapted.lora_b = jnp.ones((2, 3))
+    adapted.lora_b[...] = jnp.ones((2, 3))
     assert_close(adapted(X), base(X) + X @ adapted.lora_a @ adapted.lora_b, atol=1e-5)
     assert isinstance(nnx.cell(adapted, "lora_a"), nnx.LoRAParam)
     assert issubclass(nnx.LoRAParam, nnx.Param)

@@ -158,14 +158,14 @@ def test_lstm_and_gru_match_flax() -> None:
     theirs_lstm = fnnx.LSTMCell(F, Hd, rngs=fnnx.Rngs(1))
     ours_lstm = nnx.LSTMCell(F, Hd, rngs=nnx.Rngs(0))
     gates = ("i", "f", "g", "o")
-    ours_lstm.input_kernel = jnp.concatenate([getattr(theirs_lstm, f"i{g}" if g != "f" else "if_").kernel[...] for g in gates], -1)
-    ours_lstm.recurrent_kernel = jnp.concatenate([getattr(theirs_lstm, f"h{g}").kernel[...] for g in gates], -1)
-    ours_lstm.bias = jnp.concatenate([getattr(theirs_lstm, f"h{g}").bias[...] for g in gates], -1)
+    ours_lstm.input_kernel[...] = jnp.concatenate([getattr(theirs_lstm, f"i{g}" if g != "f" else "if_").kernel[...] for g in gates], -1)
+    ours_lstm.recurrent_kernel[...] = jnp.concatenate([getattr(theirs_lstm, f"h{g}").kernel[...] for g in gates], -1)
+    ours_lstm.bias[...] = jnp.concatenate([getattr(theirs_lstm, f"h{g}").bias[...] for g in gates], -1)
     assert_close(nnx.RNN(ours_lstm)(X), fnnx.RNN(theirs_lstm)(X), atol=1e-5)
 
     theirs_gru = fnnx.GRUCell(F, Hd, rngs=fnnx.Rngs(1))
     ours_gru = nnx.GRUCell(F, Hd, rngs=nnx.Rngs(0))
-    ours_gru.input_kernel = theirs_gru.dense_i.kernel[...]
-    ours_gru.bias = theirs_gru.dense_i.bias[...]
-    ours_gru.recurrent_kernel = theirs_gru.dense_h.kernel[...]
+    ours_gru.input_kernel[...] = theirs_gru.dense_i.kernel[...]
+    ours_gru.bias[...] = theirs_gru.dense_i.bias[...]
+    ours_gru.recurrent_kernel[...] = theirs_gru.dense_h.kernel[...]
     assert_close(nnx.RNN(ours_gru)(X), fnnx.RNN(theirs_gru)(X), atol=1e-5)

@@ -49,7 +49,9 @@ def test_inplace_operator_updates_the_same_cell() -> None:
 def test_metadata_is_carried_and_survives_tree_map() -> None:
     w = nnx.Param(jnp.ones((2, 2)), sharding=("embed", "mlp"))
     assert w.metadata["sharding"] == ("embed", "mlp")
-    assert getattr(w, "sharding") == ("embed", "mlp")  # also an attribute, at run time only
+    assert w.get_metadata("sharding") == ("embed", "mlp")
+    # As in Flax, the ``.sharding`` attribute is the array's placement, not the axis names.
+    assert w.sharding == w.get_raw_value().sharding
 
     def double(a: jax.Array) -> jax.Array:
         return a * 2

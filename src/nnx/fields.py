@@ -2,7 +2,8 @@
 
 ``w: jax.Array = nnx.param()`` declares that ``w`` is a node of kind ``Param``:
 
-* reading ``self.w`` gives the value (a ``jax.Array`` to the type checker too);
+* reading ``self.w`` gives the value (a ``jax.Array`` to the type checker too),
+  through the cell's ``get_value``;
 * assigning a value writes into the existing cell, so every module sharing
   that cell sees the write; the first assignment creates the cell;
 * assigning a ``Variable`` adopts that cell (this is how two modules share a
@@ -95,11 +96,12 @@ class VariableField(Field, Generic[T]):
         if instance is None:
             return self
         try:
-            return instance.__dict__[self.name]._value
+            cell = instance.__dict__[self.name]
         except KeyError:
             if self.default is not _NO_DEFAULT:
                 return self.default
             raise self._unset(instance) from None
+        return cell.get_value()  # a kind that overrides get_value is read through it
 
     def __set__(self, instance: object, value: Any) -> None:
         slots = instance.__dict__

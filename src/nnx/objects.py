@@ -194,8 +194,9 @@ def _is_data_descriptor(cls: type, name: str) -> bool:
 
 
 def is_array(value: object) -> bool:
-    """Whether ``value`` is a JAX or NumPy array (these are state leaves, not static)."""
-    return isinstance(value, (jax.Array, np.ndarray))
+    """Whether ``value`` is a JAX or NumPy array, or the ``jax.ShapeDtypeStruct`` standing
+    for one in an abstract model (these are state leaves, not static)."""
+    return isinstance(value, (jax.Array, np.ndarray, jax.ShapeDtypeStruct))
 
 
 def is_node(value: Any) -> bool:

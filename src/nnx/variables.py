@@ -6,12 +6,20 @@ has a collection name (``Param`` -> ``"params"``) so that filters can select
 it by type or by string. A Variable behaves like the array it holds: ``v @ w``,
 ``v + 1``, ``v[0]`` and ``jnp.asarray(v)`` all work on the value, and ``v += 1``
 writes the sum back into the same cell.
+
+Reads and writes of the value go through two methods a subclass may
+override, as in Flax: ``get_value()`` (what ``v.value``, ``v[...]``, the
+operators and ``jnp.asarray(v)`` see) and ``set_value(x)`` (what
+``v.value = x`` and ``v[...] = x`` store). The graph layer and the transforms
+move *raw* values (``get_raw_value()``): splitting a model, ``nnx.jit`` and
+``nnx.update`` never call the hooks, so a State leaf is what the cell stores
+and the hot paths pay nothing for the hooks.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 import jax
 
@@ -20,6 +28,9 @@ from nnx.refs import Ref, current_trace
 
 T = TypeVar("T")
 V = TypeVar("V", bound="Variable[Any]")
+
+#: "no argument given" for ``get_value(index=)`` / ``get_metadata(default=)``.
+_MISSING: Any = object()
 
 #: collection name -> the Variable kinds that declare it, in definition order.
 _COLLECTIONS: dict[str, list[type[Variable[Any]]]] = {}
@@ -66,9 +77,95 @@ class Variable(Ref[T]):
             value = boxed.value
         super().__init__(value, **metadata)
 
-    def set_metadata(self, **metadata: Any) -> None:
-        """Add or replace metadata entries (e.g. ``sharding=("embed", "mlp")``)."""
-        self._metadata = {**self._metadata, **metadata}
+    # -- the value, through overridable hooks --------------------------------
+    def get_value(self, *, index: Any = _MISSING) -> T:
+        """The value (``v.value``); ``index=`` reads ``value[index]`` (what ``v[index]`` does).
+
+        Override it in a subclass to change what every read sees, e.g. a
+        parameter stored quantised and read back dequantised.
+        """
+        value: Any = self._value
+        if index is _MISSING or (index is Ellipsis and _is_array(value)):
+            return value  # type: ignore[no-any-return]  # ``[...]`` of an array is the array: no copy, no op
+        return value[index]  # type: ignore[no-any-return]
+
+    def set_value(self, value: Any, *, index: Any = _MISSING) -> None:
+        """Store ``value`` (``v.value = x``); ``index=`` writes ``value`` into ``v[index]``.
+
+        Every holder of this cell sees the write. ``index=...`` with an array of
+        the same shape and dtype stores that array itself; other indices write
+        functionally (``.at[index].set``). Override it in a subclass to change
+        what every write stores.
+        """
+        self._check_trace("write to")
+        if index is _MISSING:
+            self._value = value
+            return
+        current = self._value
+        if index is Ellipsis and _same_aval(value, current):
+            self._value = value
+        elif hasattr(current, "at"):
+            self._value = current.at[index].set(value)
+        else:  # a mutable container (dict, list) or NumPy array
+            current[index] = value
+
+    @property
+    def value(self) -> T:
+        """The value held by this cell (``get_value()``); assigning calls ``set_value``."""
+        return self.get_value()
+
+    @value.setter
+    def value(self, value: T) -> None:
+        self.set_value(value)
+
+    def get_raw_value(self) -> T:
+        """The stored value, bypassing ``get_value`` (what a State leaf holds)."""
+        return self._value  # type: ignore[no-any-return]  # the raw slot is Any (see above)
+
+    def set_raw_value(self, value: T) -> None:
+        """Store ``value`` bypassing ``set_value`` (what ``nnx.update`` does)."""
+        self._check_trace("write to")
+        self._value = value
+
+    # -- metadata --------------------------------------------------------------
+    @overload
+    def get_metadata(self) -> dict[str, Any]: ...
+    @overload
+    def get_metadata(self, name: str, default: Any = ...) -> Any: ...
+    def get_metadata(self, name: str | None = None, default: Any = _MISSING) -> Any:
+        """All metadata (a copy), or the entry ``name`` (``default`` when missing, if given)."""
+        if name is None:
+            return dict(self._metadata)
+        if name in self._metadata:
+            return self._metadata[name]
+        if default is not _MISSING:
+            return default
+        raise KeyError(
+            f"{type(self).__name__} has no metadata {name!r}; its metadata keys: "
+            f"{sorted(self._metadata)}. Pass a default: get_metadata({name!r}, None)."
+        )
+
+    @overload
+    def set_metadata(self, metadata: dict[str, Any], /) -> None: ...
+    @overload
+    def set_metadata(self, name: str, value: Any, /) -> None: ...
+    @overload
+    def set_metadata(self, /, **metadata: Any) -> None: ...
+    def set_metadata(self, /, *args: Any, **metadata: Any) -> None:
+        """Add or replace metadata entries: ``set_metadata(sharding=("embed", "mlp"))``,
+        ``set_metadata("sharding", axes)``; ``set_metadata({...})`` replaces all of it."""
+        if len(args) == 1 and isinstance(args[0], dict) and not metadata:
+            replaced: dict[str, Any] = dict(args[0])  # pyright: ignore[reportUnknownArgumentType]
+            self._metadata = replaced
+        elif len(args) == 2 and isinstance(args[0], str) and not metadata:
+            self._metadata = {**self._metadata, args[0]: args[1]}
+        elif not args:
+            self._metadata = {**self._metadata, **metadata}
+        else:
+            raise TypeError(
+                f"{type(self).__name__}.set_metadata takes keywords (set_metadata(a=1)), one "
+                f"name and value (set_metadata('a', 1)) or one dict; got {args!r} and {metadata!r}."
+            )
         epoch.bump(self)  # metadata is part of the GraphDef
 
     def replace(self: V, value: Any) -> V:
@@ -85,25 +182,34 @@ class Variable(Ref[T]):
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
-            # Metadata reads as attributes (``param.sharding``) at run time only,
-            # so that checkers still catch typos in real attributes.
-            try:
-                return object.__getattribute__(self, "_metadata")[name]
-            except KeyError:
-                raise AttributeError(
-                    f"{type(self).__name__} has no attribute or metadata {name!r}; "
-                    f"metadata keys: {sorted(self._metadata)}"
-                ) from None
+            # At run time only (checkers still catch typos in real attributes):
+            # metadata reads as an attribute (``param.initializer``), and, as in
+            # Flax, any other public name is looked up on the stored value
+            # (``param.astype``, ``param.reshape``).
+            metadata = object.__getattribute__(self, "_metadata")
+            if name in metadata:
+                return metadata[name]
+            if not name.startswith("_"):
+                value = object.__getattribute__(self, "_value")
+                if hasattr(value, name):
+                    return getattr(value, name)
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute or metadata {name!r}, and its "
+                f"value ({type(object.__getattribute__(self, '_value')).__name__}) has none "
+                f"either; metadata keys: {sorted(metadata)}"
+            )
 
     # -- behaving like the value ------------------------------------------
+    # Value computations read through ``get_value`` (a subclass hook applies);
+    # descriptions of the stored array (shape, dtype, sharding) read the raw slot.
     def __jax_array__(self) -> jax.Array:
-        value: jax.Array = self._value
+        value: jax.Array = _get(self)
         return value
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         import numpy as np
 
-        return np.asarray(self._value, dtype=dtype)
+        return np.asarray(_get(self), dtype=dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -115,140 +221,172 @@ class Variable(Ref[T]):
         """The dtype of the held array."""
         return self._value.dtype
 
+    @property
+    def ndim(self) -> int:
+        """The number of axes of the held array."""
+        ndim: int = self._value.ndim
+        return ndim
+
+    @property
+    def size(self) -> int:
+        """The number of elements of the held array."""
+        size: int = self._value.size
+        return size
+
+    @property
+    def sharding(self) -> Any:
+        """Where the held array lives (its ``jax.sharding.Sharding``), as in Flax.
+
+        The logical axis names given by ``nnx.with_partitioning`` are metadata:
+        ``get_metadata("sharding")``.
+        """
+        return self._value.sharding
+
+    @property
+    def T(self) -> Any:
+        """The transposed value."""
+        return _get(self).T
+
     def __len__(self) -> int:
-        return len(self._value)
+        return len(_get(self))
 
     def __iter__(self) -> Any:
-        return iter(self._value)
+        return iter(_get(self))
 
     def __bool__(self) -> bool:
-        return bool(self._value)
+        return bool(_get(self))
 
     def __int__(self) -> int:
-        return int(self._value)
+        return int(_get(self))
 
     def __float__(self) -> float:
-        return float(self._value)
+        return float(_get(self))
 
     def __index__(self) -> int:
-        index: int = self._value.__index__()
+        index: int = _get(self).__index__()
         return index
 
+    @overload
+    def __getitem__(self: Variable[jax.Array], index: Any) -> jax.Array: ...
+    @overload
+    def __getitem__(self, index: Any) -> Any: ...
     def __getitem__(self, index: Any) -> Any:
-        return self._value[index]
+        """``v[...]`` is the whole value; ``v[i]`` a part of it (``get_value(index=i)``)."""
+        return self.get_value(index=index)
 
     def __setitem__(self, index: Any, item: Any) -> None:
-        self.value = self._value.at[index].set(item)
+        """``v[...] = x`` stores ``x`` into this cell (``set_value(x, index=...)``)."""
+        self.set_value(_unwrap(item), index=index)
 
     def __eq__(self, other: object) -> Any:
-        return self._value == _unwrap(other)
+        return _get(self) == _unwrap(other)
 
     def __ne__(self, other: object) -> Any:
-        return self._value != _unwrap(other)
+        return _get(self) != _unwrap(other)
 
     __hash__ = None  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]  # equality is by value, like arrays
 
     def __neg__(self) -> Any:
-        return -self._value
+        return -_get(self)
 
     def __pos__(self) -> Any:
-        return +self._value
+        return +_get(self)
 
     def __abs__(self) -> Any:
-        return abs(self._value)
+        return abs(_get(self))
 
     def __invert__(self) -> Any:
-        return ~self._value
+        return ~_get(self)
 
     def __add__(self, other: Any) -> Any:
-        return self._value + _unwrap(other)
+        return _get(self) + _unwrap(other)
 
     def __radd__(self, other: Any) -> Any:
-        return _unwrap(other) + self._value
+        return _unwrap(other) + _get(self)
 
     def __sub__(self, other: Any) -> Any:
-        return self._value - _unwrap(other)
+        return _get(self) - _unwrap(other)
 
     def __rsub__(self, other: Any) -> Any:
-        return _unwrap(other) - self._value
+        return _unwrap(other) - _get(self)
 
     def __mul__(self, other: Any) -> Any:
-        return self._value * _unwrap(other)
+        return _get(self) * _unwrap(other)
 
     def __rmul__(self, other: Any) -> Any:
-        return _unwrap(other) * self._value
+        return _unwrap(other) * _get(self)
 
     def __truediv__(self, other: Any) -> Any:
-        return self._value / _unwrap(other)
+        return _get(self) / _unwrap(other)
 
     def __rtruediv__(self, other: Any) -> Any:
-        return _unwrap(other) / self._value
+        return _unwrap(other) / _get(self)
 
     def __floordiv__(self, other: Any) -> Any:
-        return self._value // _unwrap(other)
+        return _get(self) // _unwrap(other)
 
     def __rfloordiv__(self, other: Any) -> Any:
-        return _unwrap(other) // self._value
+        return _unwrap(other) // _get(self)
 
     def __mod__(self, other: Any) -> Any:
-        return self._value % _unwrap(other)
+        return _get(self) % _unwrap(other)
 
     def __rmod__(self, other: Any) -> Any:
-        return _unwrap(other) % self._value
+        return _unwrap(other) % _get(self)
 
     def __pow__(self, other: Any) -> Any:
-        return self._value ** _unwrap(other)
+        return _get(self) ** _unwrap(other)
 
     def __rpow__(self, other: Any) -> Any:
-        return _unwrap(other) ** self._value
+        return _unwrap(other) ** _get(self)
 
     def __matmul__(self, other: Any) -> Any:
-        return self._value @ _unwrap(other)
+        return _get(self) @ _unwrap(other)
 
     def __rmatmul__(self, other: Any) -> Any:
-        return _unwrap(other) @ self._value
+        return _unwrap(other) @ _get(self)
 
     def __lt__(self, other: Any) -> Any:
-        return self._value < _unwrap(other)
+        return _get(self) < _unwrap(other)
 
     def __le__(self, other: Any) -> Any:
-        return self._value <= _unwrap(other)
+        return _get(self) <= _unwrap(other)
 
     def __gt__(self, other: Any) -> Any:
-        return self._value > _unwrap(other)
+        return _get(self) > _unwrap(other)
 
     def __ge__(self, other: Any) -> Any:
-        return self._value >= _unwrap(other)
+        return _get(self) >= _unwrap(other)
 
     def __and__(self, other: Any) -> Any:
-        return self._value & _unwrap(other)
+        return _get(self) & _unwrap(other)
 
     def __or__(self, other: Any) -> Any:
-        return self._value | _unwrap(other)
+        return _get(self) | _unwrap(other)
 
     def __xor__(self, other: Any) -> Any:
-        return self._value ^ _unwrap(other)
+        return _get(self) ^ _unwrap(other)
 
     # In-place operators write the result into this same cell and return it,
     # so ``self.count += 1`` on a module keeps the (possibly shared) cell.
     def __iadd__(self: V, other: Any) -> V:
-        self.value = self._value + _unwrap(other)
+        self.set_value(_get(self) + _unwrap(other))
         return self
 
     def __isub__(self: V, other: Any) -> V:
-        self.value = self._value - _unwrap(other)
+        self.set_value(_get(self) - _unwrap(other))
         return self
 
     def __imul__(self: V, other: Any) -> V:
-        self.value = self._value * _unwrap(other)
+        self.set_value(_get(self) * _unwrap(other))
         return self
 
     def __itruediv__(self: V, other: Any) -> V:
-        self.value = self._value / _unwrap(other)
+        self.set_value(_get(self) / _unwrap(other))
         return self
 
     def __imatmul__(self: V, other: Any) -> V:
-        self.value = self._value @ _unwrap(other)
+        self.set_value(_get(self) @ _unwrap(other))
         return self
 
 
@@ -278,8 +416,27 @@ jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType] 
 )
 
 
+def _is_array(value: Any) -> bool:
+    return isinstance(value, jax.Array)
+
+
+def _get(v: Variable[Any]) -> Any:
+    """``v.get_value()``, typed ``Any`` so the operators can compute with it."""
+    return v.get_value()
+
+
 def _unwrap(x: Any) -> Any:
-    return x._value if isinstance(x, Variable) else x
+    return _get(x) if isinstance(x, Variable) else x  # pyright: ignore[reportUnknownArgumentType]  # Any narrowed to Variable[Unknown]
+
+
+def _same_aval(new: Any, old: Any) -> bool:
+    """Whether ``new`` can replace ``old`` outright in ``v[...] = new`` (same shape and dtype)."""
+    return (
+        isinstance(new, jax.Array)
+        and isinstance(old, jax.Array)
+        and new.shape == old.shape
+        and new.dtype == old.dtype
+    )
 
 
 def _flatten(v: Variable[Any]) -> tuple[tuple[Any], tuple[tuple[str, Any], ...]]:

@@ -237,6 +237,6 @@ def test_sharded_init_under_nnx_jit_with_library_layers() -> None:
     layer = create()
     assert nnx.cell(layer, "kernel").metadata["sharding"] == ("embed", "mlp")
     assert layer.kernel.sharding.is_equivalent_to(NamedSharding(mesh, P(None, "model")), 2)
-    assert layer.bias.sharding.is_equivalent_to(NamedSharding(mesh, P("model")), 1)
+    assert layer.bias is not None and layer.bias.sharding.is_equivalent_to(NamedSharding(mesh, P("model")), 1)
     reference = nnx.Linear(16, 32, rngs=nnx.Rngs(0))
     assert np.array_equal(np.asarray(layer.kernel), np.asarray(reference.kernel))

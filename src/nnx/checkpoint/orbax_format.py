@@ -8,12 +8,15 @@ leaf must be: its shape, dtype and sharding become the abstract tree orbax
 restores onto, so a sharded model is read straight into its shards, and key
 data is wrapped back into keys of the target's implementation.
 
-Orbax itself writes atomically (a temporary directory renamed on commit).
-nnx adds, in the checkpoint's custom metadata, each leaf's Variable kind and
-a CRC-32 of its bytes. Before reading anything, the checkpoint's metadata is
-compared with the target and a ``CheckpointMismatchError`` lists the
-differences (kinds included); after reading, the checksums are verified, so
-a corrupted chunk is refused rather than restored. Directories written by
+A directory is written aside and swapped in when complete, one writer at a
+time (``nnx.checkpoint.atomic``), so ``save_orbax(path, force=True)`` that
+fails or is killed leaves the previous checkpoint whole; the manager's steps
+are committed by orbax's own rename. nnx adds, in the checkpoint's custom
+metadata, each leaf's Variable kind and a CRC-32 of its bytes. Before reading
+anything, the checkpoint's metadata is compared with the target and a
+``CheckpointMismatchError`` lists the differences (kinds included); after
+reading, the checksums are verified, so a corrupted chunk is refused rather
+than restored. Directories written by
 plain orbax (no nnx metadata) restore too, checked by shape and dtype only.
 
 ``pip install 'nnx[checkpoint]'`` installs orbax-checkpoint.
@@ -23,13 +26,16 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+from contextlib import contextmanager
 from pathlib import Path as FilePath
-from typing import Any, Callable, Sequence, TypeVar, cast
+from typing import Any, Callable, Generator, Sequence, TypeVar, cast
 
 import jax
 import numpy as np
 from jax.sharding import NamedSharding, SingleDeviceSharding
 
+from nnx.checkpoint.atomic import claim, fsync_tree, recover, remove, scratch, swap_in, tidy
 from nnx.checkpoint.common import (
     CheckpointError,
     LeafSpec,
@@ -54,6 +60,10 @@ OrbaxTree = dict[str, Any]
 FORMAT = "nnx.orbax/1"
 #: Per saved leaf (string keys): its kind name and the CRC-32 of its bytes.
 Records = dict[tuple[str, ...], tuple[str, int]]
+#: Where the manager moves steps beyond ``max_to_keep`` before deleting them.
+_PRUNED = ".nnx-pruned"
+#: A step directory orbax had not finished writing (it renames it to the step number on commit).
+_UNFINISHED_STEP = re.compile(r"[0-9]+\.orbax-checkpoint-tmp.*")
 
 
 def _ocp() -> Any:
@@ -110,11 +120,16 @@ def _empty(value: Any) -> bool:
 
 
 def _template(value: Any) -> Any:
-    """What orbax restores a target leaf onto: NumPy stays NumPy (64-bit dtypes
-    included); anything else becomes a ShapeDtypeStruct with the leaf's sharding."""
-    if isinstance(value, np.ndarray):
-        array: np.ndarray[Any, Any] = value  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to ndarray[Unknown]
-        return np.zeros(array.shape, array.dtype)
+    """What orbax restores a target leaf onto: NumPy stays NumPy, and so does a
+    64-bit leaf JAX would narrow (an abstract model's NumPy attribute, while
+    ``jax_enable_x64`` is off); anything else becomes a ShapeDtypeStruct with the
+    leaf's sharding."""
+    shape: tuple[int, ...] = tuple(value.shape)
+    dtype: Any = value.dtype
+    if isinstance(value, np.ndarray) or (
+        getattr(value, "sharding", None) is None and not is_key(value) and jax.dtypes.canonicalize_dtype(dtype) != dtype
+    ):
+        return np.zeros(shape, dtype)
     return _abstract_leaf(value)
 
 
@@ -164,19 +179,43 @@ def _custom_metadata(state: State[Any], where: str) -> dict[str, Any]:
     return {"nnx": {"format": FORMAT, "leaves": leaves}}
 
 
-def _records(custom: Any) -> Records | None:
+def _records(custom: Any, path: FilePath, where: str) -> Records | None:
     """The kinds and checksums of a checkpoint nnx wrote (None for plain orbax ones)."""
     if not isinstance(custom, dict):
         return None
     found: dict[str, Any] = custom  # pyright: ignore[reportUnknownVariableType]  # orbax's JSON metadata
     meta: Any = found.get("nnx")
-    if not isinstance(meta, dict):
+    if meta is None:
         return None
+    problem = _records_problem(meta)
+    if problem:
+        raise CheckpointError(
+            f"{where}: the nnx metadata of {str(path)!r} (custom metadata in _CHECKPOINT_METADATA) "
+            f"{problem}: the checkpoint is corrupted; nothing was restored. Restore from another checkpoint."
+        )
+    leaves: list[tuple[list[str], str, int]] = meta["leaves"]
+    return {tuple(keys): (kind, crc) for keys, kind, crc in leaves}
+
+
+def _records_problem(meta: Any) -> str:
+    """What is wrong with the form of nnx's custom metadata ('' if nothing)."""
+    if not isinstance(meta, dict):
+        return "is not a JSON object"
     ours = cast("dict[str, Any]", meta)
     if ours.get("format") != FORMAT:
-        return None
-    leaves: list[tuple[list[str], str, int]] = ours["leaves"]
-    return {tuple(keys): (kind, crc) for keys, kind, crc in leaves}
+        return f"has format {ours.get('format')!r}, not {FORMAT!r}"
+    leaves: Any = ours.get("leaves")
+    if not isinstance(leaves, list):
+        return "has no 'leaves' list"
+    for leaf in cast("list[object]", leaves):
+        if not (isinstance(leaf, list) and len(cast("list[object]", leaf)) == 3):
+            return f"has a leaf record {leaf!r} that is not [path, kind, crc32]"
+        keys, kind, crc = cast("list[object]", leaf)
+        if not (isinstance(keys, list) and all(isinstance(k, str) for k in cast("list[object]", keys))):
+            return f"has a leaf record {leaf!r} whose path is not a list of strings"
+        if not isinstance(kind, str) or not isinstance(crc, int) or isinstance(crc, bool):
+            return f"has a leaf record {leaf!r} without a kind string and a crc32 integer"
+    return ""
 
 
 # -- comparing with the checkpoint's metadata ---------------------------------------
@@ -193,8 +232,7 @@ def _saved_specs(tree: Any, records: Records | None, prefix: tuple[str, ...] = (
     return out
 
 
-def _check(where: str, saved_tree: Any, records: Records | None, wanted: State[Any], filters: tuple[Filter, ...]) -> None:
-    saved = _saved_specs(saved_tree, records)
+def _check(where: str, saved: dict[Path, LeafSpec], records: Records | None, wanted: State[Any], filters: tuple[Filter, ...]) -> None:
     want: dict[Path, LeafSpec] = {}
     for path, kind, value in zip(wanted.paths, wanted._layout.kinds, wanted.leaves):
         if _empty(value):
@@ -248,8 +286,9 @@ def _restore_tree(
 ) -> State[Any]:
     """Check the saved tree against the target, read it onto the target's templates, verify it."""
     saved_tree, custom = metadata
-    records = _records(custom)
-    _check(where, saved_tree, records, wanted, filters)
+    records = _records(custom, path, where)
+    saved: dict[Path, LeafSpec] = _guarded(lambda: _saved_specs(saved_tree, records), path, where)
+    _check(where, saved, records, wanted, filters)
     templates = _nest([(p, _template(v)) for p, v in zip(wanted.paths, wanted.leaves) if not _empty(v)])
     abstract = _full_abstract(saved_tree, templates)
     restored: OrbaxTree = _guarded(lambda: read(abstract), path, where)
@@ -261,17 +300,48 @@ def _restore_tree(
 
 
 def save_orbax(directory: str | os.PathLike[str], target: Any, /, *filters: Filter, force: bool = False) -> FilePath:
-    """Save a module's state (or a State) into a new orbax directory (``force`` overwrites)."""
+    """Save a module's state (or a State) into a new orbax directory (``force`` overwrites).
+
+    The save is written aside and swapped in when complete (``nnx.checkpoint.atomic``):
+    if it fails or the process is killed, the directory holds the previous
+    checkpoint, whole. A second process saving the same path meanwhile gets a
+    ``CheckpointError``.
+    """
     where = "nnx.checkpoint.save_orbax"
     path = FilePath(directory).absolute()
-    if path.exists() and not force:
-        raise FileExistsError(f"{where}: {str(path)!r} already exists; pass force=True to overwrite it.")
     state = target_state(target, filters, where)
     custom = _custom_metadata(state, where)
-    checkpointer = _ocp().StandardCheckpointer()
-    checkpointer.save(path, to_orbax(state), force=force, custom_metadata=custom)
-    checkpointer.wait_until_finished()
+    tree = to_orbax(state)
+    with claim(path, where):
+        recover(path)
+        if path.exists() and not force:
+            raise FileExistsError(f"{where}: {str(path)!r} already exists; pass force=True to overwrite it.")
+        new = scratch(path, "new")
+        try:
+            with _checkpointer() as checkpointer:
+                checkpointer.save(new, tree, custom_metadata=custom)
+            fsync_tree(new)
+            swap_in(new, path)
+        finally:
+            remove(new)
     return path
+
+
+@contextmanager
+def _checkpointer() -> Generator[Any]:
+    """orbax's synchronous checkpointer, closed however the block ends.
+
+    Not ``StandardCheckpointer``: that one saves in background threads, and when
+    a save fails early (say, a directory it cannot create) the threads that wait
+    for it are left waiting for orbax's 300 s coordination timeout, and being
+    non-daemon threads, they keep the failed process from exiting that long.
+    """
+    ocp = _ocp()
+    checkpointer = ocp.Checkpointer(ocp.StandardCheckpointHandler())
+    try:
+        yield checkpointer
+    finally:
+        checkpointer.close()
 
 
 def restore_orbax(directory: str | os.PathLike[str], target: N, /, *filters: Filter) -> N:
@@ -282,17 +352,18 @@ def restore_orbax(directory: str | os.PathLike[str], target: N, /, *filters: Fil
     """
     where = "nnx.checkpoint.restore_orbax"
     path = FilePath(directory).absolute()
+    tidy(path)  # leftovers of killed saves go, and a swap a writer left half-done is undone
     if not path.is_dir():
         raise FileNotFoundError(f"{where}: no orbax checkpoint directory at {str(path)!r}.")
     wanted = target_state(target, filters, where)
-    checkpointer = _ocp().StandardCheckpointer()
-    step_metadata = _guarded(lambda: checkpointer.metadata(path), path, where)
-    metadata = _guarded(lambda: (step_metadata.item_metadata.tree, step_metadata.custom_metadata), path, where)
+    with _checkpointer() as checkpointer:
+        step_metadata = _guarded(lambda: checkpointer.metadata(path), path, where)
+        metadata = _guarded(lambda: (step_metadata.item_metadata.tree, step_metadata.custom_metadata), path, where)
 
-    def read(abstract: Any) -> Any:
-        return checkpointer.restore(path, abstract)
+        def read(abstract: Any) -> Any:
+            return checkpointer.restore(path, abstract)
 
-    restored = _restore_tree(where, path, read, metadata, wanted, filters)
+        restored = _restore_tree(where, path, read, metadata, wanted, filters)
     result: N = write_back(target, wanted, restored.leaves)
     return result
 
@@ -325,17 +396,43 @@ class CheckpointManager:
     ) -> None:
         ocp = _ocp()
         self.directory = FilePath(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, save_interval_steps=save_interval_steps)
-        self.orbax: Any = ocp.CheckpointManager(self.directory, options=options)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep,
+            save_interval_steps=save_interval_steps,
+            enable_async_checkpointing=False,  # each save waits anyway; see _checkpointer for why not threads
+            # Steps beyond max_to_keep are renamed away (atomic) and then deleted: deleted in
+            # place, a kill half-way would leave a step listed whose files are partly gone.
+            todelete_subdir=_PRUNED,
+        )
+        # The handler is named up front: a manager over a directory it did not write
+        # itself (a restarted job) must know how to read the steps already there.
+        self.orbax: Any = ocp.CheckpointManager(self.directory, options=options, item_handlers=ocp.StandardCheckpointHandler())
 
     def save(self, step: int, target: Any, /, *filters: Filter, force: bool = False) -> bool:
-        """Save ``target``'s state as ``step``; False when the save interval skipped it."""
+        """Save ``target``'s state as ``step``; False when the save interval skipped it.
+
+        One process at a time saves into a directory: another one saving there
+        meanwhile gets a ``CheckpointError``. A step is written aside and renamed
+        into place by orbax, so a killed save leaves the steps before it intact.
+        """
         where = "CheckpointManager.save"
         state = target_state(target, filters, where)
         args = _ocp().args.StandardSave(to_orbax(state), custom_metadata=_custom_metadata(state, where))
-        saved: bool = self.orbax.save(step, args=args, force=force)
-        self.orbax.wait_until_finished()
+        with claim(self.directory, where):
+            self._remove_unfinished()
+            saved: bool = self.orbax.save(step, args=args, force=force)
+            self.orbax.wait_until_finished()
+            self._remove_unfinished()
         return saved
+
+    def _remove_unfinished(self) -> None:
+        """Delete steps that killed saves left half-written, and pruned ones (claim held,
+        so no save is at work on them)."""
+        if not self.directory.is_dir():
+            return
+        for entry in self.directory.iterdir():
+            if _UNFINISHED_STEP.fullmatch(entry.name) or entry.name == _PRUNED:
+                remove(entry)
 
     def restore(self, target: N, /, *filters: Filter, step: int | None = None) -> N:
         """Restore step ``step`` (default: the latest) into ``target``; returns the target."""
@@ -347,6 +444,9 @@ class CheckpointManager:
         elif step not in self.all_steps():
             raise FileNotFoundError(f"{where}: no step {step} in {str(self.directory)!r}; steps: {self.all_steps()}.")
         wanted = target_state(target, filters, where)
+        with claim(self.directory, where, wait_s=0.001) as held:
+            if held:  # no save is running: leftovers of killed ones can go
+                self._remove_unfinished()
         at = step
         step_dir = self.directory / str(step)
         item = _guarded(lambda: self.orbax.item_metadata(at), step_dir, where)

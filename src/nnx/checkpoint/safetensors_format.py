@@ -5,8 +5,9 @@ file's metadata (``__metadata__`` in the safetensors header) records, per
 tensor, the exact path (so the integer index ``0`` and the key ``"0"`` stay
 distinct), the Variable kind, the PRNG implementation of key arrays and a
 CRC-32 of the bytes, so that a corrupted file is refused instead of restored.
-The file is written to a temporary name in the same directory and renamed
-into place, so a crash never leaves a half-written checkpoint behind.
+The file is written to a scratch name in the same directory and renamed
+into place (``nnx.checkpoint.atomic``), so a crash never leaves a half-written
+checkpoint behind, and one process at a time saves a given path.
 
 The ``safetensors`` package is an optional dependency (``pip install 'nnx[checkpoint]'``).
 """
@@ -17,12 +18,13 @@ import json
 import os
 import zlib
 from pathlib import Path as FilePath
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 import jax
 import ml_dtypes
 import numpy as np
 
+from nnx.checkpoint.atomic import claim, fsync_tree, recover, remove, scratch, swap_in, tidy
 from nnx.checkpoint.common import (
     CheckpointError,
     LeafSpec,
@@ -86,7 +88,7 @@ def save(path: str | os.PathLike[str], target: Any, /, *filters: Filter) -> File
     arrays, entries = _to_host(st, where)
     metadata = {"format": FORMAT, "nnx": json.dumps(entries)}
     writer = _safetensors().numpy.save_file
-    return atomic_write(FilePath(path), lambda tmp: writer(arrays, str(tmp), metadata=metadata))
+    return atomic_write(FilePath(path).absolute(), lambda tmp: writer(arrays, str(tmp), metadata=metadata), where)
 
 
 def _to_host(st: State[Any], where: str) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
@@ -116,19 +118,22 @@ def _to_host(st: State[Any], where: str) -> tuple[dict[str, np.ndarray[Any, Any]
     return arrays, entries
 
 
-def atomic_write(path: FilePath, write: Callable[[FilePath], object]) -> FilePath:
-    """Have ``write`` fill a temporary file beside ``path``, flush it to disk, then
-    rename it over ``path``: readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def atomic_write(path: FilePath, write: Callable[[FilePath], object], where: str) -> FilePath:
+    """Have ``write`` fill a scratch file beside ``path``, flush it to disk, then
+    rename it over ``path``: readers see the old file or the new one, never a part.
+
+    The save holds ``path``'s claim (``nnx.checkpoint.atomic``): a second process
+    saving the same path meanwhile gets a ``CheckpointError``, and scratch files
+    of saves that were killed are removed first."""
+    with claim(path, where):
+        recover(path)
+        tmp = scratch(path, "tmp")
+        try:
+            write(tmp)
+            fsync_tree(tmp)
+            swap_in(tmp, path)
+        finally:
+            remove(tmp)
     return path
 
 
@@ -136,15 +141,16 @@ def atomic_write(path: FilePath, write: Callable[[FilePath], object]) -> FilePat
 
 
 class _Saved:
-    """A parsed checkpoint file: per path, its spec and host array."""
+    """A parsed checkpoint file: per path, its spec and array (host data, or a typed key array)."""
 
-    def __init__(self, specs: dict[Path, LeafSpec], arrays: dict[Path, np.ndarray[Any, Any]]) -> None:
+    def __init__(self, specs: dict[Path, LeafSpec], arrays: dict[Path, Any]) -> None:
         self.specs = specs
         self.arrays = arrays
 
 
 def _read(path: str | os.PathLike[str], where: str) -> _Saved:
-    file = FilePath(path)
+    file = FilePath(path).absolute()
+    tidy(file)  # scratch files of killed saves go now, unless a save is running
     if not file.is_file():
         raise FileNotFoundError(f"{where}: no checkpoint file at {str(file)!r}.")
     raw = file.read_bytes()
@@ -155,7 +161,7 @@ def _read(path: str | os.PathLike[str], where: str) -> _Saved:
     except safetensors.SafetensorError as e:
         raise _damaged(file, where, str(e)) from None
     specs: dict[Path, LeafSpec] = {}
-    arrays: dict[Path, np.ndarray[Any, Any]] = {}
+    arrays: dict[Path, Any] = {}
     for name, tensor in tensors:
         entry = entries.get(name)
         dtype = _DTYPES.get(tensor["dtype"])
@@ -166,34 +172,85 @@ def _read(path: str | os.PathLike[str], where: str) -> _Saved:
             raise _damaged(file, where, f"the bytes of {name!r} fail their checksum")
         array = np.frombuffer(data, dtype=dtype).reshape(tensor["shape"])
         leaf_path: Path = tuple(entry["path"])
+        if leaf_path in specs:
+            raise _damaged(file, where, f"two tensors are recorded at the path {path_str(leaf_path)!r}")
         impl = entry.get("key_impl")
         if impl is None:
             specs[leaf_path] = LeafSpec(entry["kind"], tuple(array.shape), dtype.name)
+            arrays[leaf_path] = array
         else:
             specs[leaf_path] = LeafSpec(entry["kind"], tuple(entry["key_shape"]), "key", impl)
-        arrays[leaf_path] = array
+            arrays[leaf_path] = _key_from(array, entry, name, file, where)
     if len(specs) != len(entries):
         raise _damaged(file, where, "the metadata lists tensors the file does not hold")
     return _Saved(specs, arrays)
 
 
-def _entries(raw: bytes, file: FilePath, where: str) -> dict[str, Any]:
-    """The nnx metadata from the safetensors header (8-byte length, then JSON)."""
+def _key_from(data: np.ndarray[Any, Any], entry: dict[str, Any], name: str, file: FilePath, where: str) -> Any:
+    """The typed key array stored as raw ``data``; the recorded implementation and shape must fit it."""
+    try:
+        key = wrap_key(data, entry["key_impl"])
+    except Exception as e:  # jax raises ValueError/TypeError/KeyError for an unknown or ill-fitting impl
+        raise _damaged(file, where, f"{name!r} does not hold {entry['key_impl']!r} keys ({type(e).__name__}: {e})") from None
+    if tuple(key.shape) != tuple(entry["key_shape"]):
+        raise _damaged(file, where, f"{name!r} holds keys of shape {tuple(key.shape)}, not {tuple(entry['key_shape'])}")
+    return key
+
+
+def _entries(raw: bytes, file: FilePath, where: str) -> dict[str, dict[str, Any]]:
+    """The nnx metadata from the safetensors header (8-byte length, then JSON), checked for form."""
     try:
         size = int.from_bytes(raw[:8], "little")
         if len(raw) < 8 or 8 + size > len(raw):
             raise ValueError("the header is cut short")
-        header: dict[str, Any] = json.loads(raw[8 : 8 + size])
-        meta: dict[str, str] = header.get("__metadata__") or {}
-    except (ValueError, UnicodeDecodeError, AttributeError) as e:
+        header: Any = json.loads(raw[8 : 8 + size])
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        meta: Any = cast("dict[str, Any]", header).get("__metadata__") or {}
+        if not isinstance(meta, dict):
+            raise ValueError("__metadata__ is not a JSON object")
+    except (ValueError, UnicodeDecodeError) as e:
         raise _damaged(file, where, str(e)) from None
-    if meta.get("format") != FORMAT:
+    found = cast("dict[str, Any]", meta)
+    if found.get("format") != FORMAT:
         raise CheckpointError(
             f"{where}: {str(file)!r} is a safetensors file but not an nnx checkpoint (no "
             f"{FORMAT!r} metadata); read it with safetensors.numpy.load_file instead."
         )
-    entries: dict[str, Any] = json.loads(meta["nnx"])
-    return entries
+    try:
+        entries: Any = json.loads(found.get("nnx", ""))
+    except (TypeError, ValueError) as e:
+        raise _damaged(file, where, f"the nnx metadata is not valid JSON ({e})") from None
+    problem = _entries_problem(entries)
+    if problem:
+        raise _damaged(file, where, f"the nnx metadata {problem}")
+    checked: dict[str, dict[str, Any]] = entries
+    return checked
+
+
+def _entries_problem(entries: Any) -> str:
+    """What is wrong with the form of the nnx metadata ('' if nothing): the reader relies on it."""
+    if not isinstance(entries, dict):
+        return "is not a JSON object"
+    for name, entry in cast("dict[str, Any]", entries).items():
+        if not isinstance(entry, dict):
+            return f"entry {name!r} is not a JSON object"
+        e = cast("dict[str, Any]", entry)
+        path: Any = e.get("path")
+        if not isinstance(path, list) or not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in cast("list[object]", path)):
+            return f"entry {name!r} has no valid 'path' (a list of names and indices)"
+        if not isinstance(e.get("kind"), str):
+            return f"entry {name!r} has no 'kind' string"
+        crc: Any = e.get("crc32")
+        if not isinstance(crc, int) or isinstance(crc, bool):
+            return f"entry {name!r} has no 'crc32' integer"
+        if "key_impl" in e:
+            shape: Any = e.get("key_shape")
+            if not isinstance(e["key_impl"], str) or not isinstance(shape, list) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in cast("list[object]", shape)
+            ):
+                return f"entry {name!r} has an invalid 'key_impl' or 'key_shape'"
+    return ""
 
 
 def _damaged(file: FilePath, where: str, detail: str) -> CheckpointError:
@@ -204,9 +261,7 @@ def _damaged(file: FilePath, where: str, detail: str) -> CheckpointError:
 
 
 def _host_leaf(saved: _Saved, path: Path) -> Any:
-    spec = saved.specs[path]
-    array = saved.arrays[path]
-    return array if spec.key_impl is None else wrap_key(array, spec.key_impl)
+    return saved.arrays[path]
 
 
 # -- load / restore ----------------------------------------------------------------

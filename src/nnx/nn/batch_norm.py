@@ -9,12 +9,12 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.compat import Context, Module, call_flag, layer_rngs
-from nnx.fields import batch_stat, param
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.nn.norm_stats import broadcast_shape, moments, normalize
 from nnx.rngs import Rngs
+from nnx.variables import BatchStat, Param
 
 
 class BatchNorm(Module):
@@ -28,10 +28,10 @@ class BatchNorm(Module):
     ``axis_name`` averages the statistics across a ``vmap``/``pmap`` axis.
     """
 
-    scale: jax.Array = param()
-    bias: jax.Array = param()
-    mean: jax.Array = batch_stat()
-    var: jax.Array = batch_stat()
+    scale: Param[jax.Array] | None  # None with use_scale=False
+    bias: Param[jax.Array] | None  # None with use_bias=False
+    mean: BatchStat[jax.Array]
+    var: BatchStat[jax.Array]
 
     def __init__(
         self,
@@ -67,14 +67,16 @@ class BatchNorm(Module):
         self.axis_index_groups = axis_index_groups
         self.use_fast_variance = use_fast_variance
         shape = (num_features,)
-        self.mean = lax.full(shape, 0.0, jnp.float32)
-        self.var = lax.full(shape, 1.0, jnp.float32)
+        self.mean = BatchStat(lax.full(shape, 0.0, jnp.float32))
+        self.var = BatchStat(lax.full(shape, 1.0, jnp.float32))
         key = jax.random.key(0)  # the default initializers ignore it; rngs is optional
+        self.scale = None
         if use_scale:
-            self.scale = scale_init(rngs.params() if rngs is not None else key, shape, param_dtype)
+            self.scale = Param(scale_init(rngs.params() if rngs is not None else key, shape, param_dtype))
             record_metadata(self, "scale", scale_init)
+        self.bias = None
         if use_bias:
-            self.bias = bias_init(rngs.params() if rngs is not None else key, shape, param_dtype)
+            self.bias = Param(bias_init(rngs.params() if rngs is not None else key, shape, param_dtype))
             record_metadata(self, "bias", bias_init)
 
     def __call__(
@@ -97,7 +99,7 @@ class BatchNorm(Module):
             )
         target = broadcast_shape(x.shape, feature_axes)
         if use_running_average:
-            mean, var = self.mean.reshape(target), self.var.reshape(target)
+            mean, var = self.mean[...].reshape(target), self.var[...].reshape(target)
         else:
             reduction_axes = tuple(a for a in range(x.ndim) if a not in feature_axes)
             mean, var = moments(
@@ -109,14 +111,14 @@ class BatchNorm(Module):
                 mask=mask,
             )
             m = self.momentum
-            self.mean = m * self.mean + (1 - m) * mean.reshape(self.mean.shape)
-            self.var = m * self.var + (1 - m) * var.reshape(self.var.shape)
+            self.mean.value = m * self.mean[...] + (1 - m) * mean.reshape(self.mean.shape)
+            self.var.value = m * self.var[...] + (1 - m) * var.reshape(self.var.shape)
         return normalize(
             x,
             mean,
             var,
-            self.scale if self.use_scale else None,
-            self.bias if self.use_bias else None,
+            self.scale[...] if self.scale is not None else None,
+            self.bias[...] if self.bias is not None else None,
             feature_axes=feature_axes,
             epsilon=self.epsilon,
             dtype=self.dtype,

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn.conv_common import (
     PaddingLike,
     channels_last,
@@ -23,6 +22,7 @@ from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 
 class Conv(Module):
@@ -39,8 +39,8 @@ class Conv(Module):
     multiplies the kernel (masked convolutions).
     """
 
-    kernel: jax.Array = param()
-    bias: jax.Array = param()
+    kernel: Param[jax.Array]
+    bias: Param[jax.Array] | None  # None without a bias
 
     def __init__(
         self,
@@ -89,10 +89,11 @@ class Conv(Module):
         if mask is not None and tuple(mask.shape) != shape:
             raise ValueError(f"{where}: mask has shape {tuple(mask.shape)} but the kernel has shape {shape}.")
         self.mask = mask
-        self.kernel = kernel_init(rngs.params(), shape, param_dtype)
+        self.kernel = Param(kernel_init(rngs.params(), shape, param_dtype))
         record_metadata(self, "kernel", kernel_init)
+        self.bias = None
         if use_bias:
-            self.bias = bias_init(rngs.params(), (out_features,), param_dtype)
+            self.bias = Param(bias_init(rngs.params(), (out_features,), param_dtype))
             record_metadata(self, "bias", bias_init)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -107,8 +108,8 @@ class Conv(Module):
         elif padding == "CAUSAL":
             (causal_extent,) = dilated(self.kernel_size, self.kernel_dilation)
             padding = [(causal_extent - 1, 0)]
-        kernel = self.kernel if self.mask is None else self.kernel * self.mask
-        bias = self.bias if self.use_bias else None
+        kernel = self.kernel[...] if self.mask is None else self.kernel[...] * self.mask
+        bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, kernel, bias), dtype=self.dtype)
         y = lax.conv_general_dilated(
             x,

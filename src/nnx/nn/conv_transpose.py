@@ -9,7 +9,6 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn.conv_common import (
     PaddingLike,
     channels_last,
@@ -23,6 +22,7 @@ from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 
 class ConvTranspose(Module):
@@ -39,8 +39,8 @@ class ConvTranspose(Module):
     (kernel ``(*kernel_size, in_features // groups, out_features)``).
     """
 
-    kernel: jax.Array = param()
-    bias: jax.Array = param()
+    kernel: Param[jax.Array]
+    bias: Param[jax.Array] | None  # None without a bias
 
     def __init__(
         self,
@@ -93,18 +93,19 @@ class ConvTranspose(Module):
         if mask is not None and tuple(mask.shape) != shape:
             raise ValueError(f"{where}: mask has shape {tuple(mask.shape)} but the kernel has shape {shape}.")
         self.mask = mask
-        self.kernel = kernel_init(rngs.params(), shape, param_dtype)
+        self.kernel = Param(kernel_init(rngs.params(), shape, param_dtype))
         record_metadata(self, "kernel", kernel_init)
+        self.bias = None
         if use_bias:
-            self.bias = bias_init(rngs.params(), (out_features,), param_dtype)
+            self.bias = Param(bias_init(rngs.params(), (out_features,), param_dtype))
             record_metadata(self, "bias", bias_init)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         n = len(self.kernel_size)
         x, batch = flatten_batch(x, n, f"ConvTranspose(kernel_size={self.kernel_size})")
         circular = self.padding == "CIRCULAR"
-        kernel = self.kernel if self.mask is None else self.kernel * self.mask
-        bias = self.bias if self.use_bias else None
+        kernel = self.kernel[...] if self.mask is None else self.kernel[...] * self.mask
+        bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, kernel, bias), dtype=self.dtype)
         padding = "VALID" if circular else self.padding
         if self.transpose_kernel:

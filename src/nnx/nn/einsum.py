@@ -9,11 +9,11 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 
 class Einsum(Module):
@@ -24,8 +24,8 @@ class Einsum(Module):
     of the output; ``None`` means no bias.
     """
 
-    kernel: jax.Array = param()
-    bias: jax.Array = param()
+    kernel: Param[jax.Array]
+    bias: Param[jax.Array] | None  # None without a bias
 
     def __init__(
         self,
@@ -59,15 +59,16 @@ class Einsum(Module):
         self.param_dtype = param_dtype
         self.precision = precision
         self.use_bias = bias_shape is not None
-        self.kernel = kernel_init(rngs.params(), tuple(kernel_shape), param_dtype)
+        self.kernel = Param(kernel_init(rngs.params(), tuple(kernel_shape), param_dtype))
         record_metadata(self, "kernel", kernel_init)
+        self.bias = None
         if bias_shape is not None:
-            self.bias = bias_init(rngs.params(), tuple(bias_shape), param_dtype)
+            self.bias = Param(bias_init(rngs.params(), tuple(bias_shape), param_dtype))
             record_metadata(self, "bias", bias_init)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        bias = self.bias if self.use_bias else None
-        x, kernel, bias = promote_dtype((x, self.kernel, bias), dtype=self.dtype)
+        bias = self.bias[...] if self.bias is not None else None
+        x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
         y = jnp.einsum(self.einsum_str, x, kernel, precision=self.precision)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
         if bias is not None:
             y = y + bias

@@ -6,11 +6,11 @@ import jax
 import jax.numpy as jnp
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 default_embed_init: Initializer = initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
 
@@ -19,10 +19,10 @@ class Embed(Module):
     """``embedding`` has shape ``(num_embeddings, features)``; ``embed(ids)`` looks rows up.
 
     ``embed.attend(h)`` is ``h @ embedding.T``: logits over the vocabulary that
-    reuse the input embedding (weight tying).
+    reuse the input embedding (weight tying). ``embedding`` is a ``Param`` cell.
     """
 
-    embedding: jax.Array = param()
+    embedding: Param[jax.Array]
 
     def __init__(
         self,
@@ -40,7 +40,7 @@ class Embed(Module):
         self.features = features
         self.dtype = dtype
         self.param_dtype = param_dtype
-        self.embedding = embedding_init(rngs.params(), (num_embeddings, features), param_dtype)
+        self.embedding = Param(embedding_init(rngs.params(), (num_embeddings, features), param_dtype))
         record_metadata(self, "embedding", embedding_init)
 
     def __call__(self, ids: jax.Array) -> jax.Array:
@@ -49,10 +49,10 @@ class Embed(Module):
             raise TypeError(
                 f"Embed got ids of dtype {ids.dtype}; pass integer token ids (e.g. ids.astype(jnp.int32))."
             )
-        (embedding,) = promote_dtype((self.embedding,), dtype=self.dtype or self.embedding.dtype)
+        (embedding,) = promote_dtype((self.embedding[...],), dtype=self.dtype or self.embedding.dtype)
         return jnp.take(embedding, ids, axis=0)
 
     def attend(self, query: jax.Array) -> jax.Array:
         """Similarity of ``query`` (last axis ``features``) with every embedding row."""
-        query, embedding = promote_dtype((query, self.embedding), dtype=self.dtype)
+        query, embedding = promote_dtype((query, self.embedding[...]), dtype=self.dtype)
         return query @ embedding.T

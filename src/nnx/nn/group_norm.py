@@ -8,12 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype
 from nnx.nn.metadata import Initializer
 from nnx.nn.norm_stats import init_affine, moments, normalize
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 
 class GroupNorm(Module):
@@ -25,8 +25,8 @@ class GroupNorm(Module):
     LayerNorm over all non-batch axes; ``group_size=1`` is InstanceNorm.
     """
 
-    scale: jax.Array = param()
-    bias: jax.Array = param()
+    scale: Param[jax.Array] | None  # None with use_scale=False
+    bias: Param[jax.Array] | None  # None with use_bias=False
 
     def __init__(
         self,
@@ -101,8 +101,8 @@ class GroupNorm(Module):
             x,
             mean,
             var,
-            self.scale if self.use_scale else None,
-            self.bias if self.use_bias else None,
+            self.scale[...] if self.scale is not None else None,
+            self.bias[...] if self.bias is not None else None,
             feature_axes=(x.ndim - 1,),
             epsilon=self.epsilon,
             dtype=self.dtype,

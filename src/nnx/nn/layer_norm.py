@@ -8,12 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer
 from nnx.nn.norm_stats import init_affine, moments, normalize
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 
 class LayerNorm(Module):
@@ -24,8 +24,8 @@ class LayerNorm(Module):
     behaves the same in training and evaluation.
     """
 
-    scale: jax.Array = param()
-    bias: jax.Array = param()
+    scale: Param[jax.Array] | None  # None with use_scale=False
+    bias: Param[jax.Array] | None  # None with use_bias=False
 
     def __init__(
         self,
@@ -73,8 +73,8 @@ class LayerNorm(Module):
             x,
             mean,
             var,
-            self.scale if self.use_scale else None,
-            self.bias if self.use_bias else None,
+            self.scale[...] if self.scale is not None else None,
+            self.bias[...] if self.bias is not None else None,
             feature_axes=canonical_axes(self.feature_axes, x.ndim),
             epsilon=self.epsilon,
             dtype=self.dtype,

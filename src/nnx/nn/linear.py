@@ -7,11 +7,11 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 default_kernel_init: Initializer = initializers.lecun_normal()
 default_bias_init: Initializer = initializers.zeros
@@ -22,11 +22,13 @@ class Linear(Module):
 
     ``dtype`` is the dtype of the computation (``None``: promote inputs and
     parameters); ``param_dtype`` the dtype the parameters are stored in.
-    With ``use_bias=False`` the layer has no ``bias`` cell at all.
+    ``kernel`` and ``bias`` are ``Param`` cells (``layer.kernel[...]`` is the
+    array); with ``use_bias=False``, ``bias`` is ``None`` and the State has no
+    ``bias`` leaf.
     """
 
-    kernel: jax.Array = param()
-    bias: jax.Array = param()
+    kernel: Param[jax.Array]
+    bias: Param[jax.Array] | None
 
     def __init__(
         self,
@@ -49,15 +51,16 @@ class Linear(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
-        self.kernel = kernel_init(rngs.params(), (in_features, out_features), param_dtype)
+        self.kernel = Param(kernel_init(rngs.params(), (in_features, out_features), param_dtype))
         record_metadata(self, "kernel", kernel_init)
+        self.bias = None
         if use_bias:
-            self.bias = bias_init(rngs.params(), (out_features,), param_dtype)
+            self.bias = Param(bias_init(rngs.params(), (out_features,), param_dtype))
             record_metadata(self, "bias", bias_init)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        bias = self.bias if self.use_bias else None
-        x, kernel, bias = promote_dtype((x, self.kernel, bias), dtype=self.dtype)
+        bias = self.bias[...] if self.bias is not None else None
+        x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
         contract = (((x.ndim - 1,), (0,)), ((), ()))
         y = lax.dot_general(x, kernel, contract, precision=self.precision)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
         if bias is not None:

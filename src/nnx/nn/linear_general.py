@@ -10,11 +10,11 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 
 def _as_tuple(n: int | Sequence[int]) -> tuple[int, ...]:
@@ -30,8 +30,8 @@ class LinearGeneral(Module):
     ``(prod(in_features), prod(out_features))`` so fan-in scaling is right.
     """
 
-    kernel: jax.Array = param()
-    bias: jax.Array = param()
+    kernel: Param[jax.Array]
+    bias: Param[jax.Array] | None  # None without a bias
 
     def __init__(
         self,
@@ -63,11 +63,12 @@ class LinearGeneral(Module):
         self.precision = precision
         flat = (math.prod(self.in_features), math.prod(self.out_features))
         kernel = kernel_init(rngs.params(), flat, param_dtype)
-        self.kernel = kernel.reshape(self.in_features + self.out_features)
+        self.kernel = Param(kernel.reshape(self.in_features + self.out_features))
         record_metadata(self, "kernel", kernel_init)
+        self.bias = None
         if use_bias:
             bias = bias_init(rngs.params(), (flat[1],), param_dtype)
-            self.bias = bias.reshape(self.out_features)
+            self.bias = Param(bias.reshape(self.out_features))
             record_metadata(self, "bias", bias_init)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -78,8 +79,8 @@ class LinearGeneral(Module):
                 f"LinearGeneral(in_features={self.in_features}) got an input of shape {x.shape} whose "
                 f"axes {self.axis} have sizes {got}; reshape the input or change in_features."
             )
-        bias = self.bias if self.use_bias else None
-        x, kernel, bias = promote_dtype((x, self.kernel, bias), dtype=self.dtype)
+        bias = self.bias[...] if self.bias is not None else None
+        x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
         contract = (unsorted, tuple(range(len(unsorted))))
         y = lax.dot_general(x, kernel, (contract, ((), ())), precision=self.precision)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
         if bias is not None:

@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import cell, variable
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import Linear
@@ -38,8 +37,8 @@ class LoRA(Module):
     existing layer for model surgery: ``model.fc = nnx.LoRA(..., base_module=model.fc)``.
     """
 
-    lora_a: jax.Array = variable(LoRAParam)
-    lora_b: jax.Array = variable(LoRAParam)
+    lora_a: LoRAParam
+    lora_b: LoRAParam
 
     def __init__(
         self,
@@ -62,13 +61,13 @@ class LoRA(Module):
         self.base_module = base_module
         self.dtype = dtype
         self.param_dtype = param_dtype
-        self.lora_a = a_initializer(rngs.params(), (in_features, lora_rank), param_dtype)
+        self.lora_a = LoRAParam(a_initializer(rngs.params(), (in_features, lora_rank), param_dtype))
         record_metadata(self, "lora_a", a_initializer)
-        self.lora_b = b_initializer(rngs.params(), (lora_rank, out_features), param_dtype)
+        self.lora_b = LoRAParam(b_initializer(rngs.params(), (lora_rank, out_features), param_dtype))
         record_metadata(self, "lora_b", b_initializer)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x, a, b = promote_dtype((x, self.lora_a, self.lora_b), dtype=self.dtype)
+        x, a, b = promote_dtype((x, self.lora_a[...], self.lora_b[...]), dtype=self.dtype)
         out = x @ a @ b
         if self.base_module is not None:
             out = out + self.base_module(x)
@@ -127,8 +126,8 @@ class LoRALinear(Linear):
             rngs=rngs,
             **lora_kwargs,
         )
-        for name in ("kernel", "bias") if linear.use_bias else ("kernel",):
-            setattr(layer, name, cell(linear, name))  # assigning a cell adopts it: shared, not copied
+        layer.kernel = linear.kernel  # the same cells: shared, not copied
+        layer.bias = linear.bias
         return layer
 
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
-from nnx.fields import variable
 from nnx.nn.attention import combine_masks, dot_product_attention
 from nnx.nn.dtypes import Dtype
 from nnx.nn.layer_norm import LayerNorm
@@ -39,9 +38,10 @@ class MultiHeadAttention(Module):
     gives the same result as a causal full-length pass.
     """
 
-    cached_key: jax.Array = variable(Cache)
-    cached_value: jax.Array = variable(Cache)
-    cache_index: jax.Array = variable(Cache)
+    # ``Cache`` cells once ``init_cache`` has run, ``None`` before.
+    cached_key: Cache[jax.Array] | None
+    cached_value: Cache[jax.Array] | None
+    cache_index: Cache[jax.Array] | None
 
     def __init__(
         self,
@@ -123,15 +123,16 @@ class MultiHeadAttention(Module):
             # Per-head LayerNorm of queries and keys (stabilises large-scale training).
             self.query_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
             self.key_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.cached_key = self.cached_value = self.cache_index = None
         self.rngs: Rngs | None = forked_stream(rngs, "dropout") if dropout_rate > 0.0 else None
 
     def init_cache(self, input_shape: tuple[int, ...], dtype: Dtype = jnp.float32) -> None:
         """Create empty ``Cache`` cells for inputs of shape ``(*batch, max_length, in_features)``."""
         *batch, max_length, _ = input_shape
         shape = (*batch, max_length, self.num_heads, self.head_dim)
-        self.cached_key = lax.full(shape, 0, dtype)
-        self.cached_value = lax.full(shape, 0, dtype)
-        self.cache_index = lax.full((), 0, jnp.int32)
+        self.cached_key = Cache(lax.full(shape, 0, dtype))
+        self.cached_value = Cache(lax.full(shape, 0, dtype))
+        self.cache_index = Cache(lax.full((), 0, jnp.int32))
 
     def __call__(
         self,
@@ -189,26 +190,27 @@ class MultiHeadAttention(Module):
         self, key: jax.Array, value: jax.Array, mask: jax.Array | None
     ) -> tuple[jax.Array, jax.Array, Any]:
         """Write the new keys/values at ``cache_index``; return the full cache and its mask."""
-        if "cached_key" not in self.__dict__:
+        cached_key, cached_value, cache_index = self.cached_key, self.cached_value, self.cache_index
+        if cached_key is None or cached_value is None or cache_index is None:
             raise ValueError(
                 "MultiHeadAttention(decode=True) has no cache; call "
                 "layer.init_cache((batch, max_length, in_features)) first."
             )
-        *batch, max_length, heads, depth = self.cached_key.shape
+        *batch, max_length, heads, depth = cached_key.shape
         steps = key.shape[-3]
         if tuple(key.shape) != (*batch, steps, heads, depth):
             raise ValueError(
-                f"MultiHeadAttention decode: the cache holds {tuple(self.cached_key.shape)} (batch, "
+                f"MultiHeadAttention decode: the cache holds {tuple(cached_key.shape)} (batch, "
                 f"max_length, heads, head_dim) but the new keys have shape {tuple(key.shape)}; "
                 "decode with the batch shape init_cache was given."
             )
-        index = self.cache_index
+        index = cache_index.value
         zero = lax.full((), 0, jnp.int32)
         start = [zero] * len(batch) + [index, zero, zero]
-        self.cached_key = lax.dynamic_update_slice(self.cached_key, key.astype(self.cached_key.dtype), start)
-        self.cached_value = lax.dynamic_update_slice(self.cached_value, value.astype(self.cached_value.dtype), start)
-        self.cache_index = index + steps
+        cached_key.value = lax.dynamic_update_slice(cached_key.value, key.astype(cached_key.dtype), start)
+        cached_value.value = lax.dynamic_update_slice(cached_value.value, value.astype(cached_value.dtype), start)
+        cache_index.value = index + steps
         query_positions = index + jnp.arange(steps)
         visible = jnp.arange(max_length)[None, :] <= query_positions[:, None]
         visible = jnp.broadcast_to(visible, (*batch, 1, steps, max_length))
-        return self.cached_key, self.cached_value, combine_masks(mask, visible)
+        return cached_key.value, cached_value.value, combine_masks(mask, visible)

@@ -18,6 +18,7 @@ from jax import lax
 from nnx.nn.dtypes import Dtype
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 
 def moments(
@@ -101,12 +102,14 @@ def init_affine(
     param_dtype: Dtype,
     rngs: Rngs | None,
 ) -> None:
-    """Create ``module.scale`` / ``module.bias`` (``(num_features,)`` params) as asked,
-    from one key, recording the initializers' metadata on their cells."""
+    """Create ``module.scale`` / ``module.bias`` (``(num_features,)`` ``Param`` cells, or
+    ``None`` when not asked for) from one key, recording the initializers' metadata on the cells."""
     key = rngs.params() if rngs is not None else jax.random.key(0)  # the default initializers ignore it
+    module.scale = None
     if use_scale:
-        module.scale = scale_init(key, (num_features,), param_dtype)
+        module.scale = Param(scale_init(key, (num_features,), param_dtype))
         record_metadata(module, "scale", scale_init)
+    module.bias = None
     if use_bias:
-        module.bias = bias_init(key, (num_features,), param_dtype)
+        module.bias = Param(bias_init(key, (num_features,), param_dtype))
         record_metadata(module, "bias", bias_init)

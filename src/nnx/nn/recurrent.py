@@ -15,7 +15,6 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.filters import Not
 from nnx.graph import merge, split, state, update
 from nnx.nn import initializers
@@ -56,9 +55,9 @@ def _zeros_carry(batch: tuple[int, ...], hidden: int, dtype: Dtype) -> jax.Array
 class _Cell(Module):
     """What the fused cells share: the two kernels, the bias and the projections."""
 
-    input_kernel: jax.Array = param()
-    recurrent_kernel: jax.Array = param()
-    bias: jax.Array = param()
+    input_kernel: Param[jax.Array]
+    recurrent_kernel: Param[jax.Array]
+    bias: Param[jax.Array]
 
     def _build(
         self,
@@ -76,18 +75,19 @@ class _Cell(Module):
         self.hidden_features = hidden_features
         self.dtype = dtype
         self.param_dtype = param_dtype
-        self.input_kernel = _gate_blocks(kernel_init, rngs, in_features, hidden_features, gates, param_dtype)
+        self.input_kernel = Param(_gate_blocks(kernel_init, rngs, in_features, hidden_features, gates, param_dtype))
         record_metadata(self, "input_kernel", kernel_init)
-        self.recurrent_kernel = _gate_blocks(
-            recurrent_kernel_init, rngs, hidden_features, hidden_features, gates, param_dtype
+        self.recurrent_kernel = Param(
+            _gate_blocks(recurrent_kernel_init, rngs, hidden_features, hidden_features, gates, param_dtype)
         )
         record_metadata(self, "recurrent_kernel", recurrent_kernel_init)
-        self.bias = bias_init(rngs.params(), (gates * hidden_features,), param_dtype)
+        self.bias = Param(bias_init(rngs.params(), (gates * hidden_features,), param_dtype))
         record_metadata(self, "bias", bias_init)
 
     def _projections(self, x: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``x @ input_kernel + bias`` and ``h @ recurrent_kernel``, all gates at once."""
-        x, h, wi, wh, b = promote_dtype((x, h, self.input_kernel, self.recurrent_kernel, self.bias), dtype=self.dtype)
+        weights = (self.input_kernel[...], self.recurrent_kernel[...], self.bias[...])
+        x, h, wi, wh, b = promote_dtype((x, h, *weights), dtype=self.dtype)
         return x @ wi + b, h @ wh
 
 

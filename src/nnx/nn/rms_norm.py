@@ -8,18 +8,18 @@ import jax
 import jax.numpy as jnp
 
 from nnx.compat import Context, Module, layer_rngs
-from nnx.fields import param
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.nn.norm_stats import moments, normalize
 from nnx.rngs import Rngs
+from nnx.variables import Param
 
 
 class RMSNorm(Module):
     """``x / sqrt(mean(x^2) + epsilon) * scale``: LayerNorm without centring or bias."""
 
-    scale: jax.Array = param()
+    scale: Param[jax.Array] | None  # None with use_scale=False
 
     def __init__(
         self,
@@ -47,9 +47,10 @@ class RMSNorm(Module):
         self.feature_axes = feature_axes
         self.axis_name = axis_name
         self.axis_index_groups = axis_index_groups
+        self.scale = None
         if use_scale:
             key = rngs.params() if rngs is not None else jax.random.key(0)  # ones() ignores it
-            self.scale = scale_init(key, (num_features,), param_dtype)
+            self.scale = Param(scale_init(key, (num_features,), param_dtype))
             record_metadata(self, "scale", scale_init)
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
@@ -65,7 +66,7 @@ class RMSNorm(Module):
             x,
             mean,
             mean_square,
-            self.scale if self.use_scale else None,
+            self.scale[...] if self.scale is not None else None,
             None,
             feature_axes=canonical_axes(self.feature_axes, x.ndim),
             epsilon=self.epsilon,
