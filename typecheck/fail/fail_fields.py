@@ -59,3 +59,7 @@ class Sized(nnx.Module):
 
 Sized()  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]  # the constructor is __init__'s, metaclass or not
 Sized("3")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+nnx.Linear(2, 3, ctx=nnx.Rngs(0))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # ctx= takes a Context
+nnx.Linear(2, 3, rng=nnx.Rngs(0))  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]  # a misspelt keyword is caught
+nnx.Dropout(0.5)(jnp.ones(2), ctx=0)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
