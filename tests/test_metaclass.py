@@ -106,3 +106,14 @@ def test_dataclass_fields_with_a_default_are_optional_parameters() -> None:
     assert Affine(jnp.ones(2), jnp.zeros(2)).b is not None
     with pytest.raises(TypeError):
         Affine()  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+
+
+def test_inspect_sees_each_class_constructor_not_the_metaclass_call() -> None:
+    import inspect
+
+    class Sized(nnx.Module):
+        def __init__(self, n: int, *, scale: float = 1.0) -> None:
+            self.w = nnx.Param(jnp.ones(n) * scale)
+
+    assert list(inspect.signature(Sized).parameters) == ["n", "scale"]
+    assert list(inspect.signature(Child).parameters) == []

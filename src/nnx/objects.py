@@ -14,6 +14,8 @@ still an error and a constructor's signature is exactly its ``__init__``'s.
 
 from __future__ import annotations
 
+import inspect
+
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Union
 
 from typing_extensions import Self
@@ -75,6 +77,13 @@ class ObjectMeta(type):
         )
 
     if not TYPE_CHECKING:  # checkers see each class's own __init__ as its constructor
+
+        @property
+        def __signature__(cls):
+            # What inspect.signature(cls) would give without the __call__ below:
+            # the parameters of __init__, less self.
+            init = inspect.signature(cls.__init__)
+            return init.replace(parameters=list(init.parameters.values())[1:])
 
         def __call__(cls, *args, **kwargs):
             obj = _construct(cls, *args, **kwargs)
