@@ -52,7 +52,7 @@ def test_rate_edges() -> None:
 
 
 def test_missing_rngs_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="no Rngs"):
+    with pytest.raises(ValueError, match="no random keys"):
         nnx.Dropout(0.5)(jnp.ones(3))
     # call-time rngs work for a layer built without any
     assert nnx.Dropout(0.5)(jnp.ones(3), rngs=nnx.Rngs(dropout=0)).shape == (3,)

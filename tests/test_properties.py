@@ -47,11 +47,17 @@ KINDS: list[type[nnx.Variable[Any]]] = [nnx.Param, nnx.BatchStat, Count]
 class Leaf(nnx.Module):
     w: jax.Array = nnx.param()
 
+    def __init__(self, w: jax.Array) -> None:  # declared state is assigned by construction
+        self.w = w
+
 
 class Stat(nnx.Module):
     w: jax.Array = nnx.param()
     s: jax.Array = nnx.batch_stat()
     act: str = nnx.static()
+
+    def __init__(self, w: jax.Array, s: jax.Array, act: str) -> None:
+        self.w, self.s, self.act = w, s, act
 
 
 class Bag(nnx.Module):
@@ -176,17 +182,20 @@ def graphs(draw: Any, max_modules: int = 5, max_ops: int = 8) -> Case:
     n = draw(st.integers(1, max_modules))
     for i in range(n):
         cls = draw(st.sampled_from(MODULE_CLASSES))
-        m = cls()
+        m: nnx.Module
+        if cls is Leaf:
+            m = Leaf(draw(arrays))
+        elif cls is Stat:
+            m = Stat(draw(arrays), draw(arrays), draw(st.sampled_from(["relu", "gelu"])))
+        else:
+            m = Bag()
         b.names[id(m)] = f"m{i}"
-        b.log.append(f"m{i} = {cls.__name__}()")
+        b.log.append(f"m{i} = {cls.__name__}(...)")
         if isinstance(m, (Leaf, Stat)):
-            m.w = draw(arrays)
             b.log.append(f"m{i}.w = {short(m.w)}")
             b.cells.append(nnx.cell(m, "w"))
             b.names[id(nnx.cell(m, "w"))] = f"cell(m{i}, 'w')"
         if isinstance(m, Stat):
-            m.s = draw(arrays)
-            m.act = draw(st.sampled_from(["relu", "gelu"]))
             b.log.append(f"m{i}.s = {short(m.s)}; m{i}.act = {m.act!r}")
             b.cells.append(nnx.cell(m, "s"))
             b.names[id(nnx.cell(m, "s"))] = f"cell(m{i}, 's')"
@@ -763,8 +772,7 @@ def _mutate(case: Case, data: st.DataObject) -> str:
     elif op == "add_array":
         setattr(target, "new_array", arr)
     elif op == "add_module":
-        sub = Leaf()
-        sub.w = arr
+        sub = Leaf(arr)
         setattr(target, "new_module", sub)
     elif op == "add_list":
         setattr(target, "new_list", [nnx.Param(arr), arr, data.draw(st.sampled_from(modules))])
@@ -797,9 +805,7 @@ def _mutate(case: Case, data: st.DataObject) -> str:
         setattr(target, data.draw(st.sampled_from(names)), arr)
     elif op == "replace_submodule":
         owner, key = data.draw(st.sampled_from(sub_slots))
-        new = Stat()
-        new.w = arr
-        new.s = jnp.zeros((2,))
+        new = Stat(arr, jnp.zeros((2,)), "relu")
         setattr(owner, key, new)
     elif op == "append":
         data.draw(st.sampled_from(lists)).append(data.draw(st.sampled_from([nnx.Param(arr), arr, target])))

@@ -59,6 +59,23 @@ def test_recurrent_kernels_are_orthogonal_per_gate() -> None:
     assert_close(block.T @ block, jnp.eye(Hd), atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16], ids=["bf16", "f16"])
+@pytest.mark.parametrize("make", [nnx.LSTMCell, nnx.GRUCell], ids=["lstm", "gru"])
+def test_half_precision_params_initialise_in_float32_then_cast(make: Any, dtype: Any) -> None:
+    # Regression: the orthogonal recurrent initializer calls QR, which has no
+    # half-precision kernel, so construction raised NotImplementedError.
+    cell = make(F, Hd, param_dtype=dtype, rngs=nnx.Rngs(0))
+    wide = make(F, Hd, rngs=nnx.Rngs(0))
+    for name in ("input_kernel", "recurrent_kernel", "bias"):
+        assert getattr(cell, name).dtype == dtype
+        assert_close(getattr(cell, name).astype(jnp.float32), getattr(wide, name).astype(dtype).astype(jnp.float32))
+    block = cell.recurrent_kernel[:, :Hd].astype(jnp.float32)
+    assert_close(block.T @ block, jnp.eye(Hd), atol=2e-2)  # orthogonal up to the cast
+    carry = cell.initialize_carry(X[:, 0].shape)
+    _, y = cell(carry, X[:, 0].astype(dtype))
+    assert y.dtype == dtype
+
+
 @pytest.mark.parametrize("make", [nnx.LSTMCell, nnx.GRUCell], ids=["lstm", "gru"])
 def test_rnn_equals_the_python_loop(make: Any) -> None:
     cell = make(F, Hd, rngs=nnx.Rngs(0))

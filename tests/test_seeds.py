@@ -5,10 +5,12 @@ as closely as the core library allows; every change to the seed's code is
 marked with a ``# FIX:`` comment saying what was wrong (typos such as
 ``jax.zeros``, ``key``/``keys``, ``nn.Module``) or what was replaced.
 
-Layers the library does not ship (``nnx.Linear``, ``nnx.BatchNorm``,
-``nnx.Dropout``) are small test-local equivalents defined below. Examples that
-need the lifted transforms (``nnx.jit``, ``nnx.grad``, ``nnx.Optimizer``) or
-``nnx.display`` are left out.
+Every seed example that uses ``nnx.Linear``, ``nnx.BatchNorm``, ``nnx.Dropout``,
+``nnx.relu`` or ``nnx.gelu`` runs with the library's own layers, in the seed's own
+spelling of randomness: nothing inside ``Module.init(key)(...)`` (seed 000),
+``ctx=nnx.context(...)`` (seed 003), ``rngs=nnx.Rngs(...)`` (seeds 001/002).
+Examples that need the lifted transforms (``nnx.jit``, ``nnx.grad``,
+``nnx.Optimizer``) or ``nnx.display`` are left out.
 """
 
 from __future__ import annotations
@@ -24,83 +26,10 @@ from jax import random
 import nnx
 from typed_jax import grad_with_aux, jit, scan, tree_map, value_and_grad, vmap
 
-# -- test-local stand-ins for layers the library does not ship -----------------
 
-
-class Linear(nnx.Module):
-    """Stand-in for ``nnx.Linear`` (seed 003's state names: ``kernel``, ``bias``).
-
-    Takes seed 003's ``ctx: nnx.Context`` or the modern ``rngs: nnx.Rngs``.
-    """
-
-    def __init__(self, din: int, dout: int, *, ctx: nnx.Context | None = None, rngs: nnx.Rngs | None = None) -> None:
-        self.din = din
-        self.dout = dout
-        assert ctx is not None or rngs is not None, "pass ctx= or rngs="
-        key = ctx.make_rng("params") if ctx is not None else rngs.params()  # type: ignore[union-attr]  # pyright: ignore[reportOptionalMemberAccess]  # asserted above
-        self.kernel = nnx.Param(jax.random.uniform(key, (din, dout)) - 0.5)
-        self.bias = nnx.Param(jnp.zeros((dout,)))
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return x @ self.kernel.value + self.bias.value
-
-
-class BatchNorm(nnx.Module):
-    """Stand-in for ``nnx.BatchNorm``: ``use_running_average`` flag, ``scale``/``bias``
-    params and ``mean``/``var`` batch stats. The flag can also come from seed 003's
-    ``nnx.context(flags=...)`` passed as ``ctx``."""
-
-    def __init__(
-        self,
-        num_features: int,
-        *,
-        use_running_average: bool = False,
-        momentum: float = 0.9,
-        ctx: nnx.Context | None = None,
-        rngs: nnx.Rngs | None = None,
-    ) -> None:
-        self.use_running_average = use_running_average
-        self.momentum = momentum
-        self.scale = nnx.Param(jnp.ones((num_features,)))
-        self.bias = nnx.Param(jnp.zeros((num_features,)))
-        self.mean = nnx.BatchStat(jnp.zeros((num_features,)))
-        self.var = nnx.BatchStat(jnp.ones((num_features,)))
-
-    def __call__(self, x: jax.Array, *, ctx: nnx.Context | None = None) -> jax.Array:
-        use_running_average = self.use_running_average
-        if ctx is not None:
-            use_running_average = ctx.get_flag("use_running_average", use_running_average)
-        if use_running_average:
-            mean, var = self.mean.value, self.var.value
-        else:
-            axes = tuple(range(x.ndim - 1))
-            mean, var = x.mean(axes), x.var(axes)
-            m = self.momentum
-            self.mean.value = m * self.mean.value + (1 - m) * mean
-            self.var.value = m * self.var.value + (1 - m) * var
-        return (x - mean) / jnp.sqrt(var + 1e-5) * self.scale.value + self.bias.value
-
-
-class Dropout(nnx.Module):
-    """Stand-in for ``nnx.Dropout``. Modern form: ``Dropout(rate, rngs=rngs)`` holds a
-    forked copy of the Rngs (seed 002). Seed 003 form: ``Dropout(rate)`` and a
-    ``ctx`` with a ``dropout`` stream at call time."""
-
-    def __init__(self, rate: float, *, deterministic: bool = False, rngs: nnx.Rngs | None = None) -> None:
-        self.rate = rate
-        self.deterministic = deterministic
-        if rngs is not None:
-            self.rngs = rngs.fork()
-
-    def __call__(
-        self, x: jax.Array, *, deterministic: bool | None = None, ctx: nnx.Context | None = None
-    ) -> jax.Array:
-        deterministic = self.deterministic if deterministic is None else deterministic
-        if deterministic or self.rate == 0.0:
-            return x
-        key = ctx.make_rng("dropout") if ctx is not None else self.rngs.dropout()
-        keep = jax.random.bernoulli(key, 1.0 - self.rate, x.shape)
-        return jnp.where(keep, x / (1.0 - self.rate), 0.0)
+def array(x: Any) -> np.ndarray[Any, Any]:
+    """The value of a layer's parameter, whether it is read as an array or a cell."""
+    return np.asarray(x)
 
 
 def leaf_paths(state: nnx.State[Any]) -> set[str]:
@@ -199,22 +128,23 @@ def test_000_linear_with_nnx_ref() -> None:
 
 
 def test_000_shared_state_block_model_apply_flags() -> None:
-    """Seed 000, "Shared State": ``Block`` holding a shared Linear and a BatchNorm, ``Model``
-    with two Blocks sharing one Linear, ``loss_fn`` calling
+    """Seed 000, "Shared State": ``Block`` holding a shared ``nnx.Linear`` and an
+    ``nnx.BatchNorm(2)``, ``Model`` with two Blocks sharing one ``nnx.Linear(2, 2)`` (no
+    rngs argument: the keys come from ``Model.init(key)``), ``loss_fn`` calling
     ``model.apply(use_running_average=False)(x)``; the shared Linear stays in sync through
     a gradient update written with ``model["params"] = ...``."""
 
     class Block(nnx.Module):
-        def __init__(self, linear: Linear000) -> None:  # FIX: nnx.Linear -> the seed's own Linear
+        def __init__(self, linear: nnx.Linear) -> None:
             self.linear = linear
-            self.bn = BatchNorm(2)  # FIX: nnx.BatchNorm -> test-local BatchNorm
+            self.bn = nnx.BatchNorm(2)
 
         def __call__(self, x: jax.Array) -> jax.Array:
-            return jax.nn.relu(self.bn(self.linear(x)))  # FIX: nnx.relu -> jax.nn.relu
+            return nnx.relu(self.bn(self.linear(x)))
 
     class Model(nnx.Module):
         def __init__(self) -> None:
-            shared = Linear000(2, 2)  # FIX: nnx.Linear(2, 2) -> the seed's Linear (keys via make_rng)
+            shared = nnx.Linear(2, 2)
             self.block1 = Block(shared)
             self.block2 = Block(shared)
 
@@ -227,14 +157,21 @@ def test_000_shared_state_block_model_apply_flags() -> None:
         y_pred = model.apply(use_running_average=False)(x)
         return jnp.mean((y - y_pred) ** 2)
 
-    # (the seed does not show construction; Linear's make_rng needs Module.init)
+    # (the seed does not show construction: its layers draw keys from Module.init)
     model = Model.init(jax.random.PRNGKey(0))()
     assert model.block1.linear is model.block2.linear
     assert model.block1.bn is not model.block2.bn
+    # the key of Model.init decides the weights
+    again, other = Model.init(jax.random.PRNGKey(0))(), Model.init(jax.random.PRNGKey(1))()
+    assert all_close(again.block1.linear.kernel, model.block1.linear.kernel)
+    assert not all_close(other.block1.linear.kernel, model.block1.linear.kernel)
+    # outside Module.init (and with no rngs= / ctx=) a layer that needs keys says how to give them
+    with pytest.raises(TypeError, match=r"rngs=nnx\.Rngs\(0\).*ctx=nnx\.context\(0\).*Module\.init\(key\)"):
+        Model()
     # the shared Linear appears once in the state
     params = model["params"]
     assert leaf_paths(params) == {
-        "block1.linear.w", "block1.linear.b",
+        "block1.linear.kernel", "block1.linear.bias",
         "block1.bn.scale", "block1.bn.bias", "block2.bn.scale", "block2.bn.bias",
     }
 
@@ -242,8 +179,8 @@ def test_000_shared_state_block_model_apply_flags() -> None:
     y = jax.random.normal(jax.random.PRNGKey(2), (16, 2))
 
     # apply sets the flag for the call only, on every BatchNorm
-    model.block1.bn.use_running_average = True
-    model.block2.bn.use_running_average = True
+    model.eval()  # the modern spelling of use_running_average=True (and deterministic=True)
+    assert model.block1.bn.use_running_average and model.block2.bn.use_running_average
     stats_before = model["batch_stats"]
     loss = loss_fn(model, x, y)
     assert jnp.isfinite(loss)
@@ -254,6 +191,9 @@ def test_000_shared_state_block_model_apply_flags() -> None:
     stats_before = stats_after
     model.apply(use_running_average=True)(x)
     assert model["batch_stats"] == stats_before  # running averages used, nothing updated
+    model.train()  # the same flag again, set for good: the stats move
+    model(x)
+    assert model["batch_stats"] != stats_before
     with pytest.raises(AttributeError, match="no submodule has flag"):
         model.apply(use_runing_average=True)(x)
 
@@ -268,11 +208,11 @@ def test_000_shared_state_block_model_apply_flags() -> None:
     params = model["params"]
     loss0, grad = value_and_grad(pure_loss)(params)
     shared = model.block1.linear
-    w_before = shared.w
+    w_before = array(shared.kernel)
     model["params"] = tree_map(sgd(0.1), model["params"], grad)  # FIX: jax.tree_map
     assert model.block1.linear is model.block2.linear is shared
-    assert not all_close(shared.w, w_before)
-    assert all_close(shared.w, w_before - 0.1 * grad["block1"]["linear"]["w"])
+    assert not all_close(shared.kernel, w_before)
+    assert all_close(shared.kernel, w_before - 0.1 * grad["block1"]["linear"]["kernel"])
     assert pure_loss(model["params"]) < loss0
 
 
@@ -344,14 +284,14 @@ def test_001_model_surgery_lora() -> None:
 
         def __init__(self, fin: int, hidden: int, fout: int, rngs: nnx.Rngs) -> None:
             self.linear1 = Linear001(fin, hidden, rngs=rngs)
-            self.dropout = Dropout(rate=0.1, rngs=rngs)  # FIX: nnx.Dropout -> test-local Dropout
-            self.bn = BatchNorm(hidden, rngs=rngs)  # FIX: nn.BatchNorm -> test-local BatchNorm
+            self.dropout = nnx.Dropout(rate=0.1, rngs=rngs)
+            self.bn = nnx.BatchNorm(hidden, rngs=rngs)  # FIX: nn.BatchNorm -> nnx.BatchNorm
             self.linear2 = Linear001(hidden, fout, rngs=rngs)
 
         def __call__(self, x: jax.Array) -> jax.Array:
             linear1, linear2 = self.linear1, self.linear2
             assert isinstance(linear1, (Linear001, LoraLinear)) and isinstance(linear2, (Linear001, LoraLinear))
-            x = jax.nn.gelu(self.dropout(self.bn(linear1(x))))  # FIX: nnx.gelu -> jax.nn.gelu
+            x = nnx.gelu(self.dropout(self.bn(linear1(x))))
             return linear2(x)  # FIX: self.linear -> self.linear2
 
     # To store stateful contexts, use nnx.Variable if vector
@@ -373,7 +313,7 @@ def test_001_model_surgery_lora() -> None:
     original1, original2 = model.linear1, model.linear2
     assert isinstance(original1, Linear001) and isinstance(original2, Linear001)
     paths_before = leaf_paths(nnx.state(model))
-    assert {"linear1.w", "linear2.w", "bn.mean", "dropout.rngs.default.count"} <= paths_before
+    assert {"linear1.w", "linear2.w", "bn.mean", "dropout.rngs.dropout.count"} <= paths_before
 
     # Model surgery.
     model.linear1 = LoraLinear(original1, 4, rngs=rngs)
@@ -396,8 +336,9 @@ def test_001_model_surgery_lora() -> None:
     assert isinstance(lora, LoraLinear)
     assert all_close(lora(x), original1(x) + x @ lora.A.value @ lora.B.value)
     # the forward pass drew a dropout key and updated the batch stats
-    assert int(model.dropout.rngs.default.count.value) == 1
-    assert not all_close(model.bn.mean.value, 0.0)
+    dropout_rngs = model.dropout.rngs
+    assert dropout_rngs is not None and int(dropout_rngs.dropout.count.value) == 1
+    assert not all_close(model.bn.mean, 0.0)
 
     # split/merge keeps the surgery
     graphdef, state = nnx.split(model)
@@ -461,19 +402,28 @@ def test_002_state_management_and_functional_api() -> None:
 
 def test_002_dropout_holds_forked_rngs() -> None:
     """Seed 002, "Key NNX Classes": "Layers that use RNGs (like Dropout) hold a forked copy
-    of the Rngs object, not a shared reference"."""
+    of the Rngs object, not a shared reference": ``nnx.Dropout(0.5, rngs=rngs)``."""
     rngs = nnx.Rngs(0)
-    dropout = Dropout(0.5, rngs=rngs)
-    assert dropout.rngs is not rngs
-    assert dropout.rngs.default is not rngs.default
-    count = int(rngs.default.count.value)
+    dropout = nnx.Dropout(0.5, rngs=rngs)
+    own = dropout.rngs
+    assert own is not None and own is not rngs
+    assert own.dropout is not rngs.default  # its stream is a new object with its own key
+    count = int(rngs.default.count.value)  # forking drew one key from the caller's stream
+    assert count == 1
     x = jnp.ones((64,))
     a, b = dropout(x), dropout(x)
     assert not all_close(a, b)  # every call draws a new key from the forked stream
-    assert int(rngs.default.count.value) == count  # the parent's stream did not move
-    # the forked streams are state of the layer
-    assert {"rngs.default.key", "rngs.default.count"} == leaf_paths(nnx.state(dropout))
-    assert int(dropout.rngs.default.count.value) == 2
+    assert int(rngs.default.count.value) == count  # the caller's stream did not move
+    # the forked stream is state of the layer, and advances as such
+    assert {"rngs.dropout.key", "rngs.dropout.count"} == leaf_paths(nnx.state(dropout))
+    assert int(own.dropout.count.value) == 2
+    # the caller's later draws do not depend on how often the layer was used
+    fresh = nnx.Rngs(0)
+    nnx.Dropout(0.5, rngs=fresh)
+    assert all_close(jax.random.key_data(rngs.params()), jax.random.key_data(fresh.params()))
+    # two layers forked from one Rngs draw different masks
+    other = nnx.Dropout(0.5, rngs=rngs)
+    assert not all_close(other(x), nnx.Dropout(0.5, rngs=nnx.Rngs(0))(x))
 
 
 # == seed 003: nnx 0.0.8 README ================================================
@@ -569,7 +519,7 @@ class Foo(nnx.Module):
         self.np_buffer = np.array(2)
         self.jax_buffer = jnp.array(3)
         self.node = nnx.Node([4, 5])
-        self.submodule = Linear(2, 4, ctx=ctx)  # FIX: nnx.Linear -> test-local Linear
+        self.submodule = nnx.Linear(2, 4, ctx=ctx)
 
         # static attributes
         self.int = 1
@@ -607,7 +557,7 @@ def test_003_modules_node_and_static_attributes() -> None:
     assert isinstance(model2, Foo) and model2 is not model
     assert (model2.int, model2.float, model2.str, list(model2.list)) == (1, 2.0, "hello", [1, 2, 3])
     assert model2.node.value == [4, 5] and int(model2.variable.value) == 1
-    assert all_close(model2.submodule.kernel.value, model.submodule.kernel.value)
+    assert all_close(model2.submodule.kernel, model.submodule.kernel)
 
     # State and ModuleDef are pytrees: they pass through JAX transforms
     def double_all(s: nnx.State[Foo]) -> nnx.State[Foo]:
@@ -625,7 +575,7 @@ def test_003_functional_api_apply_method_and_submodule() -> None:
 
     class FooWithMethods(Foo):
         # Foo of the seed plus the __call__ and some_method the example calls
-        layers: list[Linear]  # added by the example after construction
+        layers: list[nnx.Linear]  # added by the example after construction
         def __call__(self, x: jax.Array) -> jax.Array:
             self.variable.value = self.variable.value + 1
             return self.submodule(x)
@@ -637,7 +587,7 @@ def test_003_functional_api_apply_method_and_submodule() -> None:
     model = FooWithMethods(ctx=nnx.context(0))
     state, moduledef = model.partition()
     x = jnp.ones((3, 2))
-    expected = x @ model.submodule.kernel.value + model.submodule.bias.value
+    expected = x @ array(model.submodule.kernel) + array(model.submodule.bias)
 
     # run __call__
     y, (state, moduledef) = moduledef.apply(state)(x)
@@ -657,7 +607,7 @@ def test_003_functional_api_apply_method_and_submodule() -> None:
 
     # "apply can call any nested method or submodule as long as it can be accessed via the
     # . or [] operators": [] reaches into a list of layers (an nnx.List, seed 003's Sequence)
-    model.layers = [Linear(2, 2, ctx=nnx.context(1)), Linear(2, 3, ctx=nnx.context(2))]
+    model.layers = [nnx.Linear(2, 2, ctx=nnx.context(1)), nnx.Linear(2, 3, ctx=nnx.context(2))]
     assert isinstance(model.layers, nnx.Sequence)
     state, moduledef = model.partition()
     y, (state3, _) = moduledef.apply(state).layers[1](x)
@@ -668,8 +618,8 @@ def test_003_functional_api_apply_method_and_submodule() -> None:
 class Net003(nnx.Module):
     # A module with params, batch stats and a plain buffer for the "Partitioning State" examples.
     def __init__(self, *, ctx: nnx.Context) -> None:
-        self.linear = Linear(3, 2, ctx=ctx)
-        self.bn = BatchNorm(2, ctx=ctx)
+        self.linear = nnx.Linear(3, 2, ctx=ctx)
+        self.bn = nnx.BatchNorm(2, ctx=ctx)
         self.shift = jnp.array(0.5)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -695,14 +645,14 @@ def test_003_partitioning_state() -> None:
     with pytest.raises(ValueError, match="unmatched"):
         model.partition(nnx.Param)
     linear_params, linear_def = model.linear.partition(nnx.Param)  # a params-only module passes
-    assert leaf_paths(linear_params) == {"kernel", "bias"} and linear_def.type is Linear
+    assert leaf_paths(linear_params) == {"kernel", "bias"} and linear_def.type is nnx.Linear
 
     # split the state into params and batch_stats, verify no nodes are left
     with pytest.raises(ValueError, match="'shift'"):
         model.partition(nnx.Param, nnx.BatchStat)
     (bn_params, bn_stats), bn_def = model.bn.partition(nnx.Param, nnx.BatchStat)
     assert leaf_paths(bn_stats) == {"mean", "var"} and leaf_paths(bn_params) == {"scale", "bias"}
-    assert bn_def.type is BatchNorm
+    assert bn_def.type is nnx.BatchNorm
 
     # if there are any nodes left, use the `...` filter to capture them
     (params, batch_stats, rest), moduledef = model.partition(nnx.Param, nnx.BatchStat, ...)
@@ -720,7 +670,7 @@ def test_003_partitioning_state() -> None:
     # reconstruct from substates
     model2 = moduledef.merge(params, batch_stats, rest)
     assert isinstance(model2, Net003) and model2 is not model
-    assert model2.bn is not model.bn and model2.bn.mean is not model.bn.mean
+    assert model2.bn is not model.bn and nnx.cell(model2.bn, "mean") is not nnx.cell(model.bn, "mean")
     model.bn.use_running_average = model2.bn.use_running_average = True  # compare without stat updates
     assert all_close(model2(x), model(x))
     model.bn.use_running_average = False
@@ -809,15 +759,16 @@ def test_003_capturing_intermediate_values() -> None:
 
 
 def test_003_manual_lifting_scan_mlp() -> None:
-    """Seed 003, "Manual Lifting": ``Block`` (Linear + Dropout + gelu) and ``ScanMLP``
-    that builds stacked layers with ``jax.vmap(lambda key: Block(...).partition())(keys).merge()``
+    """Seed 003, "Manual Lifting": ``Block`` (``nnx.Linear`` + ``nnx.Dropout`` + gelu) and
+    ``ScanMLP`` that builds stacked layers with
+    ``jax.vmap(lambda key: Block(dim, ctx=nnx.context(params=key)).partition())(params_key).merge()``
     and runs them with ``jax.lax.scan`` + ``moduledef.merge`` + ``self.layers.update_state``;
     then ``ScanMLP(10, n_layers=5, ctx=nnx.context(0))(x, train=True, ctx=nnx.context(dropout=1))``."""
 
     class Block(nnx.Module):
         def __init__(self, dim: int, *, ctx: nnx.Context) -> None:
-            self.linear = Linear(dim, dim, ctx=ctx)  # FIX: nnx.Linear -> test-local Linear
-            self.dropout = Dropout(0.5)  # FIX: nnx.Dropout -> test-local Dropout
+            self.linear = nnx.Linear(dim, dim, ctx=ctx)
+            self.dropout = nnx.Dropout(0.5)
 
         def __call__(self, x: jax.Array, *, train: bool, ctx: nnx.Context) -> jax.Array:
             x = self.linear(x)
@@ -829,24 +780,21 @@ def test_003_manual_lifting_scan_mlp() -> None:
         def __init__(self, dim: int, *, n_layers: int, ctx: nnx.Context) -> None:
             params_key = jax.random.split(ctx.make_rng("params"), n_layers)
             self.n_layers = n_layers
-            def init(key: jax.Array) -> nnx.Partition[nnx.State[Block], Block]:
-                return Block(dim, ctx=nnx.context(params=key)).partition()
-
-            self.layers = vmap(init)(params_key).merge()
+            self.layers = jax.vmap(
+                lambda key: Block(dim, ctx=nnx.context(params=key)).partition()  # pyright: ignore[reportUnknownLambdaType, reportUnknownArgumentType]  # jax.vmap: an untyped lambda
+            )(params_key).merge()
 
         def __call__(self, x: jax.Array, *, train: bool, ctx: nnx.Context) -> jax.Array:
             dropout_key = jax.random.split(ctx.make_rng("dropout"), self.n_layers)
             params, moduledef = self.layers.partition(nnx.Param)
 
-            def scan_fn(
-                x: jax.Array, inputs: tuple[nnx.State[Block], jax.Array]
-            ) -> tuple[jax.Array, nnx.State[Block]]:  # FIX: `def scan_fn(x: inputs)` -> two arguments
+            def scan_fn(x: jax.Array, inputs: tuple[nnx.State[Block], jax.Array]) -> tuple[jax.Array, nnx.State[Block]]:  # FIX: `def scan_fn(x: inputs)` -> two arguments
                 params, dropout_key = inputs
                 module = moduledef.merge(params)
                 x = module(x, train=train, ctx=nnx.context(dropout=dropout_key))
                 return x, module.filter(nnx.Param)
 
-            x, params = scan(scan_fn, x, (params, dropout_key))
+            x, params = jax.lax.scan(scan_fn, x, (params, dropout_key))
             self.layers.update_state(params)
             return x
 
@@ -857,11 +805,15 @@ def test_003_manual_lifting_scan_mlp() -> None:
 
     # one Block whose parameters have a leading layer axis, different per layer
     assert isinstance(model.layers, Block)
-    kernel, bias = model.layers.linear.kernel.value, model.layers.linear.bias.value
+    assert isinstance(model.layers.linear, nnx.Linear) and isinstance(model.layers.dropout, nnx.Dropout)
+    kernel, bias = array(model.layers.linear.kernel), array(model.layers.linear.bias)
     assert kernel.shape == (5, 10, 10) and bias.shape == (5, 10)
     assert not all_close(kernel[0], kernel[1])
+    # each layer's kernel is what nnx.Linear draws from its own key
+    keys = jax.random.split(nnx.context(0).make_rng("params"), 5)
+    assert all_close(kernel[3], array(nnx.Linear(10, 10, ctx=nnx.context(params=keys[3])).kernel))
     # update_state wrote the (unchanged) params back
-    assert all_close(model.layers.linear.kernel.value, kernel)
+    assert all_close(model.layers.linear.kernel, kernel)
 
     # train=False: the scan is the plain layer-by-layer loop
     h = x
@@ -878,25 +830,26 @@ def test_003_manual_lifting_scan_mlp() -> None:
 
 
 def test_003_shared_state_with_context_flags() -> None:
-    """Seed 003, "Case Studies / Shared State": ``Block(linear, ctx=ctx)`` with a BatchNorm,
-    ``Model`` whose two Blocks share one Linear, and ``loss_fn`` passing
+    """Seed 003, "Case Studies / Shared State": ``Block(linear, ctx=ctx)`` with an
+    ``nnx.BatchNorm(2, ctx=ctx)`` called as ``self.bn(x, ctx=ctx)``, ``Model`` whose two
+    Blocks share one ``nnx.Linear(2, 2, ctx=ctx)``, and ``loss_fn`` passing
     ``nnx.context(flags=dict(use_running_average=True))``; the shared Linear stays in sync
     through a gradient update."""
 
     class Block(nnx.Module):
-        def __init__(self, linear: Linear, *, ctx: nnx.Context) -> None:  # FIX: nnx.Linear -> test-local Linear
+        def __init__(self, linear: nnx.Linear, *, ctx: nnx.Context) -> None:
             self.linear = linear
-            self.bn = BatchNorm(2, ctx=ctx)  # FIX: nnx.BatchNorm -> test-local BatchNorm
+            self.bn = nnx.BatchNorm(2, ctx=ctx)
 
         def __call__(self, x: jax.Array, *, ctx: nnx.Context) -> jax.Array:
             x = self.linear(x)
             x = self.bn(x, ctx=ctx)
-            x = jax.nn.relu(x)  # FIX: nnx.relu -> jax.nn.relu
+            x = nnx.relu(x)
             return x
 
     class Model(nnx.Module):
         def __init__(self, *, ctx: nnx.Context) -> None:
-            shared = Linear(2, 2, ctx=ctx)
+            shared = nnx.Linear(2, 2, ctx=ctx)
             self.block1 = Block(shared, ctx=ctx)
             self.block2 = Block(shared, ctx=ctx)
 
@@ -915,12 +868,17 @@ def test_003_shared_state_with_context_flags() -> None:
     x = jax.random.normal(jax.random.PRNGKey(1), (16, 2))
     y = jax.random.normal(jax.random.PRNGKey(2), (16, 2))
 
-    # the flag reaches every BatchNorm through ctx
+    # the flag reaches every BatchNorm through ctx; without it, the attribute decides
     stats = nnx.state(model, nnx.BatchStat)
     loss0 = loss_fn(model, x, y)
     assert nnx.state(model, nnx.BatchStat) == stats  # running averages used, not updated
-    model(x, ctx=nnx.context(flags=dict(use_running_average=False)))
+    model.eval()
+    model(x, ctx=nnx.context(flags=dict(use_running_average=False)))  # the call's flag wins
     assert nnx.state(model, nnx.BatchStat) != stats
+    stats = nnx.state(model, nnx.BatchStat)
+    model(x, ctx=nnx.context(flags={}))  # no flag: model.eval() holds
+    assert nnx.state(model, nnx.BatchStat) == stats
+    model.train()
 
     # one copy of the shared Linear in the state and in the gradient
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -934,10 +892,10 @@ def test_003_shared_state_with_context_flags() -> None:
     assert leaf_paths(grads) == leaf_paths(params)
     new_params = tree_map(sgd(0.05), params, grads)
     shared = model.block1.linear
-    kernel_before = shared.kernel.value
+    kernel_before = array(shared.kernel)
     nnx.update(model, new_params)
     assert model.block1.linear is model.block2.linear is shared
-    assert not all_close(shared.kernel.value, kernel_before)
+    assert not all_close(shared.kernel, kernel_before)
     assert loss_fn(model, x, y) < loss0
 
 

@@ -106,8 +106,19 @@ def test_declared_field_rejects_wrong_kind_and_reports_unset() -> None:
     class Lazy(nnx.Module):
         w: jax.Array = nnx.param()
 
-    with pytest.raises(AttributeError, match=r"Lazy\.w is declared but was never assigned"):
-        Lazy().w  # noqa: B018
+    with pytest.raises(TypeError, match=r"Lazy\.w is declared as a Param field but Lazy\.__init__ never assigned it"):
+        Lazy()  # the metaclass checks construction (tests/test_metaclass.py)
+
+    class Assigned(nnx.Module):
+        w: jax.Array = nnx.param()
+
+        def __init__(self) -> None:
+            self.w = jnp.ones(2)
+
+    later = Assigned()
+    del later.w
+    with pytest.raises(AttributeError, match=r"Assigned\.w is declared but was never assigned"):
+        later.w  # noqa: B018
 
 
 def test_static_field_refuses_arrays() -> None:

@@ -12,7 +12,7 @@ from nnx.filters import All, Any, Filter, FilterBase, Not, PathContains, buffers
 from nnx.graph import clone, graphdef, iter_graph, merge, pop, split, state, update
 from nnx.graphdef import GraphDef
 from nnx.module import ModuleBase
-from nnx.objects import Object
+from nnx.objects import Object, ObjectMeta
 from nnx.refs import Ref, TraceContextError
 from nnx.rngs import Rngs, RngStream
 from nnx.sequential import Sequential
@@ -29,7 +29,7 @@ __all__ = [
     "Carry", "StateAxes", "cond", "eval_shape", "fori_loop", "grad", "remat", "scan", "switch",
     "value_and_grad", "vmap", "while_loop",
     "All", "Any", "BatchStat", "Cache", "Context", "Dict", "Field", "Filter", "FilterBase", "GraphDef",
-    "Intermediate", "JitWrapped", "List", "Module", "ModuleBase", "ModuleDef", "Node", "Not", "Object", "Param",
+    "Intermediate", "JitWrapped", "List", "Module", "ModuleBase", "ModuleDef", "Node", "Not", "Object", "ObjectMeta", "Param",
     "Partition", "PathContains", "Ref", "RngCount", "RngKey", "RngState", "RngStream", "Rngs",
     "Sequence", "Sequential", "State", "StaticField", "TraceContextError", "Variable", "VariableField",
     "batch_stat", "buffers", "cell", "clone", "context", "graphdef", "iter_graph", "jit", "merge", "param",

@@ -12,6 +12,13 @@
 
 The modern spelling of each is ``nnx.Rngs``, ``nnx.split``/``merge``/``state``/
 ``update``/``pop`` and ``model.train()``/``eval()``.
+
+The library's layers take all three ways of passing randomness through one
+resolver, ``layer_rngs``: ``rngs=`` (modern), ``ctx=`` (seed 003; a ``Context``
+is an ``Rngs``), or nothing inside ``Module.init(key)(...)`` (seed 000). At call
+time ``call_flag`` reads a flag from the argument, from ``ctx``'s flags, or from
+the layer's attribute (what ``model.train()``/``eval()`` and
+``model.apply(flag=...)`` set), in that order.
 """
 
 from __future__ import annotations
@@ -37,6 +44,62 @@ P = TypeVar("P")  # what a Partition holds first: a State or a tuple of States
 D = TypeVar("D", bound="Module")  # the module type of a Partition's ModuleDef
 
 _init_rngs: contextvars.ContextVar[Rngs | None] = contextvars.ContextVar("nnx_init_rngs", default=None)
+
+
+@overload
+def layer_rngs(layer: str, rngs: Rngs | None, ctx: Rngs | None) -> Rngs: ...
+@overload
+def layer_rngs(layer: str, rngs: Rngs | None, ctx: Rngs | None, *, required: bool) -> Rngs | None: ...
+def layer_rngs(layer: str, rngs: Rngs | None, ctx: Rngs | None, *, required: bool = True) -> Rngs | None:
+    """The RNG streams a layer's constructor was given, whichever way it was given.
+
+    ``rngs=`` and ``ctx=`` are the same thing spelled by two generations of the
+    API (``Context`` is an ``Rngs``); with neither, the streams of an enclosing
+    ``Module.init(key)(...)``. A layer that draws keys (``required``) and got
+    none raises, naming the three ways.
+    """
+    if rngs is not None and ctx is not None:
+        raise TypeError(f"{layer}: pass rngs= or ctx= (the same streams, two spellings), not both.")
+    found = rngs if rngs is not None else ctx if ctx is not None else _init_rngs.get()
+    if found is None and required:
+        raise TypeError(
+            f"{layer} draws random keys to initialise its parameters but was given none. Pass "
+            f"rngs=nnx.Rngs(0), or ctx=nnx.context(0) (nnx 0.0.8), or build the model inside "
+            f"Module.init(key)(...) (e.g. Model.init(jax.random.key(0))(...))."
+        )
+    return found
+
+
+def forked_stream(rngs: Rngs | None, name: str) -> Rngs | None:
+    """What a layer that draws keys when called (Dropout, attention dropout) holds: its own
+    ``Rngs`` with one stream ``name``, seeded by one key drawn from the caller's stream
+    ``name`` (or ``default``), so using it never advances the caller's streams. ``None``
+    when the caller has no such stream: keys must then come at call time."""
+    if rngs is None or not ({name, "default"} & set(rngs.names())):
+        return None
+    return Rngs(**{name: rngs.stream(name)()})
+
+
+def call_rngs(rngs: Rngs | None, ctx: Rngs | None, own: Rngs | None) -> Rngs | None:
+    """The streams a layer draws from when called: ``rngs=`` or ``ctx=`` given to the
+    call, else the layer's own."""
+    if rngs is not None:
+        return rngs
+    if ctx is not None and ctx.names():
+        return ctx
+    return own
+
+
+def call_flag(name: str, given: bool | None, ctx: Rngs | None, attribute: bool) -> bool:
+    """A call-time flag: the argument, else ``ctx``'s ``flags=`` entry (seed 003), else the
+    layer's attribute (set by ``model.train()``/``eval()``/``model.apply(...)``)."""
+    if given is not None:
+        return given
+    if isinstance(ctx, Context):
+        flag = ctx.get_flag(name)
+        if flag is not None:
+            return bool(flag)
+    return attribute
 
 
 class Node(Variable[T], collection="nodes"):

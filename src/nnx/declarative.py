@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from typing_extensions import dataclass_transform
 
-from nnx.fields import Field, batch_stat, param, ref, static, variable
+from nnx.fields import _NO_DEFAULT, Field, batch_stat, param, ref, static, variable
 
 C = TypeVar("C", bound=type[Any])
 
@@ -56,8 +56,10 @@ def dataclass(cls: C) -> C:
     parameters: list[inspect.Parameter] = []
     for name in _field_names(cls):
         default = inspect.getattr_static(cls, name, inspect.Parameter.empty)
-        if isinstance(default, Field):
-            default = inspect.Parameter.empty
+        if isinstance(default, Field):  # a declared field: its default= if it has one
+            default = getattr(default, "default", inspect.Parameter.empty)
+            if default is _NO_DEFAULT:
+                default = inspect.Parameter.empty
         parameters.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default))
     try:
         signature = inspect.Signature(parameters)

@@ -33,6 +33,8 @@ from nnx.variables import (
 T = TypeVar("T")
 C = TypeVar("C")
 
+_NO_DEFAULT: Any = object()  # a field declared without ``default=``
+
 if TYPE_CHECKING:
 
     class Declared(Generic[T, C]):
@@ -74,11 +76,23 @@ class Field:
 
 
 class VariableField(Field, Generic[T]):
-    """A node field holding a cell of one Variable kind."""
+    """A node field holding a cell of one Variable kind.
 
-    def __init__(self, kind: type[Variable[Any]], metadata: dict[str, Any]) -> None:
+    With ``default=``, the field is optional: reading it before any assignment
+    gives the default (and the module has no cell there). Without one, a field
+    of a kind that holds model state must be assigned by ``__init__``
+    (``required``); the metaclass checks it when construction finishes.
+    """
+
+    def __init__(self, kind: type[Variable[Any]], metadata: dict[str, Any], default: Any = _NO_DEFAULT) -> None:
         self.kind = kind
         self.metadata = metadata
+        self.default = default
+
+    @property
+    def required(self) -> bool:
+        """Whether construction must assign this field (a state kind, no default)."""
+        return self.default is _NO_DEFAULT and not self.kind.created_lazily
 
     def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
         if instance is None:
@@ -86,6 +100,8 @@ class VariableField(Field, Generic[T]):
         try:
             cell = instance.__dict__[self.name]
         except KeyError:
+            if self.default is not _NO_DEFAULT:
+                return self.default
             raise self._unset(instance) from None
         return cell.get_value()  # a kind that overrides get_value is read through it
 
@@ -171,32 +187,37 @@ def _state_inside(value: Any) -> object:
     return None
 
 
-def variable(kind: type[Variable[Any]], **metadata: Any) -> Any:
-    """Declare a node field whose cell has kind ``kind`` (``count: jax.Array = nnx.variable(Count)``)."""
+def variable(kind: type[Variable[Any]], *, default: Any = _NO_DEFAULT, **metadata: Any) -> Any:
+    """Declare a node field whose cell has kind ``kind`` (``count: jax.Array = nnx.variable(Count)``).
+
+    ``__init__`` must assign it unless it has a ``default=`` (read until the
+    first assignment) or its kind is created lazily (``Intermediate``, ``Cache``).
+    """
     if not (isinstance(kind, type) and issubclass(kind, Variable)):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
         raise TypeError(f"nnx.variable() takes a Variable subclass, got {kind!r}.")
-    field: VariableField[Any] = VariableField(kind, metadata)
+    field: VariableField[Any] = VariableField(kind, metadata, default)
     return field
 
 
-def param(**metadata: Any) -> Any:
-    """Declare a trainable parameter field: ``w: jax.Array = nnx.param()``."""
-    field: VariableField[Any] = VariableField(Param, metadata)
+def param(*, default: Any = _NO_DEFAULT, **metadata: Any) -> Any:
+    """Declare a trainable parameter field: ``w: jax.Array = nnx.param()``;
+    ``b: jax.Array | None = nnx.param(default=None)`` for an optional one."""
+    field: VariableField[Any] = VariableField(Param, metadata, default)
     return field
 
 
-def batch_stat(**metadata: Any) -> Any:
+def batch_stat(*, default: Any = _NO_DEFAULT, **metadata: Any) -> Any:
     """Declare a running-statistic field: ``mean: jax.Array = nnx.batch_stat()``."""
-    field: VariableField[Any] = VariableField(BatchStat, metadata)
+    field: VariableField[Any] = VariableField(BatchStat, metadata, default)
     return field
 
 
-def ref(collection: str, **metadata: Any) -> Any:
+def ref(collection: str, *, default: Any = _NO_DEFAULT, **metadata: Any) -> Any:
     """Declare a node field by collection name (seed 000): ``w = nnx.ref("params")``."""
     kinds = kinds_of_collection(collection)
     if not kinds:
         raise unknown_collection_error(collection, "nnx.ref()")
-    field: VariableField[Any] = VariableField(kinds[0], metadata)
+    field: VariableField[Any] = VariableField(kinds[0], metadata, default)
     return field
 
 

@@ -4,13 +4,17 @@ An Object is a plain mutable Python object. Its attributes are split by
 *value*, not by declaration: cells (``Variable``), other Objects, arrays, and
 containers holding any of those are nodes; everything else is static and
 ends up in the GraphDef. Declared fields (``nnx.param()``, ``nnx.static()``)
-are recorded per class in ``__nnx_fields__``, inheriting from base classes.
+are recorded per class by the metaclass, ``ObjectMeta`` (``type(nnx.Module)``),
+inheriting from base classes.
 
-The runtime hooks (``__setattr__``/``__delattr__``) are hidden from type
-checkers so that an assignment to a misspelt attribute is still an error.
+The runtime hooks (``__setattr__``/``__delattr__``, the metaclass ``__call__``)
+are hidden from type checkers so that an assignment to a misspelt attribute is
+still an error and a constructor's signature is exactly its ``__init__``'s.
 """
 
 from __future__ import annotations
+
+import inspect
 
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Union
 
@@ -22,7 +26,7 @@ from typing_extensions import Self
 
 from nnx import epoch
 from nnx.containers import Dict, List, adopt
-from nnx.fields import Field
+from nnx.fields import Field, StaticField, VariableField
 from nnx.refs import INERT, check_store, current_trace
 from nnx.variables import Boxed, Variable
 
@@ -32,27 +36,108 @@ if TYPE_CHECKING:  # checkers only: state sits above objects in the layering
 Key = str | int
 
 
-class Object:
+class ObjectMeta(type):
+    """The metaclass of every nnx Object: ``type(nnx.Module)``.
+
+    For each class it records the declared fields, base classes' included (a
+    subclass that rebinds a name to something else drops that field):
+
+    * ``__nnx_fields__``: name -> field descriptor, all of them;
+    * ``__nnx_node_fields__`` / ``__nnx_static_fields__``: the names of the
+      node fields (``nnx.param()``, ``nnx.batch_stat()``, ``nnx.variable(Kind)``)
+      and of the static ones (``nnx.static()``);
+    * ``__nnx_required__``: the node fields construction must assign, those of a
+      kind that holds model state (``Param``, ``BatchStat``, your own kinds) with
+      no ``default=``. Kinds created lazily while the model runs (``Intermediate``,
+      ``Cache``) are not required.
+
+    Its ``__call__`` (``Linear(2, 3, ...)``) does what ``__init_subclass__``
+    cannot: once the *outermost* ``__init__`` has returned (a subclass calling
+    ``super().__init__`` is still constructing), it checks that every required
+    field was assigned, and raises naming the class, the field and the fix.
+    """
+
+    __nnx_fields__: dict[str, Field]
+    __nnx_node_fields__: tuple[str, ...]
+    __nnx_static_fields__: tuple[str, ...]
+    __nnx_required__: tuple[str, ...]
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(name, bases, namespace, **kwargs)
+        fields: dict[str, Field] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if isinstance(value, Field):
+                    fields[attr] = value
+                elif attr in fields:  # a subclass rebinds the name to something else
+                    del fields[attr]
+        cls.__nnx_fields__ = fields
+        cls.__nnx_node_fields__ = tuple(n for n, f in fields.items() if isinstance(f, VariableField))
+        cls.__nnx_static_fields__ = tuple(n for n, f in fields.items() if isinstance(f, StaticField))
+        cls.__nnx_required__ = tuple(
+            n for n, f in fields.items() if isinstance(f, VariableField) and f.required
+        )
+
+    if not TYPE_CHECKING:  # checkers see each class's own __init__ as its constructor
+
+        @property
+        def __signature__(cls):
+            # What inspect.signature(cls) would give without the __call__ below:
+            # the parameters of __init__, less self.
+            init = inspect.signature(cls.__init__)
+            return init.replace(parameters=list(init.parameters.values())[1:])
+
+        def __call__(cls, *args, **kwargs):
+            obj = _construct(cls, *args, **kwargs)
+            required = cls.__nnx_required__
+            if required:
+                slots = obj.__dict__
+                for name in required:
+                    if name not in slots:
+                        raise _unassigned(cls, name)
+            return obj
+
+
+_construct = type.__call__  # one lookup, not a super() object per construction
+
+
+def _unassigned(cls: ObjectMeta, name: str) -> TypeError:
+    field = cls.__nnx_fields__[name]
+    assert isinstance(field, VariableField)
+    kind = field.kind.__name__
+    return TypeError(
+        f"{cls.__name__}.{name} is declared as a {kind} field but {cls.__name__}.__init__ never "
+        f"assigned it, so the model would have no {kind} there. Assign it in __init__ "
+        f"(`self.{name} = ...`), declare it with a default when it is optional "
+        f"(e.g. `nnx.param(default=None)`), or remove the declaration."
+    )
+
+
+if TYPE_CHECKING:
+    # Checkers see a plain class: a custom metaclass makes pyright type an
+    # instance's ``__dict__`` as the class's mapping proxy, and nothing about
+    # constructors or attributes should depend on it.
+    _WithMeta = object
+else:
+
+    class _WithMeta(metaclass=ObjectMeta):
+        __slots__ = ()
+
+
+class Object(_WithMeta):
     """Base class of graph nodes: plain mutable objects whose state can be split out."""
 
     __slots__ = ("__dict__", "__weakref__", "_nnx_cache", "_nnx_trace")
-    __nnx_fields__: ClassVar[dict[str, Field]] = {}
+    if TYPE_CHECKING:  # recorded by the metaclass, ObjectMeta
+        __nnx_fields__: ClassVar[dict[str, Field]]
+        __nnx_node_fields__: ClassVar[tuple[str, ...]]
+        __nnx_static_fields__: ClassVar[tuple[str, ...]]
+        __nnx_required__: ClassVar[tuple[str, ...]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         obj = super().__new__(cls)
         object.__setattr__(obj, "_nnx_trace", current_trace())
         return obj
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        fields: dict[str, Field] = {}
-        for klass in reversed(cls.__mro__):
-            for name, value in vars(klass).items():
-                if isinstance(value, Field):
-                    fields[name] = value
-                elif name in fields:  # a subclass rebinds the name to something else
-                    del fields[name]
-        cls.__nnx_fields__ = fields
 
     if TYPE_CHECKING:
 

@@ -58,6 +58,9 @@ class Variable(Ref[T]):
 
     __slots__ = ()
     collection: ClassVar[str] = "variables"
+    #: Kinds whose cells appear while the model runs (``Intermediate``, ``Cache``), not in
+    #: ``__init__``: a declared field of such a kind need not be assigned by construction.
+    created_lazily: ClassVar[bool] = False
 
     if TYPE_CHECKING:
         # A Variable computes with whatever array-like value it holds, so the raw
@@ -543,12 +546,14 @@ class Cache(Variable[T], collection="cache"):
     """Autoregressive decoding state (e.g. an attention kv-cache)."""
 
     __slots__ = ()
+    created_lazily = True
 
 
 class Intermediate(Variable[T], collection="intermediates"):
     """A value captured during a forward pass (``module.sow``) to be popped afterwards."""
 
     __slots__ = ()
+    created_lazily = True
 
 
 class RngState(Variable[T], collection="rngs"):

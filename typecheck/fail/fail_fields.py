@@ -48,3 +48,18 @@ class Affine(nnx.Module):
 Affine(jnp.ones(2))  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
 Affine(jnp.ones(2), 3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 Affine(jnp.ones(2), "n", extra=1)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+
+
+class Sized(nnx.Module):
+    w: jax.Array = nnx.param()
+
+    def __init__(self, n: int) -> None:
+        self.w = jnp.ones(n)
+
+
+Sized()  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]  # the constructor is __init__'s, metaclass or not
+Sized("3")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+nnx.Linear(2, 3, ctx=nnx.Rngs(0))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # ctx= takes a Context
+nnx.Linear(2, 3, rng=nnx.Rngs(0))  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]  # a misspelt keyword is caught
+nnx.Dropout(0.5)(jnp.ones(2), ctx=0)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

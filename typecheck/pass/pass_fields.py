@@ -42,3 +42,20 @@ assert_type(cell.value, Any)
 p = nnx.Param(jnp.ones(3))
 assert_type(p, nnx.Param[jax.Array])
 assert_type(p.value, jax.Array)
+
+
+# an optional declared field (default=): construction need not assign it; the
+# constructor is the class's own __init__ (the metaclass __call__ is hidden)
+class MaybeBias(nnx.Module):
+    w: jax.Array = nnx.param()
+    b: jax.Array | None = nnx.param(default=None)
+
+    def __init__(self, n: int) -> None:
+        self.w = jnp.ones(n)
+
+
+maybe = MaybeBias(3)
+assert_type(maybe.b, jax.Array | None)
+assert maybe.b is None
+assert_type(type(maybe), type[MaybeBias])
+assert type(MaybeBias) is nnx.ObjectMeta

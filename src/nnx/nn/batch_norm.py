@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, call_flag, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer, record_metadata
@@ -55,7 +55,9 @@ class BatchNorm(Module):
         axis_index_groups: Any = None,
         use_fast_variance: bool = True,
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("BatchNorm", rngs, ctx, required=False)
         self.num_features = num_features
         self.use_running_average = use_running_average
         self.axis = axis
@@ -82,11 +84,16 @@ class BatchNorm(Module):
             record_metadata(self, "bias", bias_init)
 
     def __call__(
-        self, x: jax.Array, use_running_average: bool | None = None, *, mask: jax.Array | None = None
+        self,
+        x: jax.Array,
+        use_running_average: bool | None = None,
+        *,
+        mask: jax.Array | None = None,
+        ctx: Context | None = None,
     ) -> jax.Array:
-        """Normalise ``x``; ``use_running_average`` overrides the attribute for this call."""
-        if use_running_average is None:
-            use_running_average = self.use_running_average
+        """Normalise ``x``; ``use_running_average`` (or the flag of that name in
+        ``ctx=nnx.context(flags=...)``) overrides the attribute for this call."""
+        use_running_average = call_flag("use_running_average", use_running_average, ctx, self.use_running_average)
         feature_axes = canonical_axes(self.axis, x.ndim)
         if x.shape[feature_axes[0]] != self.num_features:
             raise ValueError(

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
 from nnx.rngs import Rngs
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
@@ -20,11 +20,14 @@ class Dropout(Module):
     """Randomly zero inputs with probability ``rate`` and scale the rest by ``1 / (1 - rate)``.
 
     The layer holds its own forked ``Rngs`` (one stream named
-    ``rng_collection``, drawn from the ``rngs`` it was built with), so its keys
-    are state: they advance on every call and travel through ``split``/``merge``
-    and the transforms. ``rngs=`` at call time uses those streams instead.
-    ``deterministic=True`` (what ``model.eval()`` sets) returns the input
-    unchanged. ``broadcast_dims`` shares one mask along those axes.
+    ``rng_collection``, drawn once from the streams it was built with: ``rngs=``,
+    ``ctx=``, or an enclosing ``Module.init(key)``), so its keys are state: they
+    advance on every call and travel through ``split``/``merge`` and the
+    transforms, and using them never advances the caller's streams. ``rngs=`` or
+    ``ctx=nnx.context(dropout=key)`` at call time uses those streams instead.
+    ``deterministic=True`` (what ``model.eval()`` sets; also a ``deterministic``
+    flag in ``ctx``) returns the input unchanged. ``broadcast_dims`` shares one
+    mask along those axes.
     """
 
     def __init__(
@@ -35,32 +38,37 @@ class Dropout(Module):
         deterministic: bool = False,
         rng_collection: str = "dropout",
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("Dropout", rngs, ctx, required=False)
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"Dropout(rate={rate!r}): the rate is a probability; pass a value in [0, 1].")
         self.rate = rate
         self.broadcast_dims = tuple(broadcast_dims)
         self.deterministic = deterministic
         self.rng_collection = rng_collection
-        self.rngs: Rngs | None = None
-        if rngs is not None:
-            self.rngs = Rngs(**{rng_collection: rngs.stream(rng_collection)()})
+        self.rngs: Rngs | None = forked_stream(rngs, rng_collection)
 
     def __call__(
-        self, x: jax.Array, *, deterministic: bool | None = None, rngs: Rngs | None = None
+        self,
+        x: jax.Array,
+        *,
+        deterministic: bool | None = None,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> jax.Array:
-        """Apply dropout to ``x``; ``deterministic`` and ``rngs`` override the layer's own."""
-        if deterministic is None:
-            deterministic = self.deterministic
+        """Apply dropout to ``x``; ``deterministic`` and ``rngs``/``ctx`` override the layer's own."""
+        deterministic = call_flag("deterministic", deterministic, ctx, self.deterministic)
         if deterministic or self.rate == 0.0:
             return x
         if self.rate == 1.0:
             return lax.full_like(x, 0)
-        rngs = rngs if rngs is not None else self.rngs
+        rngs = call_rngs(rngs, ctx, self.rngs)
         if rngs is None:
             raise ValueError(
-                "Dropout is not deterministic but has no Rngs: build it with "
-                "Dropout(rate, rngs=rngs), pass rngs=... when calling it, or call "
+                "Dropout is not deterministic but has no random keys: build it with "
+                "Dropout(rate, rngs=nnx.Rngs(0)) or ctx=nnx.context(0) or inside Module.init(key)(...), "
+                "pass rngs= / ctx=nnx.context(dropout=key) when calling it, or call "
                 "model.eval() / pass deterministic=True."
             )
         key = rngs.stream(self.rng_collection)()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.metadata import Initializer, record_metadata
@@ -38,8 +38,10 @@ class Embed(Module):
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
         embedding_init: Initializer = default_embed_init,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("Embed", rngs, ctx)
         self.num_embeddings = num_embeddings
         self.features = features
         self.dtype = dtype

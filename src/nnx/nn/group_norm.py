@@ -7,7 +7,7 @@ from typing import Any, Hashable, TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype
 from nnx.nn.metadata import Initializer
@@ -50,7 +50,9 @@ class GroupNorm(Module):
         axis_index_groups: Any = None,
         use_fast_variance: bool = True,
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("GroupNorm", rngs, ctx, required=False)
         if (num_groups is None) == (group_size is None):
             raise ValueError(
                 f"GroupNorm(num_groups={num_groups}, group_size={group_size}): give exactly one of them."

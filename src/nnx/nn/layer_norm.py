@@ -7,7 +7,7 @@ from typing import Any, Hashable, TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer
@@ -48,7 +48,9 @@ class LayerNorm(Module):
         axis_index_groups: Any = None,
         use_fast_variance: bool = True,
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("LayerNorm", rngs, ctx, required=False)
         self.num_features = num_features
         self.epsilon = epsilon
         self.dtype = dtype

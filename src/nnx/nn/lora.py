@@ -15,7 +15,7 @@ from typing import Any, Callable, TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import Linear
@@ -55,8 +55,10 @@ class LoRA(Module):
         param_dtype: Dtype = jnp.float32,
         a_initializer: Initializer = initializers.he_uniform(),
         b_initializer: Initializer = initializers.zeros,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("LoRA", rngs, ctx)
         self.in_features = in_features
         self.lora_rank = lora_rank
         self.out_features = out_features
@@ -97,9 +99,11 @@ class LoRALinear(Linear):
         lora_param_dtype: Dtype = jnp.float32,
         a_initializer: Initializer = initializers.he_uniform(),
         b_initializer: Initializer = initializers.zeros,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
         **linear_kwargs: Any,
     ) -> None:
+        rngs = layer_rngs("LoRALinear", rngs, ctx)
         super().__init__(in_features, out_features, rngs=rngs, **linear_kwargs)
         self.lora = LoRA(
             in_features,
@@ -113,8 +117,11 @@ class LoRALinear(Linear):
         )
 
     @classmethod
-    def from_linear(cls, linear: Linear, *, lora_rank: int, rngs: Rngs, **lora_kwargs: Any) -> LoRALinear:
+    def from_linear(
+        cls, linear: Linear, *, lora_rank: int, rngs: Rngs | None = None, ctx: Context | None = None, **lora_kwargs: Any
+    ) -> LoRALinear:
         """A LoRALinear over the same kernel/bias cells as ``linear`` (shared, not copied)."""
+        rngs = layer_rngs("LoRALinear.from_linear", rngs, ctx)
         layer = cls(
             linear.in_features,
             linear.out_features,

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
 from nnx.nn.attention import combine_masks, dot_product_attention
 from nnx.nn.dtypes import Dtype
 from nnx.nn.layer_norm import LayerNorm
@@ -71,8 +71,10 @@ class MultiHeadAttention(Module):
         attention_fn: AttentionFn = dot_product_attention,
         decode: bool = False,
         normalize_qk: bool = False,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("MultiHeadAttention", rngs, ctx)
         qkv_features = qkv_features if qkv_features is not None else in_features
         if qkv_features % num_heads:
             raise ValueError(
@@ -128,9 +130,7 @@ class MultiHeadAttention(Module):
             self.query_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
             self.key_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.cached_key = self.cached_value = self.cache_index = None
-        self.rngs: Rngs | None = None
-        if dropout_rate > 0.0:
-            self.rngs = Rngs(dropout=rngs.stream("dropout")())
+        self.rngs: Rngs | None = forked_stream(rngs, "dropout") if dropout_rate > 0.0 else None
 
     def init_cache(self, input_shape: tuple[int, ...], dtype: Dtype = jnp.float32) -> None:
         """Create empty ``Cache`` cells for inputs of shape ``(*batch, max_length, in_features)``."""
@@ -149,6 +149,7 @@ class MultiHeadAttention(Module):
         mask: jax.Array | None = None,
         deterministic: bool | None = None,
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
         sow_weights: bool = False,
         decode: bool | None = None,
     ) -> jax.Array:
@@ -166,12 +167,15 @@ class MultiHeadAttention(Module):
             query, key = self.query_ln(query), self.key_ln(key)
         if decode if decode is not None else self.decode:
             key, value, mask = self._extend_cache(key, value, mask)
-        deterministic = self.deterministic if deterministic is None else deterministic
+        deterministic = call_flag("deterministic", deterministic, ctx, self.deterministic)
         dropout_rng = None
         if self.dropout_rate > 0.0 and not deterministic:
-            stream_owner = rngs if rngs is not None else self.rngs
+            stream_owner = call_rngs(rngs, ctx, self.rngs)
             if stream_owner is None:
-                raise ValueError("MultiHeadAttention with dropout needs rngs=... at call time or construction.")
+                raise ValueError(
+                    "MultiHeadAttention with dropout needs random keys: pass rngs= (or ctx=) when "
+                    "building it or when calling it, or pass deterministic=True / call model.eval()."
+                )
             dropout_rng = stream_owner.stream("dropout")()
         x = self.attention_fn(
             query,

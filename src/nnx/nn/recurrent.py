@@ -8,13 +8,13 @@ weights of a cell are fused into one input kernel and one recurrent kernel
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.filters import Not
 from nnx.graph import merge, split, state, update
 from nnx.nn import initializers
@@ -22,8 +22,7 @@ from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
-from nnx.variables import Param
-from nnx.variables import Param
+from nnx.variables import Boxed, Param
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
     from nnx.layer_states import GRUCellState, LSTMCellState, RNNState  # pyright: ignore[reportMissingModuleSource]
@@ -33,8 +32,24 @@ Carry = Any
 
 
 def _gate_blocks(init: Initializer, rngs: Rngs, rows: int, hidden: int, gates: int, dtype: Dtype) -> jax.Array:
-    """``gates`` kernels of shape ``(rows, hidden)``, each initialised on its own, side by side."""
-    return jnp.concatenate([init(rngs.params(), (rows, hidden), dtype) for _ in range(gates)], axis=-1)
+    """``gates`` kernels of shape ``(rows, hidden)``, each initialised on its own, side by side.
+
+    Half-precision kernels are initialised in float32 and cast: the default
+    recurrent initializer (orthogonal) runs a QR decomposition, which JAX has
+    no bfloat16/float16 kernel for.
+    """
+    wide = jnp.float32 if _is_half(dtype) else dtype
+    blocks = [init(rngs.params(), (rows, hidden), wide) for _ in range(gates)]
+    metadata: dict[str, Any] = {}
+    if isinstance(blocks[0], Boxed):  # nnx.with_partitioning: keep its axis names on the fused kernel
+        metadata = blocks[0].metadata
+        blocks = [b.value if isinstance(b, Boxed) else b for b in blocks]
+    fused = jnp.concatenate(blocks, axis=-1).astype(dtype)
+    return cast("jax.Array", Boxed(fused, **metadata)) if metadata else fused
+
+
+def _is_half(dtype: Dtype) -> bool:
+    return dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize < 4
 
 
 def _zeros_carry(batch: tuple[int, ...], hidden: int, dtype: Dtype) -> jax.Array:
@@ -100,8 +115,10 @@ class LSTMCell(_Cell):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs(type(self).__name__, rngs, ctx)
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self._build(
@@ -144,8 +161,10 @@ class GRUCell(_Cell):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs(type(self).__name__, rngs, ctx)
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self._build(

@@ -7,7 +7,7 @@ from typing import Any, Hashable, TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer, record_metadata
@@ -39,7 +39,9 @@ class RMSNorm(Module):
         axis_name: Hashable | None = None,
         axis_index_groups: Any = None,
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("RMSNorm", rngs, ctx, required=False)
         self.num_features = num_features
         self.epsilon = epsilon
         self.dtype = dtype

@@ -2,7 +2,9 @@
 
 For a module argument the gradient is a ``State`` holding exactly the leaves
 that match ``wrt`` (``nnx.Param`` by default), at their paths in that module;
-for an array argument it is an array, as with ``jax.grad``. Every other
+for a Variable argument (``nnx.Param(x)``, when its kind matches ``wrt``) it is
+a new cell of the same kind holding the gradient; for an array argument it is
+an array, as with ``jax.grad``. Every other
 change the function makes -- batch statistics, RNG counters, a ``Count``,
 new attributes -- lands on the caller's objects, as with ``nnx.jit``.
 """
@@ -14,12 +16,12 @@ from typing import Any, Callable, Sequence, TypeVar, cast
 
 from typing_extensions import ParamSpec
 
-from nnx.filters import Filter, describe
+from nnx.filters import Filter, describe, to_filter
 from nnx.graph import _Slot, _walk_cached
 from nnx.state import Layout, State, path_str
 import nnx.jaxapi as jx
 from nnx.transforms.lift import DYN, NODE, Frame, FrameDef
-from nnx.variables import Param
+from nnx.variables import Param, Variable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,12 +30,18 @@ R = TypeVar("R")
 class _Target:
     """One differentiated argument: where its ``wrt`` leaves sit in the frame."""
 
-    __slots__ = ("argnum", "layout", "indices")
+    __slots__ = ("argnum", "layout", "indices", "cell")
 
-    def __init__(self, argnum: int, layout: Layout | None, indices: list[int]) -> None:
+    def __init__(self, argnum: int, layout: Layout | None, indices: list[int], cell: Variable[Any] | None = None) -> None:
         self.argnum = argnum
         self.layout = layout  # None: an array (or pytree) argument, differentiated as is
         self.indices = indices
+        self.cell = cell  # a Variable argument: its one leaf is differentiated
+
+    @property
+    def is_array(self) -> bool:
+        """Whether the argument is differentiated as a pytree of arrays (no graph)."""
+        return self.layout is None and self.cell is None
 
 
 def _cell_key(cell: Any) -> Any:
@@ -51,6 +59,9 @@ def _targets(frame: Frame, args: Sequence[Any], argnums: tuple[int, ...], wrt: F
         pattern = frame.framedef.patterns[k]
         if pattern is DYN:
             targets.append(_Target(k, None, []))
+            continue
+        if isinstance(args[k], Variable):
+            targets.append(_variable_target(k, args[k], position, wrt, where))
             continue
         if pattern is not NODE:
             raise TypeError(
@@ -77,6 +88,16 @@ def _targets(frame: Frame, args: Sequence[Any], argnums: tuple[int, ...], wrt: F
     return targets
 
 
+def _variable_target(k: int, var: Variable[Any], position: dict[Any, int], wrt: Filter, where: str) -> _Target:
+    """A Variable argument is one leaf; it is differentiated when its kind matches ``wrt``."""
+    if not to_filter(wrt).matches((), type(var), var._value):
+        raise ValueError(
+            f"{where}: argument {k} is a {type(var).__name__}, which wrt={describe((wrt,))} does not "
+            f"match; pass a matching filter (e.g. wrt={type(var).__name__}) or differentiate another argument."
+        )
+    return _Target(k, None, [position[id(var)]], var)
+
+
 def _is_pair(value: object) -> bool:
     return isinstance(value, tuple) and len(value) == 2  # pyright: ignore[reportUnknownArgumentType]
 
@@ -90,7 +111,7 @@ def _differentiable(
         values = list(values)
         dyn = list(dyn)
         for target, d in zip(targets, diff):
-            if target.layout is None:
+            if target.is_array:
                 dyn[target.argnum] = d
             else:
                 for i, v in zip(target.indices, d):
@@ -123,13 +144,22 @@ def _run(
     frame, dyn = Frame.of(args, kwargs)
     targets = _targets(frame, args, nums, wrt, where)
     values = frame.values()
-    diff = [dyn[t.argnum] if t.layout is None else [values[i] for i in t.indices] for t in targets]
+    diff = [dyn[t.argnum] if t.is_array else [values[i] for i in t.indices] for t in targets]
     pure = _differentiable(fun, frame.framedef, targets, has_aux, where)
     differentiated = jx.value_and_grad(pure, has_aux=True, **jax_kwargs)
     (value, (landing, new, aux)), grads = differentiated(diff, values, dyn)
     aux = frame.land(landing, new, aux)
-    states = [g if t.layout is None else State._make(t.layout, list(g)) for t, g in zip(targets, grads)]
+    states = [_gradient(t, g) for t, g in zip(targets, grads)]
     return value, aux, states[0] if isinstance(argnums, int) else tuple(states)
+
+
+def _gradient(target: _Target, grads: Any) -> Any:
+    """What the caller gets for one argument: an array, a new cell, or a State."""
+    if target.cell is not None:
+        return target.cell.replace(grads[0])
+    if target.layout is None:
+        return grads
+    return State._make(target.layout, list(grads))
 
 
 def grad(

@@ -26,8 +26,9 @@ import jax.numpy as jnp
 from nnx.filters import Everything, Filter, LeafKind, to_filter
 from nnx.graph import _Slot
 from nnx.rngs import RngStream
-from nnx.state import path_str
-from nnx.transforms.lift import Frame
+from nnx.jaxapi import tree_flatten, tree_unflatten
+from nnx.state import State, path_str
+from nnx.transforms.lift import NODE, Frame, Mixed, is_graph_node
 from nnx.variables import RngCount, RngKey
 
 
@@ -81,6 +82,27 @@ class StateAxes:
         return f"StateAxes({{{inner}}})"
 
 
+def _is_spec_leaf(x: Any) -> bool:
+    return x is None or isinstance(x, (StateAxes, _CarryType, State))
+
+
+def broadcast_prefix(prefix: Any, full: Any, where: str) -> list[Any]:
+    """One entry of ``prefix`` per leaf of ``full`` (graph nodes count as leaves):
+    ``prefix`` is a pytree prefix of ``full``, as ``jax.vmap``'s ``in_axes`` are."""
+    specs, prefix_def = tree_flatten(prefix, is_leaf=_is_spec_leaf)
+    try:
+        subtrees: list[Any] = prefix_def.flatten_up_to(full)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{where}: {prefix!r} is not a pytree prefix of the argument it is given for "
+            f"({e}); give one entry for the whole argument or a tree with its structure."
+        ) from None
+    out: list[Any] = []
+    for spec, sub in zip(specs, subtrees):
+        out.extend([spec] * len(tree_flatten(sub, is_leaf=is_graph_node)[0]))
+    return out
+
+
 def arg_specs(axes: Any, n_args: int, n_kwargs: int, where: str) -> list[Any]:
     """One axis spec per argument (positional, then keyword), from ``in_axes``."""
     if isinstance(axes, (list, tuple)):
@@ -95,13 +117,42 @@ def arg_specs(axes: Any, n_args: int, n_kwargs: int, where: str) -> list[Any]:
     return specs + [0] * n_kwargs
 
 
-def cell_axes(frame: Frame, specs: Sequence[Any], where: str) -> tuple[list[Axis], list[bool]]:
-    """The axis of each leaf of the frame, and whether it was chosen explicitly."""
-    owners = frame.owners
+def split_specs(frame: Frame, specs: Sequence[Any], where: str) -> tuple[list[Any], list[Any]]:
+    """``(one spec per root node, one spec per dyn argument)`` from one spec per argument.
+
+    An argument's spec may be a pytree prefix of the argument (``{'a': 0, 'b': None}``):
+    for a pytree holding modules, each module takes the entry above it, and the rest of
+    the argument its own entries. A ``StateAxes`` only concerns module state, so the
+    non-module parts under it are broadcast.
+    """
+    root_specs: list[Any] = []
+    dspec: list[Any] = []
+    for pattern, spec in zip(frame.framedef.patterns, specs):
+        if pattern is NODE:
+            root_specs.append(spec)
+            dspec.append(None)
+        elif isinstance(pattern, Mixed):
+            if _is_spec_leaf(spec) or isinstance(spec, int):
+                leaves = [spec] * pattern.treedef.num_leaves
+            else:
+                shape = tree_unflatten(pattern.treedef, [0] * pattern.treedef.num_leaves)
+                leaves = broadcast_prefix(spec, shape, f"{where}: in_axes")
+            root_specs.extend(leaves[p] for p in pattern.positions)
+            if isinstance(spec, _CarryType):
+                dspec.append(spec)  # the whole argument is the carry
+            else:
+                dspec.append([None if p in pattern.positions or isinstance(a, StateAxes) else a for p, a in enumerate(leaves)])
+        else:
+            dspec.append(None if isinstance(spec, StateAxes) else spec)
+    return root_specs, dspec
+
+
+def cell_axes(frame: Frame, root_specs: Sequence[Any], where: str) -> tuple[list[Axis], list[bool]]:
+    """The axis of each leaf of the frame (from its root's spec), and whether it was chosen explicitly."""
     axes: list[Axis] = []
     explicit: list[bool] = []
     for path, cell in zip(frame.framedef.graphdef.layout.paths, frame.cells):
-        spec = specs[owners[int(path[0])]]  # a frame's paths start at a root's position
+        spec = root_specs[int(path[0])]  # a frame's paths start at a root's position
         if isinstance(spec, StateAxes):
             axis, chosen = spec.axis_for(path[1:], cell, where)
         elif spec is None or isinstance(spec, (int, _CarryType)):
@@ -114,12 +165,6 @@ def cell_axes(frame: Frame, specs: Sequence[Any], where: str) -> tuple[list[Axis
         axes.append(axis)
         explicit.append(chosen)
     return axes, explicit
-
-
-def dyn_axes(specs: Sequence[Any]) -> list[Any]:
-    """The axes JAX sees for the non-module parts of the arguments (a StateAxes only
-    concerns module state, so the rest of such an argument is broadcast)."""
-    return [None if isinstance(s, StateAxes) else s for s in specs]
 
 
 def rng_streams(frame: Frame) -> list[tuple[int, int]]:
@@ -197,14 +242,10 @@ def infer_size(values: Sequence[Any], axes: Sequence[Any], dyn: Sequence[Any], d
     for d, a in zip(dyn, dyn_spec):
         if a is None or isinstance(a, _CarryType) or d is None:
             continue
-        leaves = jax.tree_util.tree_leaves(d)
-        if not leaves:
-            continue
-        if isinstance(a, int):
-            return int(jnp.shape(leaves[0])[a])
-        prefix_leaves = jax.tree_util.tree_leaves(a)
-        if prefix_leaves and isinstance(prefix_leaves[0], int):
-            return int(jnp.shape(leaves[0])[prefix_leaves[0]])
+        leaves = tree_flatten(d, is_leaf=is_graph_node)[0]
+        for leaf, axis in zip(leaves, broadcast_prefix(a, d, where)):
+            if isinstance(axis, int) and not isinstance(axis, bool):
+                return int(jnp.shape(leaf)[axis])
     raise ValueError(
         f"{where}: cannot tell the size of the mapped axis: no argument is mapped. "
         "Pass axis_size=n (vmap) or length=n (scan)."

@@ -24,7 +24,11 @@ from typing import Any, Callable, Generic, Iterable, TypeVar, cast, overload
 from typing_extensions import Concatenate, ParamSpec, Self
 
 import nnx.jaxapi as jx
-from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, _is_simple_leaf, is_graph_node
+from nnx.jaxapi import tree_unflatten
+from nnx.state import State
+from nnx.variables import Variable
+from nnx.transforms.axes import broadcast_prefix
+from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, Mixed, _is_simple_leaf, is_graph_node
 
 P = ParamSpec("P")
 P2 = ParamSpec("P2")
@@ -32,6 +36,10 @@ R = TypeVar("R")
 S = TypeVar("S")
 
 _LEAF = object()  # quick pattern: an argument that is an array or scalar
+_UNSET = object()  # in_shardings / out_shardings not given: jax.jit's own default
+
+ArgNums = int | Iterable[int] | None
+ArgNames = str | Iterable[str] | None
 
 
 class _Static:
@@ -59,17 +67,21 @@ class JitWrapped(Generic[P, R]):
         self,
         fun: Callable[P, R],
         *,
-        static_argnums: int | Iterable[int] = (),
-        static_argnames: str | Iterable[str] = (),
-        donate_argnums: int | Iterable[int] = (),
+        static_argnums: ArgNums = (),
+        static_argnames: ArgNames = (),
+        donate_argnums: ArgNums = (),
+        donate_argnames: ArgNames = (),
+        in_shardings: Any = _UNSET,
+        out_shardings: Any = _UNSET,
         **jit_kwargs: Any,
     ) -> None:
         self._fun = fun
-        self._donate = frozenset((donate_argnums,) if isinstance(donate_argnums, int) else donate_argnums)
-        nums = frozenset((static_argnums,) if isinstance(static_argnums, int) else static_argnums)
-        names = frozenset((static_argnames,) if isinstance(static_argnames, str) else static_argnames)
-        # As in jax.jit, a static argument is static however it is passed: by position or by name.
-        self._static_argnums, self._static_argnames = _static_both_ways(fun, nums, names)
+        # As in jax.jit, a static (donated) argument is one however it is passed:
+        # by position or by name; None means none, as in jax.jit.
+        self._static_argnums, self._static_argnames = _both_ways(fun, _nums(static_argnums), _names(static_argnames))
+        self._donate_argnums, self._donate_argnames = _both_ways(fun, _nums(donate_argnums), _names(donate_argnames))
+        self._in_shardings = in_shardings
+        self._out_shardings = out_shardings
         self._jit_kwargs = jit_kwargs
         self._compiled: dict[FrameDef, Any] = {}
         self._last: _Last | None = None
@@ -112,16 +124,29 @@ class JitWrapped(Generic[P, R]):
     def _compile(self, framedef: FrameDef) -> Any:
         """The ``jax.jit`` function for one frame: ``(state values, *dyn args)``.
 
-        Donating a module argument donates the state of every module argument (they
-        are one graph, passed as one list); then every leaf is returned, so that no
-        cell keeps a donated buffer.
+        The arguments of that function are laid out differently from the user's,
+        so donation and shardings are mapped onto it: a module argument's entry
+        applies to its state (the leaves of the one ``values`` list), the rest to
+        the argument's place among the dyn arguments. Donating a module argument
+        donates the state of every module argument (they are one graph, passed as
+        one list); then every leaf is returned, so that no cell keeps a donated buffer.
         """
-        n_pos = len(framedef.patterns) - len(framedef.kwnames)
-        donated = sorted(k for k in self._donate if k < n_pos)
-        donate_state = any(framedef.patterns[k] is not DYN for k in donated)
-        donate = tuple([0] if donate_state else []) + tuple(k + 1 for k in donated if framedef.patterns[k] is DYN)
+        donated = [j for j in range(len(framedef.patterns)) if self._is_donated(framedef, j)]
+        donate_state = any(framedef.patterns[j] is not DYN for j in donated)
+        donate = tuple([0] if donate_state else []) + tuple(j + 1 for j in donated if framedef.patterns[j] is DYN)
         pure = framedef.pure(self._fun, "nnx.jit", forward=not donate_state)
-        return jx.jit(pure, donate_argnums=donate, **self._jit_kwargs)
+        kwargs = dict(self._jit_kwargs)
+        if self._in_shardings is not _UNSET:
+            kwargs["in_shardings"] = _internal_in_shardings(framedef, self._in_shardings)
+        if self._out_shardings is not _UNSET:
+            kwargs["out_shardings"] = (None, None, self._out_shardings)  # (landing, state, output)
+        return jx.jit(pure, donate_argnums=donate, **kwargs)
+
+    def _is_donated(self, framedef: FrameDef, j: int) -> bool:
+        n_pos = len(framedef.patterns) - len(framedef.kwnames)
+        if j < n_pos:
+            return j in self._donate_argnums
+        return framedef.kwnames[j - n_pos] in self._donate_argnames
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         frame, dyn, jitted = self._frame(args, kwargs)
@@ -172,23 +197,23 @@ class JitWrapped(Generic[P, R]):
 def jit(
     fun: Callable[P, R],
     *,
-    static_argnums: int | Iterable[int] = (),
-    static_argnames: str | Iterable[str] = (),
+    static_argnums: ArgNums = (),
+    static_argnames: ArgNames = (),
     **jit_kwargs: Any,
 ) -> JitWrapped[P, R]: ...
 @overload
 def jit(
     fun: None = None,
     *,
-    static_argnums: int | Iterable[int] = (),
-    static_argnames: str | Iterable[str] = (),
+    static_argnums: ArgNums = (),
+    static_argnames: ArgNames = (),
     **jit_kwargs: Any,
 ) -> Callable[[Callable[P, R]], JitWrapped[P, R]]: ...
 def jit(
     fun: Callable[P, R] | None = None,
     *,
-    static_argnums: int | Iterable[int] = (),
-    static_argnames: str | Iterable[str] = (),
+    static_argnums: ArgNums = (),
+    static_argnames: ArgNames = (),
     **jit_kwargs: Any,
 ) -> JitWrapped[P, R] | Callable[[Callable[P, R]], JitWrapped[P, R]]:
     """Compile ``fun`` with XLA; modules in its arguments are updated in place.
@@ -196,8 +221,12 @@ def jit(
     Use it like ``jax.jit``: as ``nnx.jit(f)``, as ``@nnx.jit``, or as
     ``@nnx.jit(static_argnums=...)``. Other keyword arguments go to ``jax.jit``
     (``device``, ``keep_unused``, ``compiler_options`` ...). ``donate_argnums``
-    lets XLA reuse the buffers of those arguments; donating a module argument
-    donates the state of all module arguments. Decorating a method works,
+    / ``donate_argnames`` let XLA reuse the buffers of those arguments; donating
+    a module argument donates the state of all module arguments.
+    ``in_shardings`` (one entry per non-static positional argument, or one for
+    all) and ``out_shardings`` are ``jax.jit``'s; a module argument's entry is a
+    sharding for all of its state or a State of shardings
+    (``nnx.get_named_sharding(state, mesh, rules)``). Decorating a method works,
     and so does ``nnx.jit(model.method)``: the bound module is an argument.
     """
     if fun is None:
@@ -206,6 +235,8 @@ def jit(
         bound_to = fun.__self__
         if "donate_argnums" in jit_kwargs:
             jit_kwargs = {**jit_kwargs, "donate_argnums": _shift(jit_kwargs["donate_argnums"])}
+        if isinstance(jit_kwargs.get("in_shardings"), (tuple, list)):  # the bound module's entry
+            jit_kwargs = {**jit_kwargs, "in_shardings": (None, *jit_kwargs["in_shardings"])}
         wrapped: JitWrapped[Any, R] = JitWrapped(
             fun.__func__, static_argnums=_shift(static_argnums), static_argnames=static_argnames, **jit_kwargs
         )
@@ -213,8 +244,20 @@ def jit(
     return JitWrapped(fun, static_argnums=static_argnums, static_argnames=static_argnames, **jit_kwargs)
 
 
-def _static_both_ways(fun: Callable[..., Any], nums: frozenset[int], names: frozenset[str]) -> tuple[frozenset[int], frozenset[str]]:
-    """Complete static argument numbers and names from each other via the signature."""
+def _nums(argnums: ArgNums) -> frozenset[int]:
+    if argnums is None:
+        return frozenset()
+    return frozenset((argnums,) if isinstance(argnums, int) else argnums)
+
+
+def _names(argnames: ArgNames) -> frozenset[str]:
+    if argnames is None:
+        return frozenset()
+    return frozenset((argnames,) if isinstance(argnames, str) else argnames)
+
+
+def _both_ways(fun: Callable[..., Any], nums: frozenset[int], names: frozenset[str]) -> tuple[frozenset[int], frozenset[str]]:
+    """Complete argument numbers and names from each other via the signature."""
     try:
         params = list(inspect.signature(fun).parameters.values())
     except (TypeError, ValueError):  # builtins and some callables have no signature
@@ -225,9 +268,71 @@ def _static_both_ways(fun: Callable[..., Any], nums: frozenset[int], names: froz
     return nums, names
 
 
-def _shift(static_argnums: int | Iterable[int]) -> tuple[int, ...]:
-    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-    return tuple(n + 1 for n in nums)
+def _shift(argnums: ArgNums) -> tuple[int, ...]:
+    return tuple(n + 1 for n in sorted(_nums(argnums)))
+
+
+def _internal_in_shardings(framedef: FrameDef, given: Any) -> tuple[Any, ...]:
+    """Map the user's ``in_shardings`` onto ``(state values, *dyn)``.
+
+    ``given`` is one entry per non-static positional argument (a tuple or list,
+    as in ``jax.jit``) or one entry for every argument. A module argument's entry
+    (a sharding, ``None``, or a State of them) applies to its state; an argument
+    passed by keyword is left to the compiler (``jax.jit`` takes no shardings
+    for keyword arguments).
+    """
+    patterns = framedef.patterns
+    n_pos = len(patterns) - len(framedef.kwnames)
+    dynamic = [j for j in range(n_pos) if patterns[j] is not STATIC]
+    if isinstance(given, (tuple, list)):
+        entries = list(cast("Iterable[Any]", given))
+        if len(entries) != len(dynamic):
+            raise ValueError(
+                f"nnx.jit: in_shardings has {len(entries)} entries but the function was called with "
+                f"{len(dynamic)} non-static positional arguments; give one per argument (a module's "
+                "entry applies to its state), or one sharding for all."
+            )
+    else:
+        entries = [given] * len(dynamic)
+    per_arg: dict[int, Any] = dict(zip(dynamic, entries))
+    root_specs: list[Any] = []
+    dyn: list[Any] = []
+    for j, pattern in enumerate(patterns):
+        spec = per_arg.get(j)
+        if pattern is NODE:
+            root_specs.append(spec)
+            dyn.append(None)
+        elif isinstance(pattern, Mixed):
+            leaves = _prefix_leaves(spec, pattern)
+            root_specs.extend(leaves[p] for p in pattern.positions)
+            dyn.append([None if p in pattern.positions else s for p, s in enumerate(leaves)])
+        else:
+            dyn.append(spec)
+    return (_state_shardings(framedef, root_specs), *dyn)
+
+
+def _prefix_leaves(spec: Any, pattern: Mixed) -> list[Any]:
+    """One sharding per leaf of a pytree argument holding modules, from a prefix ``spec``."""
+    shape = tree_unflatten(pattern.treedef, [0] * pattern.treedef.num_leaves)
+    return broadcast_prefix(spec, shape, "nnx.jit: in_shardings")
+
+
+def _state_shardings(framedef: FrameDef, root_specs: list[Any]) -> list[Any]:
+    """One sharding per state leaf: its root argument's sharding, or its entry in a State."""
+    flat: dict[int, dict[Any, Any]] = {}
+    out: list[Any] = []
+    for path in framedef.graphdef.layout.paths:
+        root = int(path[0])
+        spec = root_specs[root] if root < len(root_specs) else None
+        if isinstance(spec, State):
+            by_path = flat.get(root)
+            if by_path is None:
+                by_path = flat[root] = cast("dict[Any, Any]", spec.flat_state())
+            spec = by_path.get(tuple(path[1:]))
+            if isinstance(spec, Variable):  # States of shardings keep their leaves' kinds
+                spec = spec._value
+        out.append(spec)
+    return out
 
 
 class _BoundJit:

@@ -16,8 +16,14 @@ with ``nnx.vmap``) is sliced per iteration and restacked with the writes::
 
 ``out_axes`` has one entry per output: ``nnx.Carry`` for the carry, an int to
 stack. The defaults ``(nnx.Carry, 0)`` give ``jax.lax.scan``'s ``f(c, x) -> (c, y)``.
+An entry of ``in_axes``/``out_axes`` may be a pytree prefix of its argument or
+output (``{'a': 0, 'b': None}``), as in ``jax.vmap``.
 RNG streams with a single key in scanned state are forked, one key per step;
 carried streams advance their counter each step.
+
+Like ``nnx.jit``, the loop is compiled once per structure (the module graph,
+the axes, the arguments' tree structure and the length) and reused: calling
+the scanned function again outside ``jit`` does not trace the body again.
 """
 
 from __future__ import annotations
@@ -28,52 +34,147 @@ from typing import Any, Callable, TypeVar, overload
 import jax.numpy as jnp
 from typing_extensions import ParamSpec
 
-from nnx.transforms.axes import Axis, Carry, Fork, _CarryType, arg_specs, cell_axes, dyn_axes, forked_streams, infer_size
+from nnx.transforms.axes import (
+    Axis,
+    Carry,
+    Fork,
+    _CarryType,
+    arg_specs,
+    broadcast_prefix,
+    cell_axes,
+    forked_streams,
+    infer_size,
+    split_specs,
+)
 import nnx.jaxapi as jx
-from nnx.jaxapi import tree_map
-from nnx.transforms.lift import DYN, Frame, FrameDef, Landing, classify
+from nnx.jaxapi import tree_flatten, tree_unflatten
+from nnx.objects import is_array
+from nnx.transforms.lift import DYN, STATIC, Frame, FrameDef, Landing, classify, is_graph_node
 
 P = ParamSpec("P")
 R = TypeVar("R")
 _WHERE = "nnx.scan"
 
 
-def _split_out(out: Any, out_axes: Any) -> tuple[Any, list[tuple[int, Any]]]:
-    """The function's output as (carry, [(axis, stacked output), ...])."""
+def _split_out(out: Any, out_axes: Any) -> tuple[Any, list[tuple[Any, Any]]]:
+    """The function's output as (carry, [(axis spec, stacked output), ...])."""
     if isinstance(out_axes, _CarryType):
         return out, []
-    if isinstance(out_axes, int):
+    if not isinstance(out_axes, tuple):
         return None, [(out_axes, out)]
     outs: tuple[Any, ...] = out if type(out) is tuple else ()  # pyright: ignore[reportUnknownVariableType]
-    if len(outs) != len(out_axes):
-        raise ValueError(f"{_WHERE}: out_axes={out_axes!r} needs the function to return a tuple of {len(out_axes)}.")
+    specs: tuple[Any, ...] = out_axes  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to tuple[Unknown, ...]
+    if len(outs) != len(specs):
+        raise ValueError(f"{_WHERE}: out_axes={specs!r} needs the function to return a tuple of {len(specs)}.")
     carry: Any = None
-    stacked: list[tuple[int, Any]] = []
-    for spec, value in zip(out_axes, outs):
+    stacked: list[tuple[Any, Any]] = []
+    for spec, value in zip(specs, outs):
         if isinstance(spec, _CarryType):
             carry = value
-        elif isinstance(spec, int):
-            stacked.append((spec, value))
         else:
-            raise ValueError(f"{_WHERE}: out_axes entries must be nnx.Carry or an int, got {spec!r}.")
+            stacked.append((spec, value))
     return carry, stacked
 
 
 def _join_out(out_axes: Any, carry: Any, stacked: list[Any]) -> Any:
     if isinstance(out_axes, _CarryType):
         return carry
-    if isinstance(out_axes, int):
+    if not isinstance(out_axes, tuple):
         return stacked[0]
     feed = iter(stacked)
-    return tuple(carry if isinstance(spec, _CarryType) else next(feed) for spec in out_axes)
+    return tuple(carry if isinstance(spec, _CarryType) else next(feed) for spec in out_axes)  # pyright: ignore[reportUnknownVariableType]
 
 
-def _to_front(tree: Any, axis: int) -> Any:
-    return tree if axis == 0 else tree_map(lambda v: jnp.moveaxis(v, axis, 0), tree)
+def _int_axis(axis: Any, where: str) -> int:
+    if isinstance(axis, int) and not isinstance(axis, bool):
+        return axis
+    raise ValueError(f"{where} entries must be nnx.Carry, an int, or a pytree prefix of ints; got {axis!r}.")
 
 
-def _from_front(tree: Any, axis: int) -> Any:
-    return tree if axis == 0 else tree_map(lambda v: jnp.moveaxis(v, 0, axis), tree)
+def _move(tree: Any, spec: Any, to_front: bool) -> Any:
+    """Move each leaf's scan axis (from the prefix ``spec``) to the front, or back."""
+    leaves, treedef = tree_flatten(tree)
+    axes = [_int_axis(a, f"{_WHERE}: out_axes") for a in broadcast_prefix(spec, tree, f"{_WHERE}: out_axes")]
+    moved = [
+        leaf if axis == 0 else jnp.moveaxis(leaf, axis, 0) if to_front else jnp.moveaxis(leaf, 0, axis)
+        for leaf, axis in zip(leaves, axes)
+    ]
+    return tree_unflatten(treedef, moved)
+
+
+def _to_front(value: Any, axis: int) -> Any:
+    return value if axis == 0 else jnp.moveaxis(value, axis, 0)
+
+
+def _from_front(value: Any, axis: int) -> Any:
+    return value if axis == 0 else jnp.moveaxis(value, 0, axis)
+
+
+_STATIC = "static"  # a broadcast leaf that is not an array: passed to the body as is
+
+
+class _Static:
+    """A broadcast leaf that is not an array, compared by value (by identity if unhashable)."""
+
+    __slots__ = ("value", "_key")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        try:
+            hash(value)
+            self._key: Any = (True, value)
+        except TypeError:
+            self._key = (False, id(value))
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Static) and self._key == other._key and (self._key[0] or self.value is other.value)
+
+
+class _DynPlan:
+    """How one non-module argument travels through the loop: the carry, or its leaves
+    split into scanned (with their axes), broadcast arrays, and other broadcast values
+    (Python flags and the like), which stay Python values inside the body, as they
+    would in a closure, and are part of the cache key."""
+
+    __slots__ = ("carry", "treedef", "axes", "statics", "_key")
+
+    def __init__(self, carry: bool, treedef: Any, axes: tuple[int | str | None, ...], statics: tuple[_Static, ...]) -> None:
+        self.carry = carry
+        self.treedef = treedef
+        self.axes = axes
+        self.statics = statics
+        self._key = (carry, treedef, axes, statics)
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _DynPlan) and self._key == other._key
+
+
+def _dyn_plan(d: Any, spec: Any, pattern: Any) -> tuple[_DynPlan, list[Any]]:
+    """The plan for one dyn argument and its leaves (none for the carry, which travels whole)."""
+    if isinstance(spec, _CarryType):
+        return _DynPlan(True, None, (), ()), []
+    if pattern is STATIC:
+        return _DynPlan(False, tree_flatten(None)[1], (), ()), []
+    leaves, treedef = tree_flatten(d, is_leaf=is_graph_node)
+    axes: list[int | str | None] = []
+    statics: list[_Static] = []
+    for leaf, a in zip(leaves, broadcast_prefix(spec, d, f"{_WHERE}: in_axes")):
+        if isinstance(a, _CarryType):
+            raise ValueError(f"{_WHERE}: nnx.Carry marks a whole argument, not a part of one (in_axes={spec!r}).")
+        if a is not None:
+            axes.append(_int_axis(a, f"{_WHERE}: in_axes"))
+        elif is_array(leaf):
+            axes.append(None)
+        else:
+            axes.append(_STATIC)
+            statics.append(_Static(leaf))
+    return _DynPlan(False, treedef, tuple(axes), tuple(statics)), leaves
 
 
 @overload
@@ -109,78 +210,66 @@ def scan(
     if fun is None:
         return lambda f: scan(f, length=length, reverse=reverse, unroll=unroll, in_axes=in_axes, out_axes=out_axes)
     body_fun = fun
+    compiled: dict[Any, Callable[..., Any]] = {}
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         frame, dyn = Frame.of(args, kwargs)
         specs = arg_specs(in_axes, len(args), len(kwargs), _WHERE)
-        axes, _ = cell_axes(frame, specs, _WHERE)
+        root_specs, dspec = split_specs(frame, specs, _WHERE)
+        axes, _ = cell_axes(frame, root_specs, _WHERE)
         values = frame.values()
-        dspec = dyn_axes(specs)
         n = length if length is not None else infer_size(values, axes, dyn, dspec, _WHERE)
         fork: Fork | None = None
         streams = forked_streams(frame, axes, [False] * len(axes), scan=True)
         if streams:
             fork = Fork(frame, streams, n)
             fork.apply(values, axes)
-        carried = [i for i, a in enumerate(axes) if not isinstance(a, int)]
-        scanned = [i for i, a in enumerate(axes) if isinstance(a, int)]
-        init = ([values[i] for i in carried], [d if isinstance(s, _CarryType) else None for d, s in zip(dyn, dspec)])
-        xs = (
-            [_to_front(values[i], _int(axes[i])) for i in scanned],
-            [_to_front(d, s) if isinstance(s, int) else None for d, s in zip(dyn, dspec)],
-        )
-        broadcast = [d if s is None else None for d, s in zip(dyn, dspec)]
-        body = _body(body_fun, frame.framedef, carried, scanned, dspec, broadcast, out_axes)
-        (carry_cells, carry_out), (ys_cells, ys_out) = jx.scan(
-            body, init, xs, length=n, reverse=reverse, unroll=unroll
-        )
-        new: list[Any] = [None] * len(values)
-        for i, v in zip(carried, carry_cells):
-            new[i] = v
-        for i, v in zip(scanned, ys_cells):
-            new[i] = _from_front(v, _int(axes[i]))
+        framedef = frame.framedef
+        plans_and_leaves = [_dyn_plan(d, s, p) for d, s, p in zip(dyn, dspec, framedef.patterns)]
+        plans = tuple(p for p, _ in plans_and_leaves)
+        key = (framedef, tuple(axes), plans, n)
+        run = compiled.get(key)
+        if run is None:
+            run = compiled[key] = _compile(body_fun, framedef, list(axes), list(plans), n, reverse, unroll, out_axes)
+        carried = [v for v, a in zip(values, axes) if not isinstance(a, int)]
+        scanned = [v for v, a in zip(values, axes) if isinstance(a, int)]
+        carry_dyn = [d if plan.carry else None for d, plan in zip(dyn, plans)]
+        xs_dyn = [[x for x, a in zip(leaves, plan.axes) if isinstance(a, int)] for plan, leaves in plans_and_leaves]
+        bcast_dyn = [[x for x, a in zip(leaves, plan.axes) if a is None] for plan, leaves in plans_and_leaves]
+        new, carry_out, stacked = run(carried, scanned, carry_dyn, xs_dyn, bcast_dyn)
         frame.land(Landing(True, None, None, (), 0), new, None)
         if fork is not None:
             fork.restore()
-        stacked = [_from_front(y, axis) for axis, y in zip(_stack_axes(out_axes), ys_out)]
-        carry_at = [k for k, s in enumerate(dspec) if isinstance(s, _CarryType)]
+        carry_at = [k for k, plan in enumerate(plans) if plan.carry]
         carry: Any = None
         if carry_at:  # the carry argument as the caller passed it, modules included
             final = [c if k in carry_at else d for k, (c, d) in enumerate(zip(carry_out, dyn))]
-            rebuilt, rebuilt_kw = frame.framedef.reassemble(frame.roots, final)
+            rebuilt, rebuilt_kw = framedef.reassemble(frame.roots, final)
             carry = [*rebuilt, *rebuilt_kw.values()][carry_at[0]]
         return _join_out(out_axes, carry, stacked)  # type: ignore[no-any-return]
 
     return wrapper
 
 
-def _int(axis: Axis) -> int:
-    assert isinstance(axis, int)
-    return axis
-
-
-def _stack_axes(out_axes: Any) -> list[int]:
-    """The axes of the stacked outputs, in order."""
-    if isinstance(out_axes, _CarryType):
-        return []
-    if isinstance(out_axes, int):
-        return [out_axes]
-    return [spec for spec in out_axes if isinstance(spec, int)]
-
-
-def _body(
+def _compile(
     fun: Callable[..., Any],
     framedef: FrameDef,
-    carried: list[int],
-    scanned: list[int],
-    dspec: list[Any],
-    broadcast: list[Any],
+    axes: list[Axis],
+    plans: list[_DynPlan],
+    n: int,
+    reverse: bool,
+    unroll: int | bool,
     out_axes: Any,
-) -> Callable[[Any, Any], Any]:
-    n_leaves = len(carried) + len(scanned)
+) -> Callable[..., Any]:
+    """The jitted loop for one structure: ``(carried, scanned, carry dyn, scanned dyn
+    leaves, broadcast dyn leaves) -> (new leaf values, carry dyn out, stacked outputs)``."""
+    carried = [i for i, a in enumerate(axes) if not isinstance(a, int)]
+    scanned = [i for i, a in enumerate(axes) if isinstance(a, int)]
+    scan_axes = [_int(axes[i]) for i in scanned]
+    n_leaves = len(axes)
 
-    def body(carry: Any, x: Any) -> Any:
+    def body(bcast_dyn: list[list[Any]], carry: Any, x: Any) -> Any:
         carry_cells, carry_dyn = carry
         x_cells, x_dyn = x
         values: list[Any] = [None] * n_leaves
@@ -188,10 +277,7 @@ def _body(
             values[i] = v
         for i, v in zip(scanned, x_cells):
             values[i] = v
-        dyn = [
-            c if isinstance(s, _CarryType) else xd if isinstance(s, int) else b
-            for c, xd, b, s in zip(carry_dyn, x_dyn, broadcast, dspec)
-        ]
+        dyn = [c if plan.carry else _rejoin(plan, xs, bs) for plan, c, xs, bs in zip(plans, carry_dyn, x_dyn, bcast_dyn)]
         args, kwargs, entered = framedef.enter(values, dyn)
         out = fun(*args, **kwargs)
         _, new, _ = framedef.leave(entered, None, where=_WHERE, forward=False, structure=False)
@@ -201,16 +287,59 @@ def _body(
                 f"{_WHERE}: stacked outputs may not hold modules; keep modules in the carry "
                 "or in the scanned arguments, whose state is stacked for you."
             )
-        carry_dyn_out = _carry_dyn(carry_out, carry_dyn, dspec, framedef)
+        carry_dyn_out = _carry_dyn(carry_out, carry_dyn, plans, framedef)
         return ([new[i] for i in carried], carry_dyn_out), ([new[i] for i in scanned], [y for _, y in stacked])
 
-    return body
+    def run(
+        carry_cells: list[Any], scan_cells: list[Any], carry_dyn: list[Any], xs_dyn: list[list[Any]], bcast_dyn: list[list[Any]]
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        xs = (
+            [_to_front(v, a) for v, a in zip(scan_cells, scan_axes)],
+            [[_to_front(v, a) for v, a in zip(leaves, _scan_axes(plan))] for plan, leaves in zip(plans, xs_dyn)],
+        )
+        (carry_out_cells, carry_out), (ys_cells, ys_out) = jx.scan(
+            functools.partial(body, bcast_dyn), (carry_cells, carry_dyn), xs, length=n, reverse=reverse, unroll=unroll
+        )
+        new: list[Any] = [None] * n_leaves
+        for i, v in zip(carried, carry_out_cells):
+            new[i] = v
+        for i, v, a in zip(scanned, ys_cells, scan_axes):
+            new[i] = _from_front(v, a)
+        stacked = [_move(y, spec, to_front=False) for spec, y in zip(_stack_specs(out_axes), ys_out)]
+        return new, carry_out, stacked
+
+    return jx.jit(run)
 
 
-def _carry_dyn(carry_out: Any, carry_dyn: list[Any], dspec: list[Any], framedef: FrameDef) -> list[Any]:
+def _scan_axes(plan: _DynPlan) -> list[int]:
+    return [a for a in plan.axes if isinstance(a, int)]
+
+
+def _rejoin(plan: _DynPlan, scanned: list[Any], broadcast: list[Any]) -> Any:
+    """One dyn argument rebuilt from its scanned slice, broadcast arrays and static leaves."""
+    feed_x, feed_b, feed_s = iter(scanned), iter(broadcast), iter(plan.statics)
+    leaves = [next(feed_b) if a is None else next(feed_s).value if a == _STATIC else next(feed_x) for a in plan.axes]
+    return tree_unflatten(plan.treedef, leaves)
+
+
+def _int(axis: Axis) -> int:
+    assert isinstance(axis, int)
+    return axis
+
+
+def _stack_specs(out_axes: Any) -> list[Any]:
+    """The axis specs of the stacked outputs, in order."""
+    if isinstance(out_axes, _CarryType):
+        return []
+    if not isinstance(out_axes, tuple):
+        return [out_axes]
+    return [spec for spec in out_axes if not isinstance(spec, _CarryType)]  # pyright: ignore[reportUnknownVariableType]
+
+
+def _carry_dyn(carry_out: Any, carry_dyn: list[Any], plans: list[_DynPlan], framedef: FrameDef) -> list[Any]:
     """Put the function's carry output where the carry argument was (modules in the
     carry travel as state; only the rest of the carry goes here)."""
-    positions = [k for k, s in enumerate(dspec) if isinstance(s, _CarryType)]
+    positions = [k for k, plan in enumerate(plans) if plan.carry]
     if not positions:
         return carry_dyn
     if len(positions) != 1:

@@ -23,7 +23,7 @@ from typing import Any, Callable, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from nnx.transforms.axes import Fork, arg_specs, cell_axes, dyn_axes, forked_streams, infer_size
+from nnx.transforms.axes import Fork, arg_specs, cell_axes, forked_streams, infer_size, split_specs
 import nnx.jaxapi as jx
 from nnx.transforms.lift import Frame
 
@@ -76,8 +76,8 @@ def vmap(
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         frame, dyn = Frame.of(args, kwargs)
         specs = arg_specs(in_axes, len(args), len(kwargs), where)
-        axes, explicit = cell_axes(frame, specs, where)
-        dspec = dyn_axes(specs)
+        root_specs, dspec = split_specs(frame, specs, where)
+        axes, explicit = cell_axes(frame, root_specs, where)
         values = frame.values()
         streams = forked_streams(frame, axes, explicit, scan=False)
         fork: Fork | None = None

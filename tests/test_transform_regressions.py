@@ -1,0 +1,199 @@
+"""Regressions in the lifted transforms (issue 11): each test failed before its fix."""
+
+# pyright: reportUnknownLambdaType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false, reportUnknownMemberType=false
+# (The transforms wrap lambdas and dict-taking functions, as users write them: pyright cannot
+# infer a lambda's parameter types through a transform's ParamSpec. mypy --strict checks fully.)
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+REPLICATED: PartitionSpec = PartitionSpec()  # type: ignore[no-untyped-call]  # jax: untyped constructor
+
+import nnx
+
+
+def test_grad_of_a_variable_argument_is_a_cell_of_its_kind() -> None:
+    v = nnx.Param(jnp.array([1.0, 2.0]))
+    g = nnx.grad(lambda p: jnp.sum(p.value**2))(v)
+    assert isinstance(g, nnx.Param) and g is not v
+    np.testing.assert_allclose(g.value, [2.0, 4.0])
+    np.testing.assert_allclose(v.value, [1.0, 2.0])  # the argument is untouched
+
+
+def test_value_and_grad_of_a_variable_with_other_arguments_and_writes() -> None:
+    v = nnx.Param(jnp.array([1.0, 2.0]))
+    count = nnx.Variable(jnp.array(0))
+
+    def loss(p: nnx.Param[jax.Array], c: nnx.Variable[jax.Array], x: jax.Array) -> jax.Array:
+        c.value = c.value + 1  # lands on the caller's cell, as for modules
+        return jnp.sum(p * x)
+
+    value, g = nnx.value_and_grad(loss)(v, count, jnp.array([3.0, 4.0]))
+    assert float(value) == 11.0
+    np.testing.assert_allclose(g.value, [3.0, 4.0])
+    assert int(count.value) == 1
+
+
+def test_grad_of_a_variable_that_wrt_does_not_match_names_the_kind() -> None:
+    stat = nnx.BatchStat(jnp.ones(2))
+    with pytest.raises(ValueError, match="BatchStat"):
+        nnx.grad(lambda s: jnp.sum(s.value))(stat)  # wrt defaults to nnx.Param
+
+
+@pytest.mark.parametrize("option", ["static_argnums", "static_argnames", "donate_argnums", "donate_argnames"])
+def test_jit_accepts_none_for_argument_lists_like_jax_jit(option: str) -> None:
+    f = nnx.jit(lambda x: x * 2, **{option: None})
+    np.testing.assert_allclose(f(jnp.ones(2)), [2.0, 2.0])
+
+
+def _mesh() -> Mesh:
+    return Mesh(np.array(jax.devices()[:1]), ("d",))
+
+
+def test_jit_in_and_out_shardings_per_argument_with_plain_arrays() -> None:
+    whole = NamedSharding(_mesh(), REPLICATED)
+
+    @nnx.jit(in_shardings=(whole, None), out_shardings=(whole, None))
+    def f(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return x + y, x * y
+
+    a, b = f(jnp.ones(3), jnp.full(3, 2.0))
+    np.testing.assert_allclose(a, [3.0] * 3)
+    np.testing.assert_allclose(b, [2.0] * 3)
+    assert a.sharding == whole
+
+
+def test_jit_in_shardings_of_a_module_apply_to_its_state() -> None:
+    mesh = _mesh()
+    model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    by_leaf: nnx.State[Any] = nnx.get_named_sharding(nnx.state(model), mesh)
+    whole = NamedSharding(mesh, REPLICATED)
+    for spec in (whole, by_leaf):
+
+        @nnx.jit(in_shardings=(spec, whole), out_shardings=whole)
+        def step(m: nnx.Linear, x: jax.Array) -> jax.Array:
+            bias = m.bias
+            assert bias is not None
+            bias.value = bias.value + 1.0
+            return m(x)
+
+        before = np.asarray(model.bias)
+        y = step(model, jnp.ones((4, 2)))
+        assert y.shape == (4, 3) and y.sharding == whole
+        np.testing.assert_allclose(np.asarray(model.bias), before + 1.0)
+
+
+def test_jit_in_shardings_with_a_static_argument_and_a_pytree_of_modules() -> None:
+    whole = NamedSharding(_mesh(), REPLICATED)
+    model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+
+    # Static arguments take no entry, as in jax.jit; a pytree's entry may be a prefix.
+    @nnx.jit(static_argnums=1, in_shardings=({"m": whole, "x": None},))
+    def f(t: dict[str, Any], scale: float) -> jax.Array:
+        out: jax.Array = t["m"](t["x"]) * scale
+        return out
+
+    assert f({"m": model, "x": jnp.ones((1, 2))}, 2.0).shape == (1, 2)
+    with pytest.raises(ValueError, match="in_shardings has 2 entries"):
+        nnx.jit(lambda x: x, in_shardings=(whole, whole))(jnp.ones(2))
+
+
+def test_jit_donate_argnames_donates_that_argument_however_it_is_passed() -> None:
+    model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+
+    @nnx.jit(donate_argnames=("x",))
+    def f(m: nnx.Linear, x: jax.Array, y: jax.Array) -> jax.Array:
+        return m(x) + y
+
+    x, y = jnp.ones((3, 2)), jnp.ones((3, 2))
+    f(model, x, y)
+    assert x.is_deleted() and not y.is_deleted()
+    x = jnp.ones((3, 2))
+    f(model, y=y, x=x)
+    assert x.is_deleted() and not y.is_deleted()
+    assert not model.kernel.value.is_deleted()  # the module was not donated
+
+
+def test_scan_takes_a_pytree_prefix_of_in_axes() -> None:
+    def body(c: jax.Array, xs: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        return c + xs["a"] * xs["b"], c
+
+    scanned = nnx.scan(body, in_axes=(nnx.Carry, {"a": 0, "b": None}))
+    carry, ys = scanned(jnp.float32(0.0), {"a": jnp.arange(4.0), "b": jnp.float32(1.0)})
+    assert float(carry) == 6.0
+    np.testing.assert_allclose(ys, [0.0, 0.0, 1.0, 3.0])
+
+
+def test_scan_takes_a_pytree_prefix_of_out_axes() -> None:
+    def body(c: jax.Array, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return c + 1, {"row": jnp.stack([x, x]), "col": jnp.stack([x, x])}
+
+    _, ys = nnx.scan(body, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, {"row": 0, "col": 1}))(
+        jnp.float32(0.0), jnp.arange(3.0)
+    )
+    assert ys["row"].shape == (3, 2) and ys["col"].shape == (2, 3)
+    np.testing.assert_allclose(ys["col"][0], [0.0, 1.0, 2.0])
+
+
+def test_vmap_and_scan_take_a_prefix_over_a_pytree_holding_a_module() -> None:
+    model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+    xs = jax.random.normal(jax.random.key(1), (4, 1, 2))
+    mapped = nnx.vmap(lambda t: t["m"](t["x"]), in_axes=({"m": None, "x": 0},))({"m": model, "x": xs})
+    np.testing.assert_allclose(mapped, jax.vmap(model)(xs), rtol=1e-6)
+
+    def body(c: jax.Array, t: dict[str, Any]) -> tuple[jax.Array, None]:
+        return t["m"](c) + t["x"], None
+
+    carry, _ = nnx.scan(body, in_axes=(nnx.Carry, {"m": None, "x": 0}))(jnp.ones((1, 2)), {"m": model, "x": xs})
+    expected = jnp.ones((1, 2))
+    for x in xs:
+        expected = model(expected) + x
+    np.testing.assert_allclose(carry, expected, rtol=1e-5)
+
+
+def test_scan_traces_its_body_once_per_structure_outside_jit() -> None:
+    traces: list[int] = []
+
+    def body(c: jax.Array, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:
+        traces.append(1)
+        return (c + x if train else c), x  # a broadcast Python flag stays a Python value
+
+    scanned = nnx.scan(body, in_axes=(nnx.Carry, 0, None))
+    for step in range(3):
+        carry, _ = scanned(jnp.float32(step), jnp.arange(3.0), True)
+        assert float(carry) == step + 3.0
+    assert len(traces) == 1
+    assert float(scanned(jnp.float32(0.0), jnp.arange(3.0), False)[0]) == 0.0
+    assert len(traces) == 2  # another static flag: another trace
+    scanned(jnp.float32(0.0), jnp.arange(5.0), True)
+    assert len(traces) == 3  # another length
+
+
+def test_scan_over_a_layer_stack_traces_once_and_keeps_state_flowing() -> None:
+    traces: list[int] = []
+
+    @nnx.vmap(in_axes=0, out_axes=0)
+    def create(rngs: nnx.Rngs) -> nnx.Linear:
+        return nnx.Linear(3, 3, rngs=rngs)
+
+    layers = create(nnx.Rngs(0).fork(split=4))
+
+    @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)
+    def forward(x: jax.Array, layer: nnx.Linear) -> jax.Array:
+        traces.append(1)
+        bias = layer.bias
+        assert bias is not None
+        bias.value = bias.value + 1.0
+        return layer(x)
+
+    forward(jnp.ones((2, 3)), layers)
+    forward(jnp.ones((2, 3)), layers)
+    assert len(traces) == 1
+    np.testing.assert_allclose(np.asarray(layers.bias), jnp.full((4, 3), 2.0))
