@@ -26,12 +26,15 @@ LAYERS: dict[str, Factory] = {
     "GRUCell": lambda kw: nnx.GRUCell(3, 4, **kw),
     "LoRA": lambda kw: nnx.LoRA(3, 2, 4, **kw),
     "LoRALinear": lambda kw: nnx.LoRALinear(3, 4, lora_rank=2, **kw),
+    "SimpleCell": lambda kw: nnx.SimpleCell(3, 4, **kw),
+    "OptimizedLSTMCell": lambda kw: nnx.OptimizedLSTMCell(3, 4, **kw),
 }
 NORMS: dict[str, Factory] = {
     "BatchNorm": lambda kw: nnx.BatchNorm(3, scale_init=nnx.initializers.normal(), **kw),
     "LayerNorm": lambda kw: nnx.LayerNorm(3, scale_init=nnx.initializers.normal(), **kw),
     "RMSNorm": lambda kw: nnx.RMSNorm(3, scale_init=nnx.initializers.normal(), **kw),
     "GroupNorm": lambda kw: nnx.GroupNorm(4, num_groups=2, scale_init=nnx.initializers.normal(), **kw),
+    "InstanceNorm": lambda kw: nnx.InstanceNorm(3, scale_init=nnx.initializers.normal(), **kw),
 }
 
 
@@ -76,7 +79,7 @@ def test_rngs_and_ctx_together_are_refused(name: str) -> None:
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: nnx.BatchNorm(3), lambda: nnx.LayerNorm(3), lambda: nnx.RMSNorm(3), lambda: nnx.GroupNorm(4, num_groups=2)],
+    [lambda: nnx.BatchNorm(3), lambda: nnx.LayerNorm(3), lambda: nnx.RMSNorm(3), lambda: nnx.GroupNorm(4, num_groups=2), lambda: nnx.InstanceNorm(3)],
     ids=list(NORMS),
 )
 def test_norms_need_no_keys_with_their_default_initializers(make: Callable[[], nnx.Module]) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Hashable
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer, record_metadata
@@ -51,7 +51,9 @@ class InstanceNorm(Module):
         axis_index_groups: Any = None,
         use_fast_variance: bool = True,
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("InstanceNorm", rngs, ctx, required=False)
         self.num_features = num_features
         self.epsilon = epsilon
         self.dtype = dtype

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.carry_init import initial_state
 from nnx.nn.dtypes import Dtype
@@ -49,8 +49,10 @@ class OptimizedLSTMCell(Module):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("OptimizedLSTMCell", rngs, ctx)
         self.in_features = in_features
         self.hidden_features = hidden_features
         self.param_dtype = param_dtype

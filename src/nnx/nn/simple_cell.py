@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.carry_init import initial_state
 from nnx.nn.dtypes import Dtype
@@ -43,8 +43,10 @@ class SimpleCell(Module):
         kernel_init: Initializer = default_kernel_init,
         recurrent_kernel_init: Initializer = initializers.orthogonal(),
         bias_init: Initializer = initializers.zeros,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("SimpleCell", rngs, ctx)
         self.in_features = in_features
         self.hidden_features = hidden_features
         self.param_dtype = param_dtype

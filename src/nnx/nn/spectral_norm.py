@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.containers import Dict
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype
@@ -54,8 +54,10 @@ class SpectralNorm(Module):
         param_dtype: Dtype = jnp.float32,
         error_on_non_matrix: bool = False,
         update_stats: bool = True,
-        rngs: Rngs,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("SpectralNorm", rngs, ctx)
         self.layer_instance = layer_instance
         self.n_steps = n_steps
         self.epsilon = epsilon

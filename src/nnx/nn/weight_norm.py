@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Module
+from nnx.compat import Context, Module, layer_rngs
 from nnx.containers import Dict
 from nnx.filters import Filter, FilterBase, PathContains, to_filter
 from nnx.graph import state
@@ -60,7 +60,9 @@ class WeightNorm(Module):
         param_dtype: Dtype = jnp.float32,
         variable_filter: Filter = PathContains("kernel"),
         rngs: Rngs | None = None,
+        ctx: Context | None = None,
     ) -> None:
+        rngs = layer_rngs("WeightNorm", rngs, ctx, required=False)
         self.layer_instance = layer_instance
         self.feature_axes = feature_axes
         self.use_scale = use_scale
