@@ -124,18 +124,18 @@ def _classify(name: str, var: Var, declared: dict[str, object] | None, lookup: L
     return classify_type(name, get_proper_type(var.type))
 
 
-def classify_type(name: str, typ: ProperType) -> Field:
-    """The role of an attribute of type ``typ``."""
-    if isinstance(typ, AnyType):
+def classify_type(name: str, typ: ProperType, depth: int = 0) -> Field:
+    """The role of an attribute of type ``typ`` (``depth``: how far inside containers we are)."""
+    if isinstance(typ, AnyType) or depth > _MAX_DEPTH:  # a recursive alias (``Filter``) ends here
         return Field(name, "opaque")
     if isinstance(typ, TypeVarType):  # a generic module's submodule: any subclass of the bound
         return Field(name, "opaque" if _holds_state(get_proper_type(typ.upper_bound)) else "static")
     if isinstance(typ, UnionType):  # Optional submodules etc.: state if any member is
-        roles = [classify_type(name, get_proper_type(t)) for t in typ.items]
+        roles = [classify_type(name, get_proper_type(t), depth + 1) for t in typ.items]
         nodes = [f for f in roles if f.role != "static"]
         return nodes[0] if len(nodes) == 1 and len(roles) == 2 else Field(name, "opaque" if nodes else "static")
     if isinstance(typ, TupleType):
-        return _items(name, [get_proper_type(t) for t in typ.items])
+        return _items(name, [get_proper_type(t) for t in typ.items], depth)
     if not isinstance(typ, Instance):
         return Field(name, "static")
     info = typ.type
@@ -157,15 +157,15 @@ def classify_type(name: str, typ: ProperType) -> Field:
         if not _holds_state(typ):
             return Field(name, "static")
         entries = typ.args[-1:] if is_subclass(info, "builtins.dict") else typ.args[:1]
-        return _items(name, [get_proper_type(t) for t in entries])
+        return _items(name, [get_proper_type(t) for t in entries], depth)
     return Field(name, "static")
 
 
-def _items(name: str, entries: list[ProperType]) -> Field:
+def _items(name: str, entries: list[ProperType], depth: int) -> Field:
     """A container: ``items`` when every entry is of one Module class, else opaque or static."""
-    if not any(_holds_state(t) for t in entries):
+    if not any(_holds_state(t, depth + 1) for t in entries):
         return Field(name, "static")
-    roles = [classify_type(name, t) for t in entries]
+    roles = [classify_type(name, t, depth + 1) for t in entries]
     modules = {f.module.fullname: f.module for f in roles if f.role == "module" and f.module is not None}
     if len(modules) == 1 and all(f.role == "module" for f in roles):
         return Field(name, "items", module=next(iter(modules.values())))
@@ -176,21 +176,26 @@ def _variable_info(info: TypeInfo) -> TypeInfo:
     return next(k for k in info.mro if k.fullname == names.VARIABLE)
 
 
-def _holds_state(typ: ProperType | None) -> bool:
-    """Whether a value of this type may contain state (containers are looked into)."""
-    if typ is None or isinstance(typ, (AnyType, TypeVarType, CallableType)):
+def _holds_state(typ: ProperType | None, depth: int = 0) -> bool:
+    """Whether a value of this type may contain state (containers are looked into).
+
+    A recursive alias (``Filter`` is one) unfolds forever: past a fixed depth the
+    answer is "may", which only makes that part opaque, never a false error."""
+    if depth > _MAX_DEPTH or typ is None or isinstance(typ, (AnyType, TypeVarType, CallableType)):
         return True  # a callable may be a module (``nnx.Sequential``'s layers)
     if isinstance(typ, Instance) and (typ.type.is_protocol or typ.type.fullname == "builtins.object"):
         return True
-    if isinstance(typ, TupleType):
-        return any(_holds_state(get_proper_type(t)) for t in typ.items)
-    if isinstance(typ, UnionType):
-        return any(_holds_state(get_proper_type(t)) for t in typ.items)
+    if isinstance(typ, (TupleType, UnionType)):
+        return any(_holds_state(get_proper_type(t), depth + 1) for t in typ.items)
     if isinstance(typ, Instance):
         if typ.type.fullname in names.CONTAINERS or any(is_subclass(typ.type, c) for c in names.CONTAINERS):
-            return any(_holds_state(get_proper_type(a)) for a in typ.args)
+            return any(_holds_state(get_proper_type(a), depth + 1) for a in typ.args)
         return is_subclass(typ.type, names.OBJECT) or classify_type("", typ).role in ("leaf", "module")
     return False
+
+
+#: How deep ``_holds_state`` looks into nested container types before answering "may".
+_MAX_DEPTH = 12
 
 
 #: A path key that only the run time knows (a container index, an Rngs stream name).
