@@ -140,9 +140,12 @@ def test_bad_paths_and_flags_give_one_line_and_exit_2(tmp_path: Path, capsys: py
     assert stubgen.main([str(broken)]) == 2
     assert "broken.py:1" in capsys.readouterr().err
     assert stubgen.main([]) == 2
+    assert capsys.readouterr().err.count("\n") == 1  # no paths: one line saying what to give
     with pytest.raises(SystemExit) as exit_info:
         stubgen.main(["--no-such-flag"])
     assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "nnx stubgen: error: unrecognized arguments: --no-such-flag (see nnx stubgen --help)\n", err
     assert not (tmp_path / "stubs").exists()  # nothing written
 
 
