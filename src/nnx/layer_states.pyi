@@ -4,6 +4,7 @@ is a ``LinearState`` whose fields are the layer's state paths, and the stubs tha
 ``nnx.stubgen`` writes for a model refer to these. There is no run-time module."""
 
 import typing as _t
+from nnx.state import NoState as _NoState
 from nnx.state import State as _State
 from nnx.nn.batch_norm import BatchNorm
 from nnx.nn.conv import Conv
@@ -37,6 +38,27 @@ class BatchNormState(_State[BatchNorm]):
     bias: jax.Array
     mean: jax.Array
     var: jax.Array
+    @property
+    def __nnx_params__(self) -> BatchNormState_params: ...
+    @property
+    def __nnx_not_params__(self) -> BatchNormState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> BatchNormState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> BatchNormState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> BatchNormState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> BatchNormState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> BatchNormState: ...
+    def __nnx_collections__(self, name: _t.Literal['batch_stats', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -51,9 +73,64 @@ class BatchNormState(_State[BatchNorm]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class BatchNormState_params(_State[BatchNorm]):
+    scale: jax.Array
+    bias: jax.Array
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scale"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BatchNormState_not_params(_State[BatchNorm]):
+    mean: jax.Array
+    var: jax.Array
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["var"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+BatchNormState_batch_stats = BatchNormState_not_params
+
+BatchNormState_not_batch_stats = BatchNormState_params
+
+BatchNormState_not_cache = BatchNormState
+
+BatchNormState_not_intermediates = BatchNormState
+
+
 class ConvState(_State[Conv]):
     kernel: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> ConvState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ConvState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> ConvState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ConvState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> ConvState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -62,11 +139,40 @@ class ConvState(_State[Conv]):
     def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ConvState_params = ConvState
+
+ConvState_not_batch_stats = ConvState
+
+ConvState_not_cache = ConvState
+
+ConvState_not_intermediates = ConvState
 
 
 class ConvTransposeState(_State[ConvTranspose]):
     kernel: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> ConvTransposeState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ConvTransposeState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> ConvTransposeState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ConvTransposeState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> ConvTransposeState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -76,9 +182,38 @@ class ConvTransposeState(_State[ConvTranspose]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+ConvTransposeState_params = ConvTransposeState
+
+ConvTransposeState_not_batch_stats = ConvTransposeState
+
+ConvTransposeState_not_cache = ConvTransposeState
+
+ConvTransposeState_not_intermediates = ConvTransposeState
+
 
 class DropoutState(_State[Dropout]):
     rngs: _t.Any
+    @property
+    def __nnx_params__(self) -> _NoState: ...
+    @property
+    def __nnx_not_params__(self) -> DropoutState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> DropoutState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> DropoutState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> DropoutState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> DropoutState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> DropoutState: ...
+    def __nnx_collections__(self, name: _t.Literal['rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -86,10 +221,41 @@ class DropoutState(_State[Dropout]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+DropoutState_not_params = DropoutState
+
+DropoutState_not_batch_stats = DropoutState
+
+DropoutState_not_cache = DropoutState
+
+DropoutState_not_intermediates = DropoutState
+
+DropoutState_not_params_batch_stats = DropoutState
+
 
 class EinsumState(_State[Einsum]):
     kernel: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> EinsumState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> EinsumState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> EinsumState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> EinsumState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> EinsumState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -99,9 +265,38 @@ class EinsumState(_State[Einsum]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+EinsumState_params = EinsumState
+
+EinsumState_not_batch_stats = EinsumState
+
+EinsumState_not_cache = EinsumState
+
+EinsumState_not_intermediates = EinsumState
+
 
 class EmbedState(_State[Embed]):
     embedding: jax.Array
+    @property
+    def __nnx_params__(self) -> EmbedState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> EmbedState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> EmbedState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> EmbedState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> EmbedState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -109,10 +304,39 @@ class EmbedState(_State[Embed]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+EmbedState_params = EmbedState
+
+EmbedState_not_batch_stats = EmbedState
+
+EmbedState_not_cache = EmbedState
+
+EmbedState_not_intermediates = EmbedState
+
 
 class GroupNormState(_State[GroupNorm]):
     scale: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> GroupNormState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> GroupNormState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> GroupNormState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> GroupNormState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> GroupNormState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -121,11 +345,40 @@ class GroupNormState(_State[GroupNorm]):
     def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+GroupNormState_params = GroupNormState
+
+GroupNormState_not_batch_stats = GroupNormState
+
+GroupNormState_not_cache = GroupNormState
+
+GroupNormState_not_intermediates = GroupNormState
 
 
 class InstanceNormState(_State[InstanceNorm]):
     scale: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> InstanceNormState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> InstanceNormState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> InstanceNormState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> InstanceNormState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> InstanceNormState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -134,11 +387,40 @@ class InstanceNormState(_State[InstanceNorm]):
     def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+InstanceNormState_params = InstanceNormState
+
+InstanceNormState_not_batch_stats = InstanceNormState
+
+InstanceNormState_not_cache = InstanceNormState
+
+InstanceNormState_not_intermediates = InstanceNormState
 
 
 class LayerNormState(_State[LayerNorm]):
     scale: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> LayerNormState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> LayerNormState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> LayerNormState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> LayerNormState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> LayerNormState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -148,10 +430,39 @@ class LayerNormState(_State[LayerNorm]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+LayerNormState_params = LayerNormState
+
+LayerNormState_not_batch_stats = LayerNormState
+
+LayerNormState_not_cache = LayerNormState
+
+LayerNormState_not_intermediates = LayerNormState
+
 
 class LinearState(_State[Linear]):
     kernel: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> LinearState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> LinearState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> LinearState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> LinearState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> LinearState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -160,11 +471,40 @@ class LinearState(_State[Linear]):
     def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+LinearState_params = LinearState
+
+LinearState_not_batch_stats = LinearState
+
+LinearState_not_cache = LinearState
+
+LinearState_not_intermediates = LinearState
 
 
 class LinearGeneralState(_State[LinearGeneral]):
     kernel: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> LinearGeneralState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> LinearGeneralState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> LinearGeneralState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> LinearGeneralState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> LinearGeneralState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -174,10 +514,39 @@ class LinearGeneralState(_State[LinearGeneral]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+LinearGeneralState_params = LinearGeneralState
+
+LinearGeneralState_not_batch_stats = LinearGeneralState
+
+LinearGeneralState_not_cache = LinearGeneralState
+
+LinearGeneralState_not_intermediates = LinearGeneralState
+
 
 class LoRAState(_State[LoRA]):
     lora_a: jax.Array
     lora_b: jax.Array
+    @property
+    def __nnx_params__(self) -> LoRAState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> LoRAState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> LoRAState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> LoRAState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> LoRAState: ...
+    def __nnx_collections__(self, name: _t.Literal['lora', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -187,11 +556,40 @@ class LoRAState(_State[LoRA]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+LoRAState_params = LoRAState
+
+LoRAState_not_batch_stats = LoRAState
+
+LoRAState_not_cache = LoRAState
+
+LoRAState_not_intermediates = LoRAState
+
 
 class LoRALinearState(_State[LoRALinear]):
     kernel: jax.Array
     bias: jax.Array
     lora: LoRAState
+    @property
+    def __nnx_params__(self) -> LoRALinearState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> LoRALinearState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> LoRALinearState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> LoRALinearState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> LoRALinearState: ...
+    def __nnx_collections__(self, name: _t.Literal['lora', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -200,6 +598,70 @@ class LoRALinearState(_State[LoRALinear]):
     def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["lora"]) -> LoRAState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRALinearState_params(_State[LoRALinear]):
+    kernel: jax.Array
+    bias: jax.Array
+    lora: LoRAState_params
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kernel"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["lora"]) -> LoRAState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRALinearState_not_batch_stats(_State[LoRALinear]):
+    kernel: jax.Array
+    bias: jax.Array
+    lora: LoRAState_not_batch_stats
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kernel"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["lora"]) -> LoRAState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRALinearState_not_cache(_State[LoRALinear]):
+    kernel: jax.Array
+    bias: jax.Array
+    lora: LoRAState_not_cache
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kernel"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["lora"]) -> LoRAState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRALinearState_not_intermediates(_State[LoRALinear]):
+    kernel: jax.Array
+    bias: jax.Array
+    lora: LoRAState_not_intermediates
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kernel"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["lora"]) -> LoRAState_not_intermediates: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -216,6 +678,27 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     rngs: _t.Any
     query_ln: LayerNormState
     key_ln: LayerNormState
+    @property
+    def __nnx_params__(self) -> MultiHeadAttentionState_params: ...
+    @property
+    def __nnx_not_params__(self) -> MultiHeadAttentionState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> MultiHeadAttentionState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> MultiHeadAttentionState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> MultiHeadAttentionState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> MultiHeadAttentionState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> MultiHeadAttentionState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> MultiHeadAttentionState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> MultiHeadAttentionState: ...
+    def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -244,9 +727,213 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class MultiHeadAttentionState_params(_State[MultiHeadAttention]):
+    query: LinearGeneralState_params
+    key: LinearGeneralState_params
+    value: LinearGeneralState_params
+    out: LinearGeneralState_params
+    query_ln: LayerNormState_params
+    key_ln: LayerNormState_params
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query"]) -> LinearGeneralState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key"]) -> LinearGeneralState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key_ln"]) -> LayerNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MultiHeadAttentionState_not_params(_State[MultiHeadAttention]):
+    cached_key: jax.Array
+    cached_value: jax.Array
+    cache_index: jax.Array
+    attention_weights: tuple[jax.Array, ...]
+    rngs: _t.Any
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_key"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_value"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MultiHeadAttentionState_not_batch_stats(_State[MultiHeadAttention]):
+    cached_key: jax.Array
+    cached_value: jax.Array
+    cache_index: jax.Array
+    attention_weights: tuple[jax.Array, ...]
+    query: LinearGeneralState_not_batch_stats
+    key: LinearGeneralState_not_batch_stats
+    value: LinearGeneralState_not_batch_stats
+    out: LinearGeneralState_not_batch_stats
+    rngs: _t.Any
+    query_ln: LayerNormState_not_batch_stats
+    key_ln: LayerNormState_not_batch_stats
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_key"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_value"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query"]) -> LinearGeneralState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key"]) -> LinearGeneralState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key_ln"]) -> LayerNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MultiHeadAttentionState_cache(_State[MultiHeadAttention]):
+    cached_key: jax.Array
+    cached_value: jax.Array
+    cache_index: jax.Array
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_key"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_value"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
+    attention_weights: tuple[jax.Array, ...]
+    query: LinearGeneralState_not_cache
+    key: LinearGeneralState_not_cache
+    value: LinearGeneralState_not_cache
+    out: LinearGeneralState_not_cache
+    rngs: _t.Any
+    query_ln: LayerNormState_not_cache
+    key_ln: LayerNormState_not_cache
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query"]) -> LinearGeneralState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key"]) -> LinearGeneralState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key_ln"]) -> LayerNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MultiHeadAttentionState_intermediates(_State[MultiHeadAttention]):
+    attention_weights: tuple[jax.Array, ...]
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
+    cached_key: jax.Array
+    cached_value: jax.Array
+    cache_index: jax.Array
+    query: LinearGeneralState_not_intermediates
+    key: LinearGeneralState_not_intermediates
+    value: LinearGeneralState_not_intermediates
+    out: LinearGeneralState_not_intermediates
+    rngs: _t.Any
+    query_ln: LayerNormState_not_intermediates
+    key_ln: LayerNormState_not_intermediates
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_key"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_value"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query"]) -> LinearGeneralState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key"]) -> LinearGeneralState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key_ln"]) -> LayerNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+MultiHeadAttentionState_not_params_batch_stats = MultiHeadAttentionState_not_params
+
+
 class OptimizedLSTMCellState(_State[OptimizedLSTMCell]):
     dense_i: LinearState
     dense_h: LinearState
+    @property
+    def __nnx_params__(self) -> OptimizedLSTMCellState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> OptimizedLSTMCellState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> OptimizedLSTMCellState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> OptimizedLSTMCellState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> OptimizedLSTMCellState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -257,8 +944,81 @@ class OptimizedLSTMCellState(_State[OptimizedLSTMCell]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class OptimizedLSTMCellState_params(_State[OptimizedLSTMCell]):
+    dense_i: LinearState_params
+    dense_h: LinearState_params
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class OptimizedLSTMCellState_not_batch_stats(_State[OptimizedLSTMCell]):
+    dense_i: LinearState_not_batch_stats
+    dense_h: LinearState_not_batch_stats
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class OptimizedLSTMCellState_not_cache(_State[OptimizedLSTMCell]):
+    dense_i: LinearState_not_cache
+    dense_h: LinearState_not_cache
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class OptimizedLSTMCellState_not_intermediates(_State[OptimizedLSTMCell]):
+    dense_i: LinearState_not_intermediates
+    dense_h: LinearState_not_intermediates
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class PReLUState(_State[PReLU]):
     negative_slope: jax.Array
+    @property
+    def __nnx_params__(self) -> PReLUState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> PReLUState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> PReLUState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> PReLUState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> PReLUState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -266,11 +1026,40 @@ class PReLUState(_State[PReLU]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+PReLUState_params = PReLUState
+
+PReLUState_not_batch_stats = PReLUState
+
+PReLUState_not_cache = PReLUState
+
+PReLUState_not_intermediates = PReLUState
+
 
 class LSTMCellState(_State[LSTMCell]):
     input_kernel: jax.Array
     recurrent_kernel: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> LSTMCellState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> LSTMCellState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> LSTMCellState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> LSTMCellState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> LSTMCellState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -281,12 +1070,41 @@ class LSTMCellState(_State[LSTMCell]):
     def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+LSTMCellState_params = LSTMCellState
+
+LSTMCellState_not_batch_stats = LSTMCellState
+
+LSTMCellState_not_cache = LSTMCellState
+
+LSTMCellState_not_intermediates = LSTMCellState
 
 
 class GRUCellState(_State[GRUCell]):
     input_kernel: jax.Array
     recurrent_kernel: jax.Array
     bias: jax.Array
+    @property
+    def __nnx_params__(self) -> GRUCellState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> GRUCellState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> GRUCellState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> GRUCellState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> GRUCellState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -298,9 +1116,38 @@ class GRUCellState(_State[GRUCell]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+GRUCellState_params = GRUCellState
+
+GRUCellState_not_batch_stats = GRUCellState
+
+GRUCellState_not_cache = GRUCellState
+
+GRUCellState_not_intermediates = GRUCellState
+
 
 class RNNState(_State[RNN]):
     cell: _t.Any
+    @property
+    def __nnx_params__(self) -> RNNState_params: ...
+    @property
+    def __nnx_not_params__(self) -> RNNState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> RNNState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> RNNState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> RNNState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> RNNState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> RNNState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> RNNState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> RNNState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> RNNState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -308,9 +1155,48 @@ class RNNState(_State[RNN]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+RNNState_params = RNNState
+
+RNNState_not_params = RNNState
+
+RNNState_batch_stats = RNNState
+
+RNNState_not_batch_stats = RNNState
+
+RNNState_cache = RNNState
+
+RNNState_not_cache = RNNState
+
+RNNState_intermediates = RNNState
+
+RNNState_not_intermediates = RNNState
+
+RNNState_not_params_batch_stats = RNNState
+
 
 class RMSNormState(_State[RMSNorm]):
     scale: jax.Array
+    @property
+    def __nnx_params__(self) -> RMSNormState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> RMSNormState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> RMSNormState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> RMSNormState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> RMSNormState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -318,16 +1204,97 @@ class RMSNormState(_State[RMSNorm]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+RMSNormState_params = RMSNormState
+
+RMSNormState_not_batch_stats = RMSNormState
+
+RMSNormState_not_cache = RMSNormState
+
+RMSNormState_not_intermediates = RMSNormState
+
 
 class SimpleCellState(_State[SimpleCell]):
     dense_h: LinearState
     dense_i: LinearState
+    @property
+    def __nnx_params__(self) -> SimpleCellState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> SimpleCellState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> SimpleCellState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> SimpleCellState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> SimpleCellState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SimpleCellState_params(_State[SimpleCell]):
+    dense_h: LinearState_params
+    dense_i: LinearState_params
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SimpleCellState_not_batch_stats(_State[SimpleCell]):
+    dense_h: LinearState_not_batch_stats
+    dense_i: LinearState_not_batch_stats
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SimpleCellState_not_cache(_State[SimpleCell]):
+    dense_h: LinearState_not_cache
+    dense_i: LinearState_not_cache
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SimpleCellState_not_intermediates(_State[SimpleCell]):
+    dense_h: LinearState_not_intermediates
+    dense_i: LinearState_not_intermediates
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_intermediates: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -336,6 +1303,27 @@ class SpectralNormState(_State[SpectralNorm]):
     u: _t.Any
     sigma: _t.Any
     layer_instance: _t.Any
+    @property
+    def __nnx_params__(self) -> SpectralNormState_params: ...
+    @property
+    def __nnx_not_params__(self) -> SpectralNormState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> SpectralNormState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> SpectralNormState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> SpectralNormState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> SpectralNormState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> SpectralNormState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> SpectralNormState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> SpectralNormState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> SpectralNormState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -347,10 +1335,49 @@ class SpectralNormState(_State[SpectralNorm]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+SpectralNormState_params = SpectralNormState
+
+SpectralNormState_not_params = SpectralNormState
+
+SpectralNormState_batch_stats = SpectralNormState
+
+SpectralNormState_not_batch_stats = SpectralNormState
+
+SpectralNormState_cache = SpectralNormState
+
+SpectralNormState_not_cache = SpectralNormState
+
+SpectralNormState_intermediates = SpectralNormState
+
+SpectralNormState_not_intermediates = SpectralNormState
+
+SpectralNormState_not_params_batch_stats = SpectralNormState
+
 
 class WeightNormState(_State[WeightNorm]):
     scales: _t.Any
     layer_instance: _t.Any
+    @property
+    def __nnx_params__(self) -> WeightNormState_params: ...
+    @property
+    def __nnx_not_params__(self) -> WeightNormState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> WeightNormState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> WeightNormState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> WeightNormState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> WeightNormState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> WeightNormState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> WeightNormState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> WeightNormState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> WeightNormState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -360,12 +1387,69 @@ class WeightNormState(_State[WeightNorm]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+WeightNormState_params = WeightNormState
+
+WeightNormState_not_params = WeightNormState
+
+WeightNormState_batch_stats = WeightNormState
+
+WeightNormState_not_batch_stats = WeightNormState
+
+WeightNormState_cache = WeightNormState
+
+WeightNormState_not_cache = WeightNormState
+
+WeightNormState_intermediates = WeightNormState
+
+WeightNormState_not_intermediates = WeightNormState
+
+WeightNormState_not_params_batch_stats = WeightNormState
+
 
 class SequentialState(_State[Sequential]):
     layers: _t.Any
+    @property
+    def __nnx_params__(self) -> SequentialState_params: ...
+    @property
+    def __nnx_not_params__(self) -> SequentialState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> SequentialState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> SequentialState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> SequentialState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> SequentialState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> SequentialState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> SequentialState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> SequentialState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> SequentialState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+SequentialState_params = SequentialState
+
+SequentialState_not_params = SequentialState
+
+SequentialState_batch_stats = SequentialState
+
+SequentialState_not_batch_stats = SequentialState
+
+SequentialState_cache = SequentialState
+
+SequentialState_not_cache = SequentialState
+
+SequentialState_intermediates = SequentialState
+
+SequentialState_not_intermediates = SequentialState
+
+SequentialState_not_params_batch_stats = SequentialState

@@ -36,6 +36,18 @@ K = DefaultTypeVar("K", covariant=True, default=Any)
 S = TypeVar("S")
 N = TypeVar("N")
 S_co = TypeVar("S_co", covariant=True)
+# The slots of ``Parts`` (for type checkers only).
+_Pp = TypeVar("_Pp", covariant=True)
+_Np = TypeVar("_Np", covariant=True)
+_Pb = TypeVar("_Pb", covariant=True)
+_Nb = TypeVar("_Nb", covariant=True)
+_Pc = TypeVar("_Pc", covariant=True)
+_Nc = TypeVar("_Nc", covariant=True)
+_Pi = TypeVar("_Pi", covariant=True)
+_Ni = TypeVar("_Ni", covariant=True)
+_Rest = TypeVar("_Rest", covariant=True)
+_Whole = TypeVar("_Whole", covariant=True)
+_Coll = TypeVar("_Coll", contravariant=True)
 Meta = tuple[tuple[str, Any], ...]
 
 
@@ -570,3 +582,47 @@ if TYPE_CHECKING:
         so ``state.blocks[0].kernel`` is checked. At run time it is a plain ``State``."""
 
         def __getitem__(self, key: Key) -> S_co: ...
+
+    class NoState(State[Any, Any]):
+        """For type checkers only: what a filter that matches no leaf of the model gives.
+        It has no fields, so every path on it is an error; the overloads that return it are
+        marked deprecated, so that strict pyright reports the filter itself."""
+
+        __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]
+
+    class Parts(Protocol[_Pp, _Np, _Pb, _Nb, _Pc, _Nc, _Pi, _Ni, _Rest, _Whole, _Coll]):
+        """For type checkers only: what a generated State class says about its filtered parts.
+
+        pyright has no plugin, so ``nnx.state(model, nnx.Param)`` can only be typed precisely
+        by an overload that reads the answer off the model's State class. A State class that
+        ``nnx.stubgen`` writes declares, for each built-in kind, the State class of the leaves
+        that kind's filter keeps (``__nnx_params__``) and of the rest (``__nnx_not_params__``),
+        the rest after ``nnx.Param`` and ``nnx.BatchStat`` together, itself, and the literal
+        collection names its leaves are in (``str`` when some part is unknown). The overloads
+        of ``split``/``state`` in ``nnx.graph`` match on these; a part with no leaf is
+        ``NoState``.
+        """
+
+        @property
+        def __nnx_params__(self) -> _Pp: ...
+        @property
+        def __nnx_not_params__(self) -> _Np: ...
+        @property
+        def __nnx_batch_stats__(self) -> _Pb: ...
+        @property
+        def __nnx_not_batch_stats__(self) -> _Nb: ...
+        @property
+        def __nnx_cache__(self) -> _Pc: ...
+        @property
+        def __nnx_not_cache__(self) -> _Nc: ...
+        @property
+        def __nnx_intermediates__(self) -> _Pi: ...
+        @property
+        def __nnx_not_intermediates__(self) -> _Ni: ...
+        @property
+        def __nnx_not_params_batch_stats__(self) -> _Rest: ...
+        @property
+        def __nnx_whole__(self) -> _Whole: ...
+        # A parameter, not a property: the literal names bound the filter from above, so a
+        # name outside them does not widen the solution to fit.
+        def __nnx_collections__(self, name: _Coll, /) -> None: ...

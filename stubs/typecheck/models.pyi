@@ -3,6 +3,7 @@
 import typing as _t
 import nnx as _nnx
 from nnx.fields import Declared as _Declared
+from nnx.state import NoState as _NoState
 from nnx.state import StateOf as _StateOf
 
 import jax
@@ -27,6 +28,27 @@ class Linear(nnx.Module):
 class LinearState(_nnx.State[Linear]):
     w: jax.Array
     b: jax.Array
+    @property
+    def __nnx_params__(self) -> LinearState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> LinearState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> LinearState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> LinearState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> LinearState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -35,6 +57,14 @@ class LinearState(_nnx.State[Linear]):
     def __getitem__(self, key: _t.Literal["b"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+LinearState_params = LinearState
+
+LinearState_not_batch_stats = LinearState
+
+LinearState_not_cache = LinearState
+
+LinearState_not_intermediates = LinearState
 
 
 class BatchNorm(nnx.Module):
@@ -53,6 +83,27 @@ class BatchNormState(_nnx.State[BatchNorm]):
     scale: jax.Array
     mean: jax.Array
     var: jax.Array
+    @property
+    def __nnx_params__(self) -> BatchNormState_params: ...
+    @property
+    def __nnx_not_params__(self) -> BatchNormState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> BatchNormState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> BatchNormState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> BatchNormState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> BatchNormState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> BatchNormState: ...
+    def __nnx_collections__(self, name: _t.Literal['batch_stats', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -63,6 +114,37 @@ class BatchNormState(_nnx.State[BatchNorm]):
     def __getitem__(self, key: _t.Literal["var"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BatchNormState_params(_nnx.State[BatchNorm]):
+    scale: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scale"]) -> jax.Array: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BatchNormState_not_params(_nnx.State[BatchNorm]):
+    mean: jax.Array
+    var: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> jax.Array: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["var"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+BatchNormState_batch_stats = BatchNormState_not_params
+
+BatchNormState_not_batch_stats = BatchNormState_params
+
+BatchNormState_not_cache = BatchNormState
+
+BatchNormState_not_intermediates = BatchNormState
 
 
 class Block(nnx.Module):
@@ -80,6 +162,27 @@ class BlockState(_nnx.State[Block]):
     linear: LinearState
     bn: BatchNormState
     calls: jax.Array
+    @property
+    def __nnx_params__(self) -> BlockState_params: ...
+    @property
+    def __nnx_not_params__(self) -> BlockState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> BlockState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> BlockState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> BlockState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> BlockState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> BlockState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> BlockState: ...
+    def __nnx_collections__(self, name: _t.Literal['batch_stats', 'count', 'params', 'variables'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -88,6 +191,100 @@ class BlockState(_nnx.State[Block]):
     def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_params(_nnx.State[Block]):
+    linear: LinearState_params
+    bn: BatchNormState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> LinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_params(_nnx.State[Block]):
+    bn: BatchNormState_not_params
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState_not_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_batch_stats(_nnx.State[Block]):
+    bn: BatchNormState_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_batch_stats(_nnx.State[Block]):
+    linear: LinearState_not_batch_stats
+    bn: BatchNormState_not_batch_stats
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> LinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_cache(_nnx.State[Block]):
+    linear: LinearState_not_cache
+    bn: BatchNormState_not_cache
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> LinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_intermediates(_nnx.State[Block]):
+    linear: LinearState_not_intermediates
+    bn: BatchNormState_not_intermediates
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> LinearState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_params_batch_stats(_nnx.State[Block]):
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -106,12 +303,115 @@ class Model(nnx.Module):
 class ModelState(_nnx.State[Model]):
     block: BlockState
     head: LinearState
+    @property
+    def __nnx_params__(self) -> ModelState_params: ...
+    @property
+    def __nnx_not_params__(self) -> ModelState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> ModelState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ModelState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> ModelState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ModelState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> ModelState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> ModelState: ...
+    def __nnx_collections__(self, name: _t.Literal['batch_stats', 'count', 'params', 'variables'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["block"]) -> BlockState: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: _t.Literal["head"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ModelState_params(_nnx.State[Model]):
+    block: BlockState_params
+    head: LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ModelState_not_params(_nnx.State[Model]):
+    block: BlockState_not_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_not_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ModelState_batch_stats(_nnx.State[Model]):
+    block: BlockState_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ModelState_not_batch_stats(_nnx.State[Model]):
+    block: BlockState_not_batch_stats
+    head: LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ModelState_not_cache(_nnx.State[Model]):
+    block: BlockState_not_cache
+    head: LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ModelState_not_intermediates(_nnx.State[Model]):
+    block: BlockState_not_intermediates
+    head: LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ModelState_not_params_batch_stats(_nnx.State[Model]):
+    block: BlockState_not_params_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_not_params_batch_stats: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -130,6 +430,27 @@ class ProbeState(_nnx.State[Probe]):
     cache: jax.Array
     scale: _t.Any
     features: _t.Any
+    @property
+    def __nnx_params__(self) -> ProbeState_params: ...
+    @property
+    def __nnx_not_params__(self) -> ProbeState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ProbeState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> ProbeState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> ProbeState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> ProbeState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ProbeState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> ProbeState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> ProbeState: ...
+    def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -140,4 +461,77 @@ class ProbeState(_nnx.State[Probe]):
     def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ProbeState_params(_nnx.State[Probe]):
+    scale: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ProbeState_not_params(_nnx.State[Probe]):
+    cache: jax.Array
+    features: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache"]) -> jax.Array: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ProbeState_not_batch_stats = ProbeState
+
+
+class ProbeState_cache(_nnx.State[Probe]):
+    cache: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache"]) -> jax.Array: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ProbeState_not_cache(_nnx.State[Probe]):
+    scale: _t.Any
+    features: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ProbeState_intermediates(_nnx.State[Probe]):
+    features: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ProbeState_not_intermediates(_nnx.State[Probe]):
+    cache: jax.Array
+    scale: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache"]) -> jax.Array: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ProbeState_not_params_batch_stats = ProbeState_not_params
 

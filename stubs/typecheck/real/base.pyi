@@ -2,6 +2,7 @@
 
 import typing as _t
 import nnx as _nnx
+from nnx.state import NoState as _NoState
 from nnx.state import StateOf as _StateOf
 import nnx.layer_states
 
@@ -21,12 +22,85 @@ class Backbone(nnx.Module):
 class BackboneState(_nnx.State[Backbone]):
     embed: nnx.layer_states.LinearState
     norm: nnx.layer_states.LayerNormState
+    @property
+    def __nnx_params__(self) -> BackboneState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> BackboneState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> BackboneState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> BackboneState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> BackboneState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BackboneState_params(_nnx.State[Backbone]):
+    embed: nnx.layer_states.LinearState_params
+    norm: nnx.layer_states.LayerNormState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BackboneState_not_batch_stats(_nnx.State[Backbone]):
+    embed: nnx.layer_states.LinearState_not_batch_stats
+    norm: nnx.layer_states.LayerNormState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BackboneState_not_cache(_nnx.State[Backbone]):
+    embed: nnx.layer_states.LinearState_not_cache
+    norm: nnx.layer_states.LayerNormState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BackboneState_not_intermediates(_nnx.State[Backbone]):
+    embed: nnx.layer_states.LinearState_not_intermediates
+    norm: nnx.layer_states.LayerNormState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_intermediates: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 

@@ -3,6 +3,7 @@
 import typing as _t
 import nnx as _nnx
 from nnx.fields import Declared as _Declared
+from nnx.state import NoState as _NoState
 from nnx.state import StateOf as _StateOf
 import nnx.layer_states
 
@@ -29,6 +30,27 @@ class PartialState(_nnx.State[Partial]):
     extra: _t.Any
     linear: nnx.layer_states.LinearState
     calls: jax.Array
+    @property
+    def __nnx_params__(self) -> PartialState_params: ...
+    @property
+    def __nnx_not_params__(self) -> PartialState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> PartialState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> PartialState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> PartialState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> PartialState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> PartialState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> PartialState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> PartialState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> PartialState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -39,6 +61,96 @@ class PartialState(_nnx.State[Partial]):
     def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class PartialState_params(_nnx.State[Partial]):
+    extra: _t.Any
+    linear: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class PartialState_not_params(_nnx.State[Partial]):
+    extra: _t.Any
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class PartialState_batch_stats(_nnx.State[Partial]):
+    extra: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class PartialState_not_batch_stats(_nnx.State[Partial]):
+    extra: _t.Any
+    linear: nnx.layer_states.LinearState_not_batch_stats
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+PartialState_cache = PartialState_batch_stats
+
+
+class PartialState_not_cache(_nnx.State[Partial]):
+    extra: _t.Any
+    linear: nnx.layer_states.LinearState_not_cache
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+PartialState_intermediates = PartialState_batch_stats
+
+
+class PartialState_not_intermediates(_nnx.State[Partial]):
+    extra: _t.Any
+    linear: nnx.layer_states.LinearState_not_intermediates
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+PartialState_not_params_batch_stats = PartialState_not_params
 
 
 class Seed000(nnx.Module):
@@ -52,6 +164,27 @@ class Seed000(nnx.Module):
 class Seed000State(_nnx.State[Seed000]):
     w: jax.Array
     steps: jax.Array
+    @property
+    def __nnx_params__(self) -> Seed000State_params: ...
+    @property
+    def __nnx_not_params__(self) -> Seed000State_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> Seed000State_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> Seed000State_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> Seed000State_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> Seed000State_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> Seed000State: ...
+    def __nnx_collections__(self, name: _t.Literal['count', 'params', 'variables'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -60,4 +193,32 @@ class Seed000State(_nnx.State[Seed000]):
     def __getitem__(self, key: _t.Literal["steps"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class Seed000State_params(_nnx.State[Seed000]):
+    w: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["w"]) -> jax.Array: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class Seed000State_not_params(_nnx.State[Seed000]):
+    steps: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["steps"]) -> jax.Array: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+Seed000State_not_batch_stats = Seed000State
+
+Seed000State_not_cache = Seed000State
+
+Seed000State_not_intermediates = Seed000State
+
+Seed000State_not_params_batch_stats = Seed000State_not_params
 

@@ -4,6 +4,7 @@ import typing as _t
 import nnx as _nnx
 from nnx.fields import Declared as _Declared
 from nnx.state import Items as _Items
+from nnx.state import NoState as _NoState
 from nnx.state import StateOf as _StateOf
 import nnx
 import nnx.layer_states
@@ -32,6 +33,27 @@ class MLPState(_nnx.State[MLP]):
     bn: nnx.layer_states.BatchNormState
     drop: nnx.layer_states.DropoutState
     l2: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> MLPState_params: ...
+    @property
+    def __nnx_not_params__(self) -> MLPState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> MLPState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> MLPState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> MLPState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> MLPState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> MLPState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> MLPState: ...
+    def __nnx_collections__(self, name: _t.Literal['batch_stats', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -42,6 +64,112 @@ class MLPState(_nnx.State[MLP]):
     def __getitem__(self, key: _t.Literal["drop"]) -> nnx.layer_states.DropoutState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["l2"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MLPState_params(_nnx.State[MLP]):
+    l1: nnx.layer_states.LinearState_params
+    bn: nnx.layer_states.BatchNormState_params
+    l2: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l1"]) -> nnx.layer_states.LinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l2"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MLPState_not_params(_nnx.State[MLP]):
+    bn: nnx.layer_states.BatchNormState_not_params
+    drop: nnx.layer_states.DropoutState_not_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["drop"]) -> nnx.layer_states.DropoutState_not_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MLPState_batch_stats(_nnx.State[MLP]):
+    bn: nnx.layer_states.BatchNormState_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MLPState_not_batch_stats(_nnx.State[MLP]):
+    l1: nnx.layer_states.LinearState_not_batch_stats
+    bn: nnx.layer_states.BatchNormState_not_batch_stats
+    drop: nnx.layer_states.DropoutState_not_batch_stats
+    l2: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l1"]) -> nnx.layer_states.LinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["drop"]) -> nnx.layer_states.DropoutState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l2"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MLPState_not_cache(_nnx.State[MLP]):
+    l1: nnx.layer_states.LinearState_not_cache
+    bn: nnx.layer_states.BatchNormState_not_cache
+    drop: nnx.layer_states.DropoutState_not_cache
+    l2: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l1"]) -> nnx.layer_states.LinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["drop"]) -> nnx.layer_states.DropoutState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l2"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MLPState_not_intermediates(_nnx.State[MLP]):
+    l1: nnx.layer_states.LinearState_not_intermediates
+    bn: nnx.layer_states.BatchNormState_not_intermediates
+    drop: nnx.layer_states.DropoutState_not_intermediates
+    l2: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l1"]) -> nnx.layer_states.LinearState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["drop"]) -> nnx.layer_states.DropoutState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l2"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MLPState_not_params_batch_stats(_nnx.State[MLP]):
+    drop: nnx.layer_states.DropoutState_not_params_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["drop"]) -> nnx.layer_states.DropoutState_not_params_batch_stats: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -67,6 +195,27 @@ class CNNState(_nnx.State[CNN]):
     embed: nnx.layer_states.EmbedState
     dropout: nnx.layer_states.DropoutState
     head: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> CNNState_params: ...
+    @property
+    def __nnx_not_params__(self) -> CNNState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> CNNState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> CNNState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> CNNState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> CNNState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> CNNState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> CNNState: ...
+    def __nnx_collections__(self, name: _t.Literal['batch_stats', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -81,6 +230,136 @@ class CNNState(_nnx.State[CNN]):
     def __getitem__(self, key: _t.Literal["dropout"]) -> nnx.layer_states.DropoutState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class CNNState_params(_nnx.State[CNN]):
+    conv: nnx.layer_states.ConvState_params
+    bn: nnx.layer_states.BatchNormState_params
+    ln: nnx.layer_states.LayerNormState_params
+    embed: nnx.layer_states.EmbedState_params
+    head: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["conv"]) -> nnx.layer_states.ConvState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class CNNState_not_params(_nnx.State[CNN]):
+    bn: nnx.layer_states.BatchNormState_not_params
+    dropout: nnx.layer_states.DropoutState_not_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dropout"]) -> nnx.layer_states.DropoutState_not_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class CNNState_batch_stats(_nnx.State[CNN]):
+    bn: nnx.layer_states.BatchNormState_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class CNNState_not_batch_stats(_nnx.State[CNN]):
+    conv: nnx.layer_states.ConvState_not_batch_stats
+    bn: nnx.layer_states.BatchNormState_not_batch_stats
+    ln: nnx.layer_states.LayerNormState_not_batch_stats
+    embed: nnx.layer_states.EmbedState_not_batch_stats
+    dropout: nnx.layer_states.DropoutState_not_batch_stats
+    head: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["conv"]) -> nnx.layer_states.ConvState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dropout"]) -> nnx.layer_states.DropoutState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class CNNState_not_cache(_nnx.State[CNN]):
+    conv: nnx.layer_states.ConvState_not_cache
+    bn: nnx.layer_states.BatchNormState_not_cache
+    ln: nnx.layer_states.LayerNormState_not_cache
+    embed: nnx.layer_states.EmbedState_not_cache
+    dropout: nnx.layer_states.DropoutState_not_cache
+    head: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["conv"]) -> nnx.layer_states.ConvState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dropout"]) -> nnx.layer_states.DropoutState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class CNNState_not_intermediates(_nnx.State[CNN]):
+    conv: nnx.layer_states.ConvState_not_intermediates
+    bn: nnx.layer_states.BatchNormState_not_intermediates
+    ln: nnx.layer_states.LayerNormState_not_intermediates
+    embed: nnx.layer_states.EmbedState_not_intermediates
+    dropout: nnx.layer_states.DropoutState_not_intermediates
+    head: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["conv"]) -> nnx.layer_states.ConvState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dropout"]) -> nnx.layer_states.DropoutState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class CNNState_not_params_batch_stats(_nnx.State[CNN]):
+    dropout: nnx.layer_states.DropoutState_not_params_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dropout"]) -> nnx.layer_states.DropoutState_not_params_batch_stats: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -102,6 +381,27 @@ class EncoderState(_nnx.State[Encoder]):
     mean: nnx.layer_states.LinearState
     noise: _t.Any
     kl_loss: _t.Any
+    @property
+    def __nnx_params__(self) -> EncoderState_params: ...
+    @property
+    def __nnx_not_params__(self) -> EncoderState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> EncoderState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> EncoderState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> EncoderState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> EncoderState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> EncoderState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> EncoderState: ...
+    def __nnx_collections__(self, name: _t.Literal['intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -114,6 +414,98 @@ class EncoderState(_nnx.State[Encoder]):
     def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class EncoderState_params(_nnx.State[Encoder]):
+    hidden: nnx.layer_states.LinearState_params
+    mean: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class EncoderState_not_params(_nnx.State[Encoder]):
+    noise: _t.Any
+    kl_loss: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class EncoderState_not_batch_stats(_nnx.State[Encoder]):
+    hidden: nnx.layer_states.LinearState_not_batch_stats
+    mean: nnx.layer_states.LinearState_not_batch_stats
+    noise: _t.Any
+    kl_loss: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class EncoderState_not_cache(_nnx.State[Encoder]):
+    hidden: nnx.layer_states.LinearState_not_cache
+    mean: nnx.layer_states.LinearState_not_cache
+    noise: _t.Any
+    kl_loss: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class EncoderState_intermediates(_nnx.State[Encoder]):
+    kl_loss: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class EncoderState_not_intermediates(_nnx.State[Encoder]):
+    hidden: nnx.layer_states.LinearState_not_intermediates
+    mean: nnx.layer_states.LinearState_not_intermediates
+    noise: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+EncoderState_not_params_batch_stats = EncoderState_not_params
 
 
 class VAE(nnx.Module):
@@ -129,12 +521,115 @@ class VAE(nnx.Module):
 class VAEState(_nnx.State[VAE]):
     encoder: EncoderState
     decoder: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> VAEState_params: ...
+    @property
+    def __nnx_not_params__(self) -> VAEState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> VAEState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> VAEState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> VAEState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> VAEState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> VAEState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> VAEState: ...
+    def __nnx_collections__(self, name: _t.Literal['intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: _t.Literal["decoder"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class VAEState_params(_nnx.State[VAE]):
+    encoder: EncoderState_params
+    decoder: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["decoder"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class VAEState_not_params(_nnx.State[VAE]):
+    encoder: EncoderState_not_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_not_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class VAEState_not_batch_stats(_nnx.State[VAE]):
+    encoder: EncoderState_not_batch_stats
+    decoder: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["decoder"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class VAEState_not_cache(_nnx.State[VAE]):
+    encoder: EncoderState_not_cache
+    decoder: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["decoder"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class VAEState_intermediates(_nnx.State[VAE]):
+    encoder: EncoderState_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class VAEState_not_intermediates(_nnx.State[VAE]):
+    encoder: EncoderState_not_intermediates
+    decoder: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["decoder"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class VAEState_not_params_batch_stats(_nnx.State[VAE]):
+    encoder: EncoderState_not_params_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_not_params_batch_stats: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -154,6 +649,27 @@ class BlockState(_nnx.State[Block]):
     ln: nnx.layer_states.LayerNormState
     attn: nnx.layer_states.MultiHeadAttentionState
     mlp: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> BlockState_params: ...
+    @property
+    def __nnx_not_params__(self) -> BlockState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> BlockState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> BlockState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> BlockState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> BlockState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> BlockState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> BlockState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> BlockState: ...
+    def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -162,6 +678,110 @@ class BlockState(_nnx.State[Block]):
     def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["mlp"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_params(_nnx.State[Block]):
+    ln: nnx.layer_states.LayerNormState_params
+    attn: nnx.layer_states.MultiHeadAttentionState_params
+    mlp: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mlp"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_params(_nnx.State[Block]):
+    attn: nnx.layer_states.MultiHeadAttentionState_not_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_not_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_batch_stats(_nnx.State[Block]):
+    ln: nnx.layer_states.LayerNormState_not_batch_stats
+    attn: nnx.layer_states.MultiHeadAttentionState_not_batch_stats
+    mlp: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mlp"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_cache(_nnx.State[Block]):
+    attn: nnx.layer_states.MultiHeadAttentionState_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_cache(_nnx.State[Block]):
+    ln: nnx.layer_states.LayerNormState_not_cache
+    attn: nnx.layer_states.MultiHeadAttentionState_not_cache
+    mlp: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mlp"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_intermediates(_nnx.State[Block]):
+    attn: nnx.layer_states.MultiHeadAttentionState_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_intermediates(_nnx.State[Block]):
+    ln: nnx.layer_states.LayerNormState_not_intermediates
+    attn: nnx.layer_states.MultiHeadAttentionState_not_intermediates
+    mlp: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mlp"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_not_params_batch_stats(_nnx.State[Block]):
+    attn: nnx.layer_states.MultiHeadAttentionState_not_params_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_not_params_batch_stats: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -183,6 +803,27 @@ class TransformerLMState(_nnx.State[TransformerLM]):
     blocks: _Items[BlockState]
     heads: _Items[nnx.layer_states.LinearState]
     norms: _Items[nnx.layer_states.LayerNormState]
+    @property
+    def __nnx_params__(self) -> TransformerLMState_params: ...
+    @property
+    def __nnx_not_params__(self) -> TransformerLMState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> TransformerLMState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> TransformerLMState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> TransformerLMState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> TransformerLMState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> TransformerLMState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> TransformerLMState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> TransformerLMState: ...
+    def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -193,6 +834,122 @@ class TransformerLMState(_nnx.State[TransformerLM]):
     def __getitem__(self, key: _t.Literal["heads"]) -> _Items[nnx.layer_states.LinearState]: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["norms"]) -> _Items[nnx.layer_states.LayerNormState]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_params(_nnx.State[TransformerLM]):
+    embed: nnx.layer_states.EmbedState_params
+    blocks: _Items[BlockState_params]
+    heads: _Items[nnx.layer_states.LinearState_params]
+    norms: _Items[nnx.layer_states.LayerNormState_params]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_params]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["heads"]) -> _Items[nnx.layer_states.LinearState_params]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norms"]) -> _Items[nnx.layer_states.LayerNormState_params]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_not_params(_nnx.State[TransformerLM]):
+    blocks: _Items[BlockState_not_params]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_params]: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_not_batch_stats(_nnx.State[TransformerLM]):
+    embed: nnx.layer_states.EmbedState_not_batch_stats
+    blocks: _Items[BlockState_not_batch_stats]
+    heads: _Items[nnx.layer_states.LinearState_not_batch_stats]
+    norms: _Items[nnx.layer_states.LayerNormState_not_batch_stats]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_batch_stats]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["heads"]) -> _Items[nnx.layer_states.LinearState_not_batch_stats]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norms"]) -> _Items[nnx.layer_states.LayerNormState_not_batch_stats]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_cache(_nnx.State[TransformerLM]):
+    blocks: _Items[BlockState_cache]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_cache]: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_not_cache(_nnx.State[TransformerLM]):
+    embed: nnx.layer_states.EmbedState_not_cache
+    blocks: _Items[BlockState_not_cache]
+    heads: _Items[nnx.layer_states.LinearState_not_cache]
+    norms: _Items[nnx.layer_states.LayerNormState_not_cache]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_cache]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["heads"]) -> _Items[nnx.layer_states.LinearState_not_cache]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norms"]) -> _Items[nnx.layer_states.LayerNormState_not_cache]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_intermediates(_nnx.State[TransformerLM]):
+    blocks: _Items[BlockState_intermediates]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_intermediates]: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_not_intermediates(_nnx.State[TransformerLM]):
+    embed: nnx.layer_states.EmbedState_not_intermediates
+    blocks: _Items[BlockState_not_intermediates]
+    heads: _Items[nnx.layer_states.LinearState_not_intermediates]
+    norms: _Items[nnx.layer_states.LayerNormState_not_intermediates]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_intermediates]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["heads"]) -> _Items[nnx.layer_states.LinearState_not_intermediates]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norms"]) -> _Items[nnx.layer_states.LayerNormState_not_intermediates]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_not_params_batch_stats(_nnx.State[TransformerLM]):
+    blocks: _Items[BlockState_not_params_batch_stats]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_params_batch_stats]: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -210,6 +967,27 @@ class ScanMLP(nnx.Module):
 class ScanMLPState(_nnx.State[ScanMLP]):
     layers: _t.Any
     bn: nnx.layer_states.BatchNormState
+    @property
+    def __nnx_params__(self) -> ScanMLPState_params: ...
+    @property
+    def __nnx_not_params__(self) -> ScanMLPState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> ScanMLPState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ScanMLPState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> ScanMLPState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> ScanMLPState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> ScanMLPState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ScanMLPState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> ScanMLPState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> ScanMLPState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -218,6 +996,98 @@ class ScanMLPState(_nnx.State[ScanMLP]):
     def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ScanMLPState_params(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ScanMLPState_not_params(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState_not_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ScanMLPState_batch_stats(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ScanMLPState_not_batch_stats(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ScanMLPState_cache(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ScanMLPState_not_cache(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ScanMLPState_intermediates = ScanMLPState_cache
+
+
+class ScanMLPState_not_intermediates(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ScanMLPState_not_params_batch_stats = ScanMLPState_cache
 
 
 class LoRAMLP(nnx.Module):
@@ -231,12 +1101,85 @@ class LoRAMLP(nnx.Module):
 class LoRAMLPState(_nnx.State[LoRAMLP]):
     adapted: nnx.layer_states.LoRALinearState
     out: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> LoRAMLPState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> LoRAMLPState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> LoRAMLPState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> LoRAMLPState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> LoRAMLPState: ...
+    def __nnx_collections__(self, name: _t.Literal['lora', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRAMLPState_params(_nnx.State[LoRAMLP]):
+    adapted: nnx.layer_states.LoRALinearState_params
+    out: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRAMLPState_not_batch_stats(_nnx.State[LoRAMLP]):
+    adapted: nnx.layer_states.LoRALinearState_not_batch_stats
+    out: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRAMLPState_not_cache(_nnx.State[LoRAMLP]):
+    adapted: nnx.layer_states.LoRALinearState_not_cache
+    out: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRAMLPState_not_intermediates(_nnx.State[LoRAMLP]):
+    adapted: nnx.layer_states.LoRALinearState_not_intermediates
+    out: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> nnx.layer_states.LinearState_not_intermediates: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -252,10 +1195,71 @@ class Sharded(nnx.Module):
 
 class ShardedState(_nnx.State[Sharded]):
     hidden: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> ShardedState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ShardedState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> ShardedState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ShardedState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> ShardedState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ShardedState_params(_nnx.State[Sharded]):
+    hidden: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ShardedState_not_batch_stats(_nnx.State[Sharded]):
+    hidden: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ShardedState_not_cache(_nnx.State[Sharded]):
+    hidden: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ShardedState_not_intermediates(_nnx.State[Sharded]):
+    hidden: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_not_intermediates: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -275,6 +1279,27 @@ class TowerState(_nnx.State[Tower]):
     linear: nnx.layer_states.LinearState
     bn: nnx.layer_states.BatchNormState
     blocks: _Items[BlockState]
+    @property
+    def __nnx_params__(self) -> TowerState_params: ...
+    @property
+    def __nnx_not_params__(self) -> TowerState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> TowerState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> TowerState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> TowerState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> TowerState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> TowerState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> TowerState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> TowerState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> TowerState: ...
+    def __nnx_collections__(self, name: _t.Literal['batch_stats', 'cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -291,6 +1316,147 @@ class TowerState(_nnx.State[Tower]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class TowerState_params(_nnx.State[Tower]):
+    embed: nnx.layer_states.LinearState_params
+    norm: nnx.layer_states.LayerNormState_params
+    linear: nnx.layer_states.LinearState_params
+    bn: nnx.layer_states.BatchNormState_params
+    blocks: _Items[BlockState_params]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_params]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_not_params(_nnx.State[Tower]):
+    bn: nnx.layer_states.BatchNormState_not_params
+    blocks: _Items[BlockState_not_params]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_params]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_batch_stats(_nnx.State[Tower]):
+    bn: nnx.layer_states.BatchNormState_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_not_batch_stats(_nnx.State[Tower]):
+    embed: nnx.layer_states.LinearState_not_batch_stats
+    norm: nnx.layer_states.LayerNormState_not_batch_stats
+    linear: nnx.layer_states.LinearState_not_batch_stats
+    bn: nnx.layer_states.BatchNormState_not_batch_stats
+    blocks: _Items[BlockState_not_batch_stats]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_batch_stats]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_cache(_nnx.State[Tower]):
+    blocks: _Items[BlockState_cache]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_cache]: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_not_cache(_nnx.State[Tower]):
+    embed: nnx.layer_states.LinearState_not_cache
+    norm: nnx.layer_states.LayerNormState_not_cache
+    linear: nnx.layer_states.LinearState_not_cache
+    bn: nnx.layer_states.BatchNormState_not_cache
+    blocks: _Items[BlockState_not_cache]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_cache]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_intermediates(_nnx.State[Tower]):
+    blocks: _Items[BlockState_intermediates]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_intermediates]: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_not_intermediates(_nnx.State[Tower]):
+    embed: nnx.layer_states.LinearState_not_intermediates
+    norm: nnx.layer_states.LayerNormState_not_intermediates
+    linear: nnx.layer_states.LinearState_not_intermediates
+    bn: nnx.layer_states.BatchNormState_not_intermediates
+    blocks: _Items[BlockState_not_intermediates]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_intermediates]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_not_params_batch_stats(_nnx.State[Tower]):
+    blocks: _Items[BlockState_not_params_batch_stats]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_params_batch_stats]: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Classifier(Backbone):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -302,6 +1468,27 @@ class ClassifierState(_nnx.State[Classifier]):
     embed: nnx.layer_states.LinearState
     norm: nnx.layer_states.LayerNormState
     head: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> ClassifierState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ClassifierState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> ClassifierState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ClassifierState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> ClassifierState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -310,6 +1497,70 @@ class ClassifierState(_nnx.State[Classifier]):
     def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ClassifierState_params(_nnx.State[Classifier]):
+    embed: nnx.layer_states.LinearState_params
+    norm: nnx.layer_states.LayerNormState_params
+    head: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ClassifierState_not_batch_stats(_nnx.State[Classifier]):
+    embed: nnx.layer_states.LinearState_not_batch_stats
+    norm: nnx.layer_states.LayerNormState_not_batch_stats
+    head: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ClassifierState_not_cache(_nnx.State[Classifier]):
+    embed: nnx.layer_states.LinearState_not_cache
+    norm: nnx.layer_states.LayerNormState_not_cache
+    head: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ClassifierState_not_intermediates(_nnx.State[Classifier]):
+    embed: nnx.layer_states.LinearState_not_intermediates
+    norm: nnx.layer_states.LayerNormState_not_intermediates
+    head: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_not_intermediates: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -326,6 +1577,27 @@ class Wrapper(nnx.Module, Generic[M]):
 class WrapperState(_nnx.State[Wrapper]):
     inner: _t.Any
     scale: _t.Any
+    @property
+    def __nnx_params__(self) -> WrapperState_params: ...
+    @property
+    def __nnx_not_params__(self) -> WrapperState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> WrapperState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> WrapperState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> WrapperState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> WrapperState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> WrapperState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> WrapperState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> WrapperState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> WrapperState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -334,6 +1606,32 @@ class WrapperState(_nnx.State[Wrapper]):
     def __getitem__(self, key: _t.Literal["scale"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+WrapperState_params = WrapperState
+
+
+class WrapperState_not_params(_nnx.State[Wrapper]):
+    inner: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["inner"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+WrapperState_batch_stats = WrapperState_not_params
+
+WrapperState_not_batch_stats = WrapperState
+
+WrapperState_cache = WrapperState_not_params
+
+WrapperState_not_cache = WrapperState
+
+WrapperState_intermediates = WrapperState_not_params
+
+WrapperState_not_intermediates = WrapperState
+
+WrapperState_not_params_batch_stats = WrapperState_not_params
 
 
 class Features(Protocol):
@@ -356,6 +1654,27 @@ class ProbeState(_nnx.State[Probe]):
     trunk: _t.Any
     left: nnx.layer_states.LinearState
     right: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> ProbeState_params: ...
+    @property
+    def __nnx_not_params__(self) -> ProbeState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> ProbeState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ProbeState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> ProbeState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> ProbeState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> ProbeState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ProbeState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> ProbeState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> ProbeState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -368,6 +1687,103 @@ class ProbeState(_nnx.State[Probe]):
     def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ProbeState_params(_nnx.State[Probe]):
+    features: _t.Any
+    trunk: _t.Any
+    left: nnx.layer_states.LinearState_params
+    right: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["trunk"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ProbeState_not_params(_nnx.State[Probe]):
+    features: _t.Any
+    trunk: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["trunk"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ProbeState_batch_stats = ProbeState_not_params
+
+
+class ProbeState_not_batch_stats(_nnx.State[Probe]):
+    features: _t.Any
+    trunk: _t.Any
+    left: nnx.layer_states.LinearState_not_batch_stats
+    right: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["trunk"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ProbeState_cache = ProbeState_not_params
+
+
+class ProbeState_not_cache(_nnx.State[Probe]):
+    features: _t.Any
+    trunk: _t.Any
+    left: nnx.layer_states.LinearState_not_cache
+    right: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["trunk"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ProbeState_intermediates = ProbeState_not_params
+
+
+class ProbeState_not_intermediates(_nnx.State[Probe]):
+    features: _t.Any
+    trunk: _t.Any
+    left: nnx.layer_states.LinearState_not_intermediates
+    right: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["trunk"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ProbeState_not_params_batch_stats = ProbeState_not_params
 
 
 class Stack(nnx.Module):
@@ -383,6 +1799,27 @@ class Stack(nnx.Module):
 class StackState(_nnx.State[Stack]):
     seq: nnx.layer_states.SequentialState
     proj: nnx.layer_states.LinearState
+    @property
+    def __nnx_params__(self) -> StackState_params: ...
+    @property
+    def __nnx_not_params__(self) -> StackState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> StackState_batch_stats: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> StackState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> StackState_cache: ...
+    @property
+    def __nnx_not_cache__(self) -> StackState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> StackState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> StackState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> StackState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> StackState: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -393,6 +1830,124 @@ class StackState(_nnx.State[Stack]):
     def __getitem__(self, key: _t.Literal["merge"]) -> nnx.layer_states.LinearState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["keys"]) -> nnx.layer_states.LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_params(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_params
+    proj: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["proj"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["merge"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["keys"]) -> nnx.layer_states.LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_not_params(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_not_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_not_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_batch_stats(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_not_batch_stats(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_not_batch_stats
+    proj: nnx.layer_states.LinearState_not_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["proj"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["merge"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["keys"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_cache(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_not_cache(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_not_cache
+    proj: nnx.layer_states.LinearState_not_cache
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["proj"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["merge"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["keys"]) -> nnx.layer_states.LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_intermediates(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_not_intermediates(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_not_intermediates
+    proj: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["proj"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["merge"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["keys"]) -> nnx.layer_states.LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_not_params_batch_stats(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_not_params_batch_stats
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_not_params_batch_stats: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -409,6 +1964,27 @@ class Sower(nnx.Module):
 class SowerState(_nnx.State[Sower]):
     linear: nnx.layer_states.LinearState
     activations: _t.Any
+    @property
+    def __nnx_params__(self) -> SowerState_params: ...
+    @property
+    def __nnx_not_params__(self) -> SowerState_not_params: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> SowerState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> SowerState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> SowerState_intermediates: ...
+    @property
+    def __nnx_not_intermediates__(self) -> SowerState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> SowerState_not_params_batch_stats: ...
+    @property
+    def __nnx_whole__(self) -> SowerState: ...
+    def __nnx_collections__(self, name: _t.Literal['intermediates', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -417,6 +1993,66 @@ class SowerState(_nnx.State[Sower]):
     def __getitem__(self, key: _t.Literal["activations"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SowerState_params(_nnx.State[Sower]):
+    linear: nnx.layer_states.LinearState_params
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_params: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SowerState_not_params(_nnx.State[Sower]):
+    activations: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["activations"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SowerState_not_batch_stats(_nnx.State[Sower]):
+    linear: nnx.layer_states.LinearState_not_batch_stats
+    activations: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_batch_stats: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["activations"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SowerState_not_cache(_nnx.State[Sower]):
+    linear: nnx.layer_states.LinearState_not_cache
+    activations: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_cache: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["activations"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+SowerState_intermediates = SowerState_not_params
+
+
+class SowerState_not_intermediates(_nnx.State[Sower]):
+    linear: nnx.layer_states.LinearState_not_intermediates
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_intermediates: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+SowerState_not_params_batch_stats = SowerState_not_params
 
 
 @dataclasses.dataclass
@@ -435,6 +2071,27 @@ class Affine(nnx.Module):
 class AffineState(_nnx.State[Affine]):
     w: jax.Array
     b: jax.Array
+    @property
+    def __nnx_params__(self) -> AffineState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> AffineState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> AffineState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> AffineState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> AffineState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -443,4 +2100,12 @@ class AffineState(_nnx.State[Affine]):
     def __getitem__(self, key: _t.Literal["b"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+AffineState_params = AffineState
+
+AffineState_not_batch_stats = AffineState
+
+AffineState_not_cache = AffineState
+
+AffineState_not_intermediates = AffineState
 

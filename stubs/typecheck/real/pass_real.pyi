@@ -2,6 +2,7 @@
 
 import typing as _t
 import nnx as _nnx
+from nnx.state import NoState as _NoState
 from nnx.state import StateOf as _StateOf
 import jax
 
@@ -34,6 +35,27 @@ class ScaledState(_nnx.State[Scaled]):
     kernel: jax.Array
     bias: jax.Array
     gain: _t.Any
+    @property
+    def __nnx_params__(self) -> ScaledState_params: ...
+    @property
+    def __nnx_not_params__(self) -> _NoState: ...
+    @property
+    def __nnx_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_not_batch_stats__(self) -> ScaledState_not_batch_stats: ...
+    @property
+    def __nnx_cache__(self) -> _NoState: ...
+    @property
+    def __nnx_not_cache__(self) -> ScaledState_not_cache: ...
+    @property
+    def __nnx_intermediates__(self) -> _NoState: ...
+    @property
+    def __nnx_not_intermediates__(self) -> ScaledState_not_intermediates: ...
+    @property
+    def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_whole__(self) -> ScaledState: ...
+    def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -44,6 +66,14 @@ class ScaledState(_nnx.State[Scaled]):
     def __getitem__(self, key: _t.Literal["gain"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
+
+ScaledState_params = ScaledState
+
+ScaledState_not_batch_stats = ScaledState
+
+ScaledState_not_cache = ScaledState
+
+ScaledState_not_intermediates = ScaledState
 
 lm = TransformerLM(rngs=rngs)
 lm_state = nnx.state(lm)
