@@ -59,7 +59,7 @@ class Origin:
     one module class (``module``, ``items``), whose State class has parts of its own."""
 
     kinds: frozenset[str] = frozenset()
-    collections: frozenset[str] = frozenset()
+    collections: frozenset[str] | None = frozenset()  # None: a name stubgen cannot read
     module: ClassRef | None = None
     items: bool = False
 
@@ -343,7 +343,8 @@ class Project:
         if ref.fullname in _CORE_KINDS:
             return Origin(frozenset(), frozenset({"variables"})) if exact else None
         kinds: set[str] = set()
-        collections = {_declared_collection(ref.node)}
+        own = self.declared_collection(ref)
+        collections: set[str] | None = {own} if own is not None else None
         for base in ref.node.bases:
             base_ref = self.class_of(ref.source, base)
             name = _last_name(base)
@@ -353,8 +354,26 @@ class Project:
                 inherited = _builtin_origin(name) if name in _BUILTIN_COLLECTIONS else None
             if inherited is not None:
                 kinds |= inherited.kinds
-                collections |= inherited.collections
-        return Origin(frozenset(kinds), frozenset(collections))
+                collections = None if collections is None or inherited.collections is None else collections | inherited.collections
+        return Origin(frozenset(kinds), frozenset(collections) if collections is not None else None)
+
+    def declared_collection(self, ref: ClassRef) -> str | None:
+        """The collection kind ``ref`` declares (``collection="x"``, a ``collection = "x"``
+        attribute, or a module-level constant naming it), else the one its name gives, as
+        ``nnx.Variable.__init_subclass__`` does; None when it is not a literal here."""
+        declared = [k.value for k in ref.node.keywords if k.arg == "collection"]
+        for stmt in _class_body(ref.node):
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                if any(isinstance(t, ast.Name) and t.id == "collection" for t in targets):
+                    declared.append(stmt.value)
+        if not declared:
+            return _snake_case(ref.node.name)
+        value = declared[0]
+        if isinstance(value, (ast.Name, ast.Attribute)):  # ``collection=STEP_COUNTS``
+            found = self.resolve(ref.source, value)
+            value = found[1].value if found is not None and isinstance(found[1], (ast.Assign, ast.AnnAssign)) and found[1].value else value
+        return value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
 
     def object_type(self, ref: ClassRef) -> str:
         """The stub type of an nnx Object that is not a Module: ``Rngs`` holds rng leaves;
@@ -734,8 +753,10 @@ class StubWriter:
         for f in self.state_fields(cls).values():
             origin = f.origin
             inner = (
-                None if origin is None
-                else origin.collections if origin.module is None
+                None
+                if origin is None
+                else origin.collections
+                if origin.module is None
                 else self.project.writer(origin.module.source).collections(origin.module.node)
             )
             if inner is None:
@@ -1121,21 +1142,6 @@ def _declared_state(ref: ClassRef) -> ast.expr | None:
             if isinstance(annotation, ast.Subscript) and isinstance(annotation.slice, ast.Tuple):
                 return annotation.slice.elts[-1]
     return None
-
-
-def _declared_collection(cls: ast.ClassDef) -> str:
-    """The collection a kind class declares (``collection="x"`` or a ``collection = "x"``
-    attribute), else the one its name gives, as ``nnx.Variable.__init_subclass__`` does."""
-    declared = [k.value for k in cls.keywords if k.arg == "collection"]
-    for stmt in _class_body(cls):
-        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            if any(isinstance(t, ast.Name) and t.id == "collection" for t in targets):
-                declared.append(stmt.value)
-    for value in declared:
-        if isinstance(value, ast.Constant) and isinstance(value.value, str):
-            return value.value
-    return _snake_case(cls.name)
 
 
 def _sown(cls: ast.ClassDef) -> list[tuple[str, str | None]]:

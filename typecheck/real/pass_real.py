@@ -159,3 +159,18 @@ def count_leaves(s: nnx.State) -> int:
 
 count_leaves(state)
 zeros: jax.Array = jnp.zeros((2,))
+
+# filters seen by both checkers: each part holds exactly the leaves its filter keeps
+g3, p3, b3, r3 = nnx.split(mlp, nnx.Param, nnx.BatchStat, ...)
+p3.l1.kernel
+b3.bn.var
+r3.drop
+p4, b4 = nnx.state(mlp, nnx.Param, nnx.BatchStat)
+b4.bn.mean
+nnx.state(mlp, "params").l2.bias
+nnx.state(mlp, "batch_stats").bn.var
+nnx.Optimizer(mlp, optax.sgd(0.1), wrt="params")
+collection: str = "params"
+nnx.state(mlp, collection)
+lm_rest = nnx.split(lm, nnx.Param, ...)[2]
+nnx.state(lora, nnx.LoRAParam).adapted.lora.lora_b

@@ -99,3 +99,7 @@ affine = Affine(jnp.ones((2, 2)), jnp.zeros(2))
 def count_leaves(s: nnx.State) -> int:
     ...
 zeros: jax.Array
+g3, p3, b3, r3 = nnx.split(mlp, nnx.Param, nnx.BatchStat, ...)
+p4, b4 = nnx.state(mlp, nnx.Param, nnx.BatchStat)
+collection: str
+lm_rest = nnx.split(lm, nnx.Param, ...)[2]
