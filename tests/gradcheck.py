@@ -20,14 +20,15 @@ def check_layer_grads(
     layer: Any, *inputs: jax.Array, call: Callable[..., jax.Array] | None = None, order: int = 2
 ) -> None:
     """Check first/second derivatives of ``layer(*inputs)`` w.r.t. its Params and inputs."""
-    graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
+    node: nnx.Module = layer  # typed: a model typed Any matches the filter overloads' deprecated ones
+    graphdef, params, rest = nnx.split(node, nnx.Param, ...)
     with jax.enable_x64(True):
         to64: Callable[[Any], Any] = lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
         params64 = jax.tree.map(to64, params)
         inputs64 = tuple(to64(x) for x in inputs)
 
         def f(params: nnx.State[Any], *xs: jax.Array) -> jax.Array:
-            model = nnx.merge(graphdef, params, rest)
+            model: Any = nnx.merge(graphdef, params, rest)
             out = call(model, *xs) if call is not None else model(*xs)
             return jnp.tanh(out)  # a nonlinearity so second derivatives are not trivially zero
 

@@ -1,6 +1,7 @@
 """nnx.stubgen: what the stubs declare, --check, and that it never imports the model."""
 
 import ast
+import typing
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,75 @@ def test_library_state_classes_hold_what_the_layers_hold_at_run_time() -> None:
         assert name in declared, name
         top = {path[0] for path in nnx.state(layer).paths}
         assert top <= set(declared[name]), (name, top - set(declared[name]))
+
+
+def _library_parts() -> dict[tuple[str, str], set[str] | None]:
+    """``{(layer, part): field names}`` read off the shipped State classes (None: NoState)."""
+    tree = ast.parse(stubgen.library_states())
+    classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
+    aliases = {
+        a.targets[0].id: a.value.id
+        for a in tree.body
+        if isinstance(a, ast.Assign) and isinstance(a.targets[0], ast.Name) and isinstance(a.value, ast.Name)
+    }
+    out: dict[tuple[str, str], set[str] | None] = {}
+    for cls in classes.values():
+        if not cls.name.endswith("State") or not isinstance(cls.bases[0], ast.Subscript):
+            continue
+        layer = ast.unparse(cls.bases[0].slice)
+        for member in cls.body:
+            if isinstance(member, ast.FunctionDef) and member.name.startswith("__nnx_") and member.returns is not None:
+                part = member.name[len("__nnx_") : -2]
+                target = ast.unparse(member.returns)
+                if part in stubgen.PARTS:
+                    target = aliases.get(target, target)
+                    body = classes[target].body if target in classes else []
+                    fields = {ast.unparse(s.target) for s in body if isinstance(s, ast.AnnAssign) and not ast.unparse(s.target).startswith("__")}
+                    out[(layer, part)] = None if target == "_NoState" else fields
+    return out
+
+
+def test_library_parts_keep_what_each_filter_keeps_at_run_time() -> None:
+    """Each filtered part a shipped State class declares (what pyright types
+    ``nnx.state(layer, nnx.Param)`` as) holds every path the filter keeps at run time, and
+    a part declared empty (``NoState``, which strict pyright reports) is empty at run time."""
+    import nnx
+
+    rngs = nnx.Rngs(0)
+    filters = {
+        "params": nnx.Param, "batch_stats": nnx.BatchStat, "cache": nnx.Cache, "intermediates": nnx.Intermediate,
+    }
+    layers = [
+        nnx.Linear(2, 3, rngs=rngs), nnx.BatchNorm(3, rngs=rngs), nnx.LayerNorm(3, rngs=rngs),
+        nnx.Conv(2, 3, (3, 3), rngs=rngs), nnx.Embed(4, 3, rngs=rngs), nnx.Dropout(0.1, rngs=rngs),
+        nnx.MultiHeadAttention(2, 4, rngs=rngs, decode=True), nnx.LoRALinear(2, 3, lora_rank=1, rngs=rngs),
+        nnx.LSTMCell(2, 3, rngs=rngs), nnx.Sequential(nnx.Linear(2, 2, rngs=rngs), nnx.BatchNorm(2, rngs=rngs)),
+        nnx.SpectralNorm(nnx.Linear(2, 3, rngs=rngs), rngs=rngs),
+    ]
+    mha = layers[6]
+    assert isinstance(mha, nnx.MultiHeadAttention)
+    mha.init_cache((1, 3, 4))  # the decode cache exists only once made
+    declared = _library_parts()
+    checked = 0
+    for layer in layers:
+        name = type(layer).__name__
+        for part in stubgen.PARTS:
+            selected = _run_time_part(nnx, layer, part, filters)
+            fields = declared[(name, part)]
+            if fields is None:
+                assert not selected, (name, part, selected)
+            else:
+                assert selected <= fields, (name, part, selected - fields)
+            checked += 1
+    assert checked == len(layers) * len(stubgen.PARTS)
+
+
+def _run_time_part(nnx: typing.Any, layer: object, part: str, filters: dict[str, typing.Any]) -> set[str]:
+    """The top-level names ``part`` keeps of ``layer`` at run time, through nnx's own filters."""
+    if part == "not_params_batch_stats":
+        kept = nnx.state(layer, nnx.Not(nnx.Any(nnx.Param, nnx.BatchStat)))
+    elif part.startswith("not_"):
+        kept = nnx.state(layer, nnx.Not(filters[part[len("not_") :]]))
+    else:
+        kept = nnx.state(layer, filters[part])
+    return {str(path[0]) for path in kept.paths}

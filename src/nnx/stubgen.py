@@ -34,7 +34,7 @@ import copy
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 from nnx.variables import _snake_case
 
@@ -99,7 +99,7 @@ _BUILTIN_COLLECTIONS = {
 _BUILTIN_BASES = {"RngKey": "RngState", "RngCount": "RngState"}
 _RNGS = Origin(frozenset({"RngState", "RngKey", "RngCount"}), frozenset({"rngs", "rng_keys", "rng_counts"}))
 #: The filtered parts a State class declares (``nnx.state.Parts``): which leaves each keeps.
-PARTS = {
+PARTS: dict[str, Callable[[frozenset[str]], bool]] = {
     "params": lambda k: "Param" in k,
     "not_params": lambda k: "Param" not in k,
     "batch_stats": lambda k: "BatchStat" in k,
@@ -1271,7 +1271,7 @@ def stale(expected: dict[Path, str], out: Path) -> list[str]:
 
 
 def _state_fields_of(text: str) -> dict[str, dict[str, str]]:
-    """``{model: {field: type}}`` from the State classes of a stub's text."""
+    """``{model: {field: type}}`` from the State classes of a stub's text (not their parts)."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
@@ -1280,8 +1280,9 @@ def _state_fields_of(text: str) -> dict[str, dict[str, str]]:
     for node in _flat_body(tree.body):
         if not isinstance(node, ast.ClassDef):
             continue
+        whole = any(isinstance(s, ast.FunctionDef) and s.name == "__nnx_whole__" for s in node.body)
         for base in node.bases:
-            if isinstance(base, ast.Subscript) and _last_name(base) in ("State", "_State"):
+            if whole and isinstance(base, ast.Subscript) and _last_name(base) in ("State", "_State"):
                 model = ast.unparse(base.slice)
                 out[model] = {
                     ast.unparse(s.target): ast.unparse(s.annotation)

@@ -59,6 +59,7 @@ class NnxPlugin(Plugin):
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self._collections: dict[str, list[TypeInfo]] | None = None
+        self._scanned = 0
         self.checks = Checks(self._info, self._known_collections)
 
     def report_config_data(self, ctx: ReportConfigContext) -> str:
@@ -77,8 +78,12 @@ class NnxPlugin(Plugin):
     def _known_collections(self) -> dict[str, list[TypeInfo]]:
         """Collection name -> Variable kinds declaring it (or a base kind declaring it),
         over every module mypy has loaded; rebuilt when the modules change."""
-        if self._collections is None:
-            self._collections = _scan_kinds(self._modules or {})
+        modules = self._modules or {}
+        # Modules loaded from mypy's cache run no class hook, so a kind can arrive unannounced:
+        # scan again whenever more modules are loaded than at the last scan.
+        if self._collections is None or self._scanned != len(modules):
+            self._collections = _scan_kinds(modules)
+            self._scanned = len(modules)
         return self._collections
 
     def _kind_of_collection(self, collection: str) -> TypeInfo | None:

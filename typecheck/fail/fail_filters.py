@@ -17,13 +17,13 @@ nnx.Not(3)  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType]
 nnx.All(nnx.Param, [nnx.BatchStat])  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType]
 bad: nnx.Filter = 3  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 
-nnx.state(block, "parmas")  # type: ignore[nnx-collection]
+nnx.state(block, "parmas")  # type: ignore[nnx-collection]  # pyright: ignore[reportDeprecated]
 nnx.split(block, "batch_stat", ...)  # type: ignore[nnx-collection]
 nnx.state(block, nnx.Not("parmas"))  # type: ignore[nnx-collection]
 nnx.state(block, (nnx.Param, "counts"))  # type: ignore[nnx-collection]
 nnx.ref("parmas")  # type: ignore[nnx-collection]
 
-nnx.state(linear, nnx.BatchStat)  # type: ignore[nnx-unmatched-filter]
+nnx.state(linear, nnx.BatchStat)  # type: ignore[nnx-unmatched-filter]  # pyright: ignore[reportDeprecated]
 nnx.pop(linear, nnx.Cache)  # type: ignore[nnx-unmatched-filter]
 nnx.state(block, nnx.Param, nnx.PathContains("linear"))  # type: ignore[nnx-unmatched-filter]  # Param took them first
 

@@ -21,12 +21,12 @@ x: str = state.block.linear.w  # type: ignore[assignment]  # pyright: ignore[rep
 state.block.linear.w = 3.0  # pyright: ignore[reportAttributeAccessIssue]
 
 graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-params.block.bn.mean  # type: ignore[nnx-filtered-out]
-params.block.calls  # type: ignore[nnx-filtered-out]
-rest.head  # type: ignore[nnx-filtered-out]
+params.block.bn.mean  # type: ignore[nnx-filtered-out]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+params.block.calls  # type: ignore[nnx-filtered-out]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+rest.head  # type: ignore[nnx-filtered-out]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 stats = nnx.state(model, nnx.BatchStat)
-stats.head  # type: ignore[nnx-filtered-out]
-stats.block.linear.w  # type: ignore[nnx-filtered-out]
+stats.head  # type: ignore[nnx-filtered-out]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+stats.block.linear.w  # type: ignore[nnx-filtered-out]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 stats["block"]["bn"]["scale"]  # type: ignore[nnx-filtered-out]
 counts = nnx.state(model, "count")
 counts.block.linear  # type: ignore[nnx-filtered-out]
