@@ -31,6 +31,7 @@ from nnx.nn.spectral_norm import SpectralNorm
 from nnx.nn.weight_norm import WeightNorm
 from nnx.sequential import Sequential
 import jax
+import nnx.object_states
 
 
 class BatchNormState(_State[BatchNorm]):
@@ -192,7 +193,7 @@ ConvTransposeState_not_intermediates = ConvTransposeState
 
 
 class DropoutState(_State[Dropout]):
-    rngs: _t.Any
+    rngs: nnx.object_states.RngsState
     @property
     def __nnx_params__(self) -> _NoState: ...
     @property
@@ -217,7 +218,7 @@ class DropoutState(_State[Dropout]):
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -675,7 +676,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     key: LinearGeneralState
     value: LinearGeneralState
     out: LinearGeneralState
-    rngs: _t.Any
+    rngs: nnx.object_states.RngsState
     query_ln: LayerNormState
     key_ln: LayerNormState
     @property
@@ -718,7 +719,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState: ...
     @_t.overload
@@ -757,7 +758,7 @@ class MultiHeadAttentionState_not_params(_State[MultiHeadAttention]):
     cached_value: jax.Array
     cache_index: jax.Array
     attention_weights: tuple[jax.Array, ...]
-    rngs: _t.Any
+    rngs: nnx.object_states.RngsState
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -769,7 +770,7 @@ class MultiHeadAttentionState_not_params(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -783,7 +784,7 @@ class MultiHeadAttentionState_not_batch_stats(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_batch_stats
     value: LinearGeneralState_not_batch_stats
     out: LinearGeneralState_not_batch_stats
-    rngs: _t.Any
+    rngs: nnx.object_states.RngsState
     query_ln: LayerNormState_not_batch_stats
     key_ln: LayerNormState_not_batch_stats
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -805,7 +806,7 @@ class MultiHeadAttentionState_not_batch_stats(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_batch_stats: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_batch_stats: ...
     @_t.overload
@@ -836,7 +837,7 @@ class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_cache
     value: LinearGeneralState_not_cache
     out: LinearGeneralState_not_cache
-    rngs: _t.Any
+    rngs: nnx.object_states.RngsState
     query_ln: LayerNormState_not_cache
     key_ln: LayerNormState_not_cache
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -852,7 +853,7 @@ class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_cache: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_cache: ...
     @_t.overload
@@ -879,7 +880,7 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_intermediates
     value: LinearGeneralState_not_intermediates
     out: LinearGeneralState_not_intermediates
-    rngs: _t.Any
+    rngs: nnx.object_states.RngsState
     query_ln: LayerNormState_not_intermediates
     key_ln: LayerNormState_not_intermediates
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -899,7 +900,7 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_intermediates: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_intermediates: ...
     @_t.overload

@@ -13,7 +13,7 @@ like any other state::
 from __future__ import annotations
 
 import inspect
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +21,11 @@ from jax import lax
 
 from nnx.objects import Object
 from nnx.variables import Variable
+
+if TYPE_CHECKING:
+    from nnx.object_states import AverageState, AccuracyState, WelfordState, MultiMetricState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
+
 
 
 def _array(value: Any) -> jax.Array:
@@ -111,6 +116,9 @@ class Average(Metric):
     (``m`` broadcasts to ``v``'s shape).
     """
 
+    if TYPE_CHECKING:  # checkers only: nnx.state(obj) is this State class (nnx/object_states.pyi)
+        __nnx_state__: StateOf[Average, AverageState]
+
     def __init__(self, argname: str = "values") -> None:
         self.argname = argname
         self.total = MetricState(lax.full((), 0, jnp.float32))
@@ -156,6 +164,9 @@ class Accuracy(Average):
     positive where ``logits >= t``, a label where it is non-zero. ``mask``
     (``labels``' shape) leaves out the entries where it is false.
     """
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(obj) is this State class (nnx/object_states.pyi)
+        __nnx_state__: StateOf[Accuracy, AccuracyState]  # type: ignore[assignment]  # pyright: ignore[reportIncompatibleVariableOverride]  # its own, not its base's
 
     def __init__(self, threshold: float | None = None) -> None:
         super().__init__("accuracy")
@@ -211,6 +222,9 @@ class Welford(Metric):
     and (population) standard deviation.
     """
 
+    if TYPE_CHECKING:  # checkers only: nnx.state(obj) is this State class (nnx/object_states.pyi)
+        __nnx_state__: StateOf[Welford, WelfordState]
+
     def __init__(self, argname: str = "values") -> None:
         self.argname = argname
         self.count = MetricState(lax.full((), 0, jnp.int32))
@@ -258,6 +272,9 @@ class MultiMetric(Metric):
     ``mask=`` is either one mask for every metric or a dict of masks by
     metric name (``mask={"accuracy": m}``: the others are unmasked).
     """
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(obj) is this State class (nnx/object_states.pyi)
+        __nnx_state__: StateOf[MultiMetric, MultiMetricState]
 
     def __init__(self, **metrics: Metric) -> None:
         if not metrics:

@@ -25,18 +25,18 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+from typing_extensions import deprecated
 
 from nnx.containers import Dict
 from nnx.filters import Filter, Key, to_filter
 from nnx.graph import state, update
 from nnx.objects import Object
-from nnx.state import State
-from nnx.state import HasState
+from nnx.state import HasState, State
 from nnx.variables import BatchStat, Cache, Intermediate, Param, Variable
-from typing_extensions import deprecated
 
 if TYPE_CHECKING:
-    from nnx.state import NoState
+    from nnx.object_states import OptimizerState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import NoState, StateOf
     from nnx.state import Parts as _Parts
 
 C = TypeVar("C", bound=str)
@@ -68,6 +68,9 @@ class Optimizer(Object):
     ``wrt`` is any filter (``nnx.Param``, a ``LoRAParam`` kind, a path filter,
     ...); only those leaves get optimizer state and updates.
     """
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(obj) is this State class (nnx/object_states.pyi)
+        __nnx_state__: StateOf[Optimizer, OptimizerState]
 
     step: OptState
     opt_state: Dict[Key, Any]

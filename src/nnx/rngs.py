@@ -11,7 +11,7 @@ that draws keys inside ``nnx.jit`` keeps drawing new ones on the next call.
 
 from __future__ import annotations
 
-from typing import Mapping, cast
+from typing import TYPE_CHECKING, Mapping, cast
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +19,11 @@ import numpy as np
 
 from nnx.objects import Object
 from nnx.variables import RngCount, RngKey
+
+if TYPE_CHECKING:
+    from nnx.object_states import RngStreamState, RngsState  # pyright: ignore[reportMissingModuleSource]
+    from nnx.state import StateOf
+
 
 Seed = int | jax.Array
 
@@ -58,6 +63,9 @@ def as_key(seed: Seed, name: str = "default") -> jax.Array:
 class RngStream(Object):
     """One named stream: ``stream()`` returns ``fold_in(key, count)`` and advances ``count``."""
 
+    if TYPE_CHECKING:  # checkers only: nnx.state(obj) is this State class (nnx/object_states.pyi)
+        __nnx_state__: StateOf[RngStream, RngStreamState]
+
     def __init__(self, tag: str, key: Seed) -> None:
         self.tag = tag
         key = as_key(key, tag)
@@ -85,6 +93,9 @@ class RngStream(Object):
 
 class Rngs(Object):
     """Named PRNG streams for initialisation and randomness (``rngs.params()``, ``rngs()``)."""
+
+    if TYPE_CHECKING:  # checkers only: nnx.state(obj) is this State class (nnx/object_states.pyi)
+        __nnx_state__: StateOf[Rngs, RngsState]
 
     def __init__(self, default: Seed | Mapping[str, Seed] | None = None, /, **streams: Seed) -> None:
         if isinstance(default, Mapping):

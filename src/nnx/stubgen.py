@@ -375,10 +375,6 @@ class Project:
             value = found[1].value if found is not None and isinstance(found[1], (ast.Assign, ast.AnnAssign)) and found[1].value else value
         return value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
 
-    def object_type(self, ref: ClassRef) -> str:
-        """The stub type of an nnx Object that is not a Module: ``Rngs`` holds rng leaves;
-        any other (``Optimizer``, a metric) holds leaves of kinds unknown here."""
-        return _Typed(_ANY, _RNGS) if ref.fullname == "nnx.rngs.Rngs" else _ANY
 
 
 def _locate(module: str) -> Path | None:
@@ -474,6 +470,16 @@ class StubWriter:
         found = self.project.resolve(ref.source, shipped) if shipped is not None else None
         return found is not None and isinstance(found[1], ast.ClassDef) and found[0].top(f"{found[1].name}_params") is not None
 
+    def _object_type(self, ref: ClassRef) -> str:
+        """The stub type of an nnx Object that is not a Module (``Rngs``, ``Optimizer``, a
+        metric): the State class it ships, else ``Any``. Only ``Rngs``'s leaf kinds are known
+        (rng streams); the others' are kept in every filtered part."""
+        state = self.state_of(ref)
+        text = _ANY if state is None else state.type
+        if state is not None:
+            self.extra_imports.update(state.imports)
+        return _Typed(text, _RNGS) if ref.fullname == "nnx.rngs.Rngs" else text
+
     def _module_type(self, ref: ClassRef) -> str:
         """A stub type for a submodule of class ``ref``: its State, else ``Any`` (never static)."""
         state = self.state_of(ref)
@@ -546,7 +552,7 @@ class StubWriter:
             if self.project.is_module(ref):
                 return self._module_type(ref)
             if self.project.is_object(ref):
-                return self.project.object_type(ref)
+                return self._object_type(ref)
             if stmt.name in _ARRAY_NAMES:
                 return ast.unparse(annotation)
             if stmt.name in _CONTAINERS and isinstance(annotation, ast.Subscript):
@@ -619,7 +625,7 @@ class StubWriter:
                 text = self._kind_value_type(ref)
                 return _Typed(text, origin) if origin is not None else text
             if self.project.is_object(ref):
-                return self.project.object_type(ref)
+                return self._object_type(ref)
             return None  # an instance of a plain class
         # A call we cannot follow (``nnx.vmap(...)(rngs)``, jnp.zeros): may be state, except in the
         # library, whose layers declare their state.

@@ -73,3 +73,9 @@ partial = Partial(None, rngs=rngs)
 nnx.state(partial).linear.kernl  # type: ignore[nnx-state-path]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 nnx.state(partial, nnx.BatchStat).linear  # type: ignore[nnx-filtered-out]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 calls: str = nnx.state(partial).calls  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]  # an imported kind's value type
+
+# nnx's own objects ship State classes too
+streams = nnx.Rngs(0, dropout=1)
+nnx.state(nnx.Optimizer(nnx.Linear(2, 2, rngs=streams), optax.sgd(0.1))).stpe  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+nnx.state(streams).dropout.kye  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+nnx.state(nnx.metrics.Average()).totl  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]

@@ -174,3 +174,9 @@ collection: str = "params"
 nnx.state(mlp, collection)
 lm_rest = nnx.split(lm, nnx.Param, ...)[2]
 nnx.state(lora, nnx.LoRAParam).adapted.lora.lora_b
+
+# nnx's own objects ship State classes too
+streams = nnx.Rngs(0, dropout=1)
+opt_step: jax.Array = nnx.state(nnx.Optimizer(nnx.Linear(2, 2, rngs=streams), optax.sgd(0.1))).step
+stream_key: jax.Array = nnx.state(streams).dropout.key
+average_total: jax.Array = nnx.state(nnx.metrics.Welford()).mean

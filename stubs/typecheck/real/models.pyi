@@ -8,6 +8,7 @@ from nnx.state import NoState as _NoState
 from nnx.state import StateOf as _StateOf
 import nnx
 import nnx.layer_states
+import nnx.object_states
 
 import dataclasses
 from typing import Generic, Protocol, TypeVar
@@ -379,7 +380,7 @@ class Encoder(nnx.Module):
 class EncoderState(_nnx.State[Encoder]):
     hidden: nnx.layer_states.LinearState
     mean: nnx.layer_states.LinearState
-    noise: _t.Any
+    noise: nnx.object_states.RngsState
     kl_loss: _t.Any
     @property
     def __nnx_params__(self) -> EncoderState_params: ...
@@ -409,7 +410,7 @@ class EncoderState(_nnx.State[Encoder]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["noise"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
     @_t.overload
@@ -430,12 +431,12 @@ class EncoderState_params(_nnx.State[Encoder]):
 
 
 class EncoderState_not_params(_nnx.State[Encoder]):
-    noise: _t.Any
+    noise: nnx.object_states.RngsState
     kl_loss: _t.Any
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...  # type: ignore
+    def __getitem__(self, key: _t.Literal["noise"]) -> nnx.object_states.RngsState: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
     @_t.overload
@@ -445,7 +446,7 @@ class EncoderState_not_params(_nnx.State[Encoder]):
 class EncoderState_not_batch_stats(_nnx.State[Encoder]):
     hidden: nnx.layer_states.LinearState_not_batch_stats
     mean: nnx.layer_states.LinearState_not_batch_stats
-    noise: _t.Any
+    noise: nnx.object_states.RngsState
     kl_loss: _t.Any
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
@@ -454,7 +455,7 @@ class EncoderState_not_batch_stats(_nnx.State[Encoder]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_not_batch_stats: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["noise"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
     @_t.overload
@@ -464,7 +465,7 @@ class EncoderState_not_batch_stats(_nnx.State[Encoder]):
 class EncoderState_not_cache(_nnx.State[Encoder]):
     hidden: nnx.layer_states.LinearState_not_cache
     mean: nnx.layer_states.LinearState_not_cache
-    noise: _t.Any
+    noise: nnx.object_states.RngsState
     kl_loss: _t.Any
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
@@ -473,7 +474,7 @@ class EncoderState_not_cache(_nnx.State[Encoder]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_not_cache: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["noise"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
     @_t.overload
@@ -493,7 +494,7 @@ class EncoderState_intermediates(_nnx.State[Encoder]):
 class EncoderState_not_intermediates(_nnx.State[Encoder]):
     hidden: nnx.layer_states.LinearState_not_intermediates
     mean: nnx.layer_states.LinearState_not_intermediates
-    noise: _t.Any
+    noise: nnx.object_states.RngsState
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
     @_t.overload
@@ -501,7 +502,7 @@ class EncoderState_not_intermediates(_nnx.State[Encoder]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_not_intermediates: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["noise"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["noise"]) -> nnx.object_states.RngsState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 

@@ -103,3 +103,7 @@ g3, p3, b3, r3 = nnx.split(mlp, nnx.Param, nnx.BatchStat, ...)
 p4, b4 = nnx.state(mlp, nnx.Param, nnx.BatchStat)
 collection: str
 lm_rest = nnx.split(lm, nnx.Param, ...)[2]
+streams = nnx.Rngs(0, dropout=1)
+opt_step: jax.Array
+stream_key: jax.Array
+average_total: jax.Array
