@@ -24,7 +24,7 @@ nnx.state(block, (nnx.Param, "counts"))  # type: ignore[nnx-collection]
 nnx.ref("parmas")  # type: ignore[nnx-collection]
 
 nnx.state(linear, nnx.BatchStat)  # type: ignore[nnx-unmatched-filter]  # pyright: ignore[reportDeprecated]
-nnx.pop(linear, nnx.Cache)  # type: ignore[nnx-unmatched-filter]
+nnx.pop(linear, nnx.Cache)  # type: ignore[nnx-unmatched-filter]  # pyright: ignore[reportDeprecated]
 nnx.state(block, nnx.Param, nnx.PathContains("linear"))  # type: ignore[nnx-unmatched-filter]  # Param took them first
 
 nnx.split(block, nnx.Param)  # type: ignore[nnx-split-unmatched]
