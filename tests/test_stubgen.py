@@ -321,6 +321,7 @@ def test_library_parts_keep_what_each_filter_keeps_at_run_time() -> None:
     rngs = nnx.Rngs(0)
     filters = {
         "params": nnx.Param, "batch_stats": nnx.BatchStat, "cache": nnx.Cache, "intermediates": nnx.Intermediate,
+        "lora": nnx.LoRAParam,
     }
     layers = [
         nnx.Linear(2, 3, rngs=rngs), nnx.BatchNorm(3, rngs=rngs), nnx.LayerNorm(3, rngs=rngs),
@@ -351,6 +352,8 @@ def _run_time_part(nnx: typing.Any, layer: object, part: str, filters: dict[str,
     """The top-level names ``part`` keeps of ``layer`` at run time, through nnx's own filters."""
     if part == "not_params_batch_stats":
         kept = nnx.state(layer, nnx.Not(nnx.Any(nnx.Param, nnx.BatchStat)))
+    elif part == "params_not_lora":
+        kept = nnx.state(layer, nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam)))
     elif part.startswith("not_"):
         kept = nnx.state(layer, nnx.Not(filters[part[len("not_") :]]))
     else:

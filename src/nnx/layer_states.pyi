@@ -58,6 +58,12 @@ class BatchNormState(_State[BatchNorm]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> BatchNormState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> BatchNormState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> BatchNormState: ...
     def __nnx_collections__(self, name: _t.Literal['batch_stats', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -107,6 +113,10 @@ BatchNormState_not_cache = BatchNormState
 
 BatchNormState_not_intermediates = BatchNormState
 
+BatchNormState_not_lora = BatchNormState
+
+BatchNormState_params_not_lora = BatchNormState_params
+
 
 class ConvState(_State[Conv]):
     kernel: jax.Array
@@ -130,6 +140,12 @@ class ConvState(_State[Conv]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> ConvState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ConvState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> ConvState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -148,6 +164,10 @@ ConvState_not_batch_stats = ConvState
 ConvState_not_cache = ConvState
 
 ConvState_not_intermediates = ConvState
+
+ConvState_not_lora = ConvState
+
+ConvState_params_not_lora = ConvState
 
 
 class ConvTransposeState(_State[ConvTranspose]):
@@ -172,6 +192,12 @@ class ConvTransposeState(_State[ConvTranspose]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> ConvTransposeState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ConvTransposeState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> ConvTransposeState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -190,6 +216,10 @@ ConvTransposeState_not_batch_stats = ConvTransposeState
 ConvTransposeState_not_cache = ConvTransposeState
 
 ConvTransposeState_not_intermediates = ConvTransposeState
+
+ConvTransposeState_not_lora = ConvTransposeState
+
+ConvTransposeState_params_not_lora = ConvTransposeState
 
 
 class DropoutState(_State[Dropout]):
@@ -213,6 +243,12 @@ class DropoutState(_State[Dropout]):
     @property
     def __nnx_not_params_batch_stats__(self) -> DropoutState_not_params_batch_stats: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> DropoutState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> _NoState: ...
+    @property
     def __nnx_whole__(self) -> DropoutState: ...
     def __nnx_collections__(self, name: _t.Literal['rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -231,6 +267,8 @@ DropoutState_not_cache = DropoutState
 DropoutState_not_intermediates = DropoutState
 
 DropoutState_not_params_batch_stats = DropoutState
+
+DropoutState_not_lora = DropoutState
 
 
 class EinsumState(_State[Einsum]):
@@ -255,6 +293,12 @@ class EinsumState(_State[Einsum]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> EinsumState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> EinsumState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> EinsumState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -273,6 +317,10 @@ EinsumState_not_batch_stats = EinsumState
 EinsumState_not_cache = EinsumState
 
 EinsumState_not_intermediates = EinsumState
+
+EinsumState_not_lora = EinsumState
+
+EinsumState_params_not_lora = EinsumState
 
 
 class EmbedState(_State[Embed]):
@@ -296,6 +344,12 @@ class EmbedState(_State[Embed]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> EmbedState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> EmbedState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> EmbedState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -312,6 +366,10 @@ EmbedState_not_batch_stats = EmbedState
 EmbedState_not_cache = EmbedState
 
 EmbedState_not_intermediates = EmbedState
+
+EmbedState_not_lora = EmbedState
+
+EmbedState_params_not_lora = EmbedState
 
 
 class GroupNormState(_State[GroupNorm]):
@@ -336,6 +394,12 @@ class GroupNormState(_State[GroupNorm]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> GroupNormState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> GroupNormState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> GroupNormState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -354,6 +418,10 @@ GroupNormState_not_batch_stats = GroupNormState
 GroupNormState_not_cache = GroupNormState
 
 GroupNormState_not_intermediates = GroupNormState
+
+GroupNormState_not_lora = GroupNormState
+
+GroupNormState_params_not_lora = GroupNormState
 
 
 class InstanceNormState(_State[InstanceNorm]):
@@ -378,6 +446,12 @@ class InstanceNormState(_State[InstanceNorm]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> InstanceNormState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> InstanceNormState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> InstanceNormState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -396,6 +470,10 @@ InstanceNormState_not_batch_stats = InstanceNormState
 InstanceNormState_not_cache = InstanceNormState
 
 InstanceNormState_not_intermediates = InstanceNormState
+
+InstanceNormState_not_lora = InstanceNormState
+
+InstanceNormState_params_not_lora = InstanceNormState
 
 
 class LayerNormState(_State[LayerNorm]):
@@ -420,6 +498,12 @@ class LayerNormState(_State[LayerNorm]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> LayerNormState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> LayerNormState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> LayerNormState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -438,6 +522,10 @@ LayerNormState_not_batch_stats = LayerNormState
 LayerNormState_not_cache = LayerNormState
 
 LayerNormState_not_intermediates = LayerNormState
+
+LayerNormState_not_lora = LayerNormState
+
+LayerNormState_params_not_lora = LayerNormState
 
 
 class LinearState(_State[Linear]):
@@ -462,6 +550,12 @@ class LinearState(_State[Linear]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> LinearState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> LinearState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> LinearState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -480,6 +574,10 @@ LinearState_not_batch_stats = LinearState
 LinearState_not_cache = LinearState
 
 LinearState_not_intermediates = LinearState
+
+LinearState_not_lora = LinearState
+
+LinearState_params_not_lora = LinearState
 
 
 class LinearGeneralState(_State[LinearGeneral]):
@@ -504,6 +602,12 @@ class LinearGeneralState(_State[LinearGeneral]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> LinearGeneralState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> LinearGeneralState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> LinearGeneralState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -522,6 +626,10 @@ LinearGeneralState_not_batch_stats = LinearGeneralState
 LinearGeneralState_not_cache = LinearGeneralState
 
 LinearGeneralState_not_intermediates = LinearGeneralState
+
+LinearGeneralState_not_lora = LinearGeneralState
+
+LinearGeneralState_params_not_lora = LinearGeneralState
 
 
 class LoRAState(_State[LoRA]):
@@ -546,6 +654,12 @@ class LoRAState(_State[LoRA]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> LoRAState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_params_not_lora__(self) -> _NoState: ...
+    @property
     def __nnx_whole__(self) -> LoRAState: ...
     def __nnx_collections__(self, name: _t.Literal['lora', 'params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -564,6 +678,8 @@ LoRAState_not_batch_stats = LoRAState
 LoRAState_not_cache = LoRAState
 
 LoRAState_not_intermediates = LoRAState
+
+LoRAState_lora = LoRAState
 
 
 class LoRALinearState(_State[LoRALinear]):
@@ -588,6 +704,12 @@ class LoRALinearState(_State[LoRALinear]):
     def __nnx_not_intermediates__(self) -> LoRALinearState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_lora__(self) -> LoRALinearState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> LoRALinearState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> LoRALinearState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> LoRALinearState: ...
     def __nnx_collections__(self, name: _t.Literal['lora', 'params'], /) -> None: ...
@@ -667,6 +789,31 @@ class LoRALinearState_not_intermediates(_State[LoRALinear]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class LoRALinearState_lora(_State[LoRALinear]):
+    lora: LoRAState_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["lora"]) -> LoRAState_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRALinearState_not_lora(_State[LoRALinear]):
+    kernel: jax.Array
+    bias: jax.Array
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kernel"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+LoRALinearState_params_not_lora = LoRALinearState_not_lora
+
+
 class MultiHeadAttentionState(_State[MultiHeadAttention]):
     cached_key: jax.Array
     cached_value: jax.Array
@@ -697,6 +844,12 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     def __nnx_not_intermediates__(self) -> MultiHeadAttentionState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> MultiHeadAttentionState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> MultiHeadAttentionState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> MultiHeadAttentionState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> MultiHeadAttentionState: ...
     def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
@@ -911,6 +1064,71 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
 MultiHeadAttentionState_not_params_batch_stats = MultiHeadAttentionState_not_params
 
 
+class MultiHeadAttentionState_not_lora(_State[MultiHeadAttention]):
+    cached_key: jax.Array
+    cached_value: jax.Array
+    cache_index: jax.Array
+    attention_weights: tuple[jax.Array, ...]
+    query: LinearGeneralState_not_lora
+    key: LinearGeneralState_not_lora
+    value: LinearGeneralState_not_lora
+    out: LinearGeneralState_not_lora
+    rngs: nnx.object_states.RngsState
+    query_ln: LayerNormState_not_lora
+    key_ln: LayerNormState_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_key"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cached_value"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query"]) -> LinearGeneralState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key"]) -> LinearGeneralState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key_ln"]) -> LayerNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MultiHeadAttentionState_params_not_lora(_State[MultiHeadAttention]):
+    query: LinearGeneralState_params_not_lora
+    key: LinearGeneralState_params_not_lora
+    value: LinearGeneralState_params_not_lora
+    out: LinearGeneralState_params_not_lora
+    query_ln: LayerNormState_params_not_lora
+    key_ln: LayerNormState_params_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query"]) -> LinearGeneralState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key"]) -> LinearGeneralState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["key_ln"]) -> LayerNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class OptimizedLSTMCellState(_State[OptimizedLSTMCell]):
     dense_i: LinearState
     dense_h: LinearState
@@ -932,6 +1150,12 @@ class OptimizedLSTMCellState(_State[OptimizedLSTMCell]):
     def __nnx_not_intermediates__(self) -> OptimizedLSTMCellState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> OptimizedLSTMCellState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> OptimizedLSTMCellState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> OptimizedLSTMCellState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
@@ -997,6 +1221,32 @@ class OptimizedLSTMCellState_not_intermediates(_State[OptimizedLSTMCell]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class OptimizedLSTMCellState_not_lora(_State[OptimizedLSTMCell]):
+    dense_i: LinearState_not_lora
+    dense_h: LinearState_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class OptimizedLSTMCellState_params_not_lora(_State[OptimizedLSTMCell]):
+    dense_i: LinearState_params_not_lora
+    dense_h: LinearState_params_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class PReLUState(_State[PReLU]):
     negative_slope: jax.Array
     @property
@@ -1018,6 +1268,12 @@ class PReLUState(_State[PReLU]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> PReLUState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> PReLUState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> PReLUState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1034,6 +1290,10 @@ PReLUState_not_batch_stats = PReLUState
 PReLUState_not_cache = PReLUState
 
 PReLUState_not_intermediates = PReLUState
+
+PReLUState_not_lora = PReLUState
+
+PReLUState_params_not_lora = PReLUState
 
 
 class LSTMCellState(_State[LSTMCell]):
@@ -1059,6 +1319,12 @@ class LSTMCellState(_State[LSTMCell]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> LSTMCellState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> LSTMCellState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> LSTMCellState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1079,6 +1345,10 @@ LSTMCellState_not_batch_stats = LSTMCellState
 LSTMCellState_not_cache = LSTMCellState
 
 LSTMCellState_not_intermediates = LSTMCellState
+
+LSTMCellState_not_lora = LSTMCellState
+
+LSTMCellState_params_not_lora = LSTMCellState
 
 
 class GRUCellState(_State[GRUCell]):
@@ -1104,6 +1374,12 @@ class GRUCellState(_State[GRUCell]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> GRUCellState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> GRUCellState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> GRUCellState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1124,6 +1400,10 @@ GRUCellState_not_batch_stats = GRUCellState
 GRUCellState_not_cache = GRUCellState
 
 GRUCellState_not_intermediates = GRUCellState
+
+GRUCellState_not_lora = GRUCellState
+
+GRUCellState_params_not_lora = GRUCellState
 
 
 class RNNState(_State[RNN]):
@@ -1146,6 +1426,12 @@ class RNNState(_State[RNN]):
     def __nnx_not_intermediates__(self) -> RNNState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> RNNState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> RNNState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> RNNState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> RNNState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> RNNState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
@@ -1174,6 +1460,12 @@ RNNState_not_intermediates = RNNState
 
 RNNState_not_params_batch_stats = RNNState
 
+RNNState_lora = RNNState
+
+RNNState_not_lora = RNNState
+
+RNNState_params_not_lora = RNNState
+
 
 class RMSNormState(_State[RMSNorm]):
     scale: jax.Array
@@ -1196,6 +1488,12 @@ class RMSNormState(_State[RMSNorm]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> RMSNormState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> RMSNormState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> RMSNormState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1212,6 +1510,10 @@ RMSNormState_not_batch_stats = RMSNormState
 RMSNormState_not_cache = RMSNormState
 
 RMSNormState_not_intermediates = RMSNormState
+
+RMSNormState_not_lora = RMSNormState
+
+RMSNormState_params_not_lora = RMSNormState
 
 
 class SimpleCellState(_State[SimpleCell]):
@@ -1235,6 +1537,12 @@ class SimpleCellState(_State[SimpleCell]):
     def __nnx_not_intermediates__(self) -> SimpleCellState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> SimpleCellState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> SimpleCellState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> SimpleCellState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
@@ -1300,6 +1608,32 @@ class SimpleCellState_not_intermediates(_State[SimpleCell]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class SimpleCellState_not_lora(_State[SimpleCell]):
+    dense_h: LinearState_not_lora
+    dense_i: LinearState_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SimpleCellState_params_not_lora(_State[SimpleCell]):
+    dense_h: LinearState_params_not_lora
+    dense_i: LinearState_params_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class SpectralNormState(_State[SpectralNorm]):
     u: _t.Any
     sigma: _t.Any
@@ -1322,6 +1656,12 @@ class SpectralNormState(_State[SpectralNorm]):
     def __nnx_not_intermediates__(self) -> SpectralNormState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> SpectralNormState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> SpectralNormState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> SpectralNormState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> SpectralNormState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> SpectralNormState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
@@ -1354,6 +1694,12 @@ SpectralNormState_not_intermediates = SpectralNormState
 
 SpectralNormState_not_params_batch_stats = SpectralNormState
 
+SpectralNormState_lora = SpectralNormState
+
+SpectralNormState_not_lora = SpectralNormState
+
+SpectralNormState_params_not_lora = SpectralNormState
+
 
 class WeightNormState(_State[WeightNorm]):
     scales: _t.Any
@@ -1376,6 +1722,12 @@ class WeightNormState(_State[WeightNorm]):
     def __nnx_not_intermediates__(self) -> WeightNormState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> WeightNormState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> WeightNormState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> WeightNormState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> WeightNormState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> WeightNormState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
@@ -1406,6 +1758,12 @@ WeightNormState_not_intermediates = WeightNormState
 
 WeightNormState_not_params_batch_stats = WeightNormState
 
+WeightNormState_lora = WeightNormState
+
+WeightNormState_not_lora = WeightNormState
+
+WeightNormState_params_not_lora = WeightNormState
+
 
 class SequentialState(_State[Sequential]):
     layers: _t.Any
@@ -1427,6 +1785,12 @@ class SequentialState(_State[Sequential]):
     def __nnx_not_intermediates__(self) -> SequentialState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> SequentialState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> SequentialState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> SequentialState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> SequentialState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> SequentialState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
@@ -1454,3 +1818,9 @@ SequentialState_intermediates = SequentialState
 SequentialState_not_intermediates = SequentialState
 
 SequentialState_not_params_batch_stats = SequentialState
+
+SequentialState_lora = SequentialState
+
+SequentialState_not_lora = SequentialState
+
+SequentialState_params_not_lora = SequentialState

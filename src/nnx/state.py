@@ -48,6 +48,9 @@ _Ni = TypeVar("_Ni", covariant=True)
 _Rest = TypeVar("_Rest", covariant=True)
 _Whole = TypeVar("_Whole", covariant=True)
 _Coll = TypeVar("_Coll", contravariant=True)
+_Pl = TypeVar("_Pl", covariant=True)
+_Nl = TypeVar("_Nl", covariant=True)
+_Ppl = TypeVar("_Ppl", covariant=True)
 Meta = tuple[tuple[str, Any], ...]
 
 
@@ -590,7 +593,7 @@ if TYPE_CHECKING:
 
         __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]
 
-    class Parts(Protocol[_Pp, _Np, _Pb, _Nb, _Pc, _Nc, _Pi, _Ni, _Rest, _Whole, _Coll]):
+    class Parts(Protocol[_Pp, _Np, _Pb, _Nb, _Pc, _Nc, _Pi, _Ni, _Rest, _Whole, _Coll, _Pl, _Nl, _Ppl]):
         """For type checkers only: what a generated State class says about its filtered parts.
 
         pyright has no plugin, so ``nnx.state(model, nnx.Param)`` can only be typed precisely
@@ -626,3 +629,11 @@ if TYPE_CHECKING:
         # A parameter, not a property: the literal names bound the filter from above, so a
         # name outside them does not widen the solution to fit.
         def __nnx_collections__(self, name: _Coll, /) -> None: ...
+        # ``nnx.LoRAParam``, a kind of Param: its part, the rest, and the Params that are not
+        # LoRA weights (what ``nnx.Param`` keeps after ``nnx.LoRAParam`` took its share).
+        @property
+        def __nnx_lora__(self) -> _Pl: ...
+        @property
+        def __nnx_not_lora__(self) -> _Nl: ...
+        @property
+        def __nnx_params_not_lora__(self) -> _Ppl: ...

@@ -536,6 +536,13 @@ class Param(Variable[T], collection="params"):
     __slots__ = ()
 
 
+class LoRAParam(Param[jax.Array], collection="lora"):
+    """A trainable weight of a low-rank adapter (a kind of ``Param``): ``nnx.LoRA`` makes
+    them. It lives with the built-in kinds, as the checkers' filtered parts know it."""
+
+    __slots__ = ()
+
+
 class BatchStat(Variable[T], collection="batch_stats"):
     """A running statistic (e.g. BatchNorm mean and variance); not trained by gradients."""
 

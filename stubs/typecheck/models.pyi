@@ -47,6 +47,12 @@ class LinearState(_nnx.State[Linear]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> LinearState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> LinearState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> LinearState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
@@ -65,6 +71,10 @@ LinearState_not_batch_stats = LinearState
 LinearState_not_cache = LinearState
 
 LinearState_not_intermediates = LinearState
+
+LinearState_not_lora = LinearState
+
+LinearState_params_not_lora = LinearState
 
 
 class BatchNorm(nnx.Module):
@@ -101,6 +111,12 @@ class BatchNormState(_nnx.State[BatchNorm]):
     def __nnx_not_intermediates__(self) -> BatchNormState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> BatchNormState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> BatchNormState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> BatchNormState: ...
     def __nnx_collections__(self, name: _t.Literal['batch_stats', 'params'], /) -> None: ...
@@ -146,6 +162,10 @@ BatchNormState_not_cache = BatchNormState
 
 BatchNormState_not_intermediates = BatchNormState
 
+BatchNormState_not_lora = BatchNormState
+
+BatchNormState_params_not_lora = BatchNormState_params
+
 
 class Block(nnx.Module):
     def __init__(self, din: int, dout: int, *, rngs: nnx.Rngs) -> None:
@@ -180,6 +200,12 @@ class BlockState(_nnx.State[Block]):
     def __nnx_not_intermediates__(self) -> BlockState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> BlockState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> BlockState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> BlockState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> BlockState: ...
     def __nnx_collections__(self, name: _t.Literal['batch_stats', 'count', 'params', 'variables'], /) -> None: ...
@@ -289,6 +315,35 @@ class BlockState_not_params_batch_stats(_nnx.State[Block]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class BlockState_not_lora(_nnx.State[Block]):
+    linear: LinearState_not_lora
+    bn: BatchNormState_not_lora
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> LinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_params_not_lora(_nnx.State[Block]):
+    linear: LinearState_params_not_lora
+    bn: BatchNormState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> LinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> BatchNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Model(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -321,6 +376,12 @@ class ModelState(_nnx.State[Model]):
     def __nnx_not_intermediates__(self) -> ModelState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> ModelState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> ModelState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ModelState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> ModelState: ...
     def __nnx_collections__(self, name: _t.Literal['batch_stats', 'count', 'params', 'variables'], /) -> None: ...
@@ -416,6 +477,32 @@ class ModelState_not_params_batch_stats(_nnx.State[Model]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class ModelState_not_lora(_nnx.State[Model]):
+    block: BlockState_not_lora
+    head: LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ModelState_params_not_lora(_nnx.State[Model]):
+    block: BlockState_params_not_lora
+    head: LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["block"]) -> BlockState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Probe(nnx.Module):
     cache: _Declared[jax.Array, nnx.Cache[jax.Array]]
     def __init__(self) -> None:
@@ -448,6 +535,12 @@ class ProbeState(_nnx.State[Probe]):
     def __nnx_not_intermediates__(self) -> ProbeState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> ProbeState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> ProbeState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ProbeState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> ProbeState: ...
     def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params'], /) -> None: ...
@@ -534,4 +627,8 @@ class ProbeState_not_intermediates(_nnx.State[Probe]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 ProbeState_not_params_batch_stats = ProbeState_not_params
+
+ProbeState_not_lora = ProbeState
+
+ProbeState_params_not_lora = ProbeState_params
 

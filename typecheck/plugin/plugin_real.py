@@ -18,4 +18,4 @@ lm_state = nnx.state(TransformerLM(rngs=nnx.Rngs(0)))
 lm_state.blocks[0].attn.qurey  # E: MultiHeadAttention has no state path "qurey"; its state fields are: attention_weights, cache_index, cached_key, cached_value, key, key_ln, out, query, query_ln, rngs, value  [nnx-state-path]
 g, lora_params, base_params, rest = nnx.split(LoRAMLP(rngs=nnx.Rngs(0)), nnx.LoRAParam, nnx.Param, ...)
 base_params.adapted.lora.lora_a  # E: "lora" (LoRA) of LoRALinear was removed by the filter; this State holds only Param: bias, kernel  [nnx-filtered-out]
-reveal_type(lora_params)  # N: Revealed type is "nnx.state.State[typecheck.real.models.LoRAMLP, nnx.nn.lora.LoRAParam]"
+reveal_type(lora_params)  # N: Revealed type is "nnx.state.State[typecheck.real.models.LoRAMLP, nnx.variables.LoRAParam]"

@@ -2,8 +2,8 @@
 its marker (``# type: ignore[...]``: mypy with the plugin; ``# pyright: ignore[...]``: pyright
 with the generated stubs). pyright has no plugin: it sees filters through the parts each
 generated State class declares (``nnx.state.Parts``), and reports a filter, collection or
-``wrt=`` that keeps nothing as a deprecated overload (an error under strict pyright). Two
-lines carry only mypy's marker, each saying why. With the marked lines removed the file runs."""
+``wrt=`` that keeps nothing as a deprecated overload (an error under strict pyright). One
+line carries only mypy's marker, saying why. With the marked lines removed the file runs."""
 
 import jax.numpy as jnp
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
@@ -52,7 +52,7 @@ nnx.state(lm).heads["lm"].kernl  # type: ignore[nnx-state-path]  # pyright: igno
 # a subclass kind went to the first filter that matches it
 lora = LoRAMLP(rngs=rngs)
 g2, lora_params, base_params, lora_rest = nnx.split(lora, nnx.LoRAParam, nnx.Param, ...)
-base_params.adapted.lora.lora_a  # type: ignore[nnx-filtered-out]  # pyright's parts know the built-in kinds only, and a LoRAParam is a Param
+base_params.adapted.lora.lora_a  # type: ignore[nnx-filtered-out]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 
 # inheritance across files: the subclass's fields and the base's are both checked
 clf = nnx.state(Classifier(rngs=rngs))

@@ -21,17 +21,11 @@ from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import Linear
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
-from nnx.variables import Param
+from nnx.variables import LoRAParam, Param
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
     from nnx.layer_states import LoRAState, LoRALinearState  # pyright: ignore[reportMissingModuleSource]
     from nnx.state import StateOf
-
-
-class LoRAParam(Param[jax.Array], collection="lora"):
-    """A trainable weight of a low-rank adapter (a kind of ``Param``)."""
-
-    __slots__ = ()
 
 
 class LoRA(Module):

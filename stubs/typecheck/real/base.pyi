@@ -41,6 +41,12 @@ class BackboneState(_nnx.State[Backbone]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> BackboneState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> BackboneState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> BackboneState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
@@ -101,6 +107,32 @@ class BackboneState_not_intermediates(_nnx.State[Backbone]):
     def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_intermediates: ...  # type: ignore
     @_t.overload
     def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BackboneState_not_lora(_nnx.State[Backbone]):
+    embed: nnx.layer_states.LinearState_not_lora
+    norm: nnx.layer_states.LayerNormState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BackboneState_params_not_lora(_nnx.State[Backbone]):
+    embed: nnx.layer_states.LinearState_params_not_lora
+    norm: nnx.layer_states.LayerNormState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_params_not_lora: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 

@@ -49,6 +49,12 @@ class PartialState(_nnx.State[Partial]):
     @property
     def __nnx_not_params_batch_stats__(self) -> PartialState_not_params_batch_stats: ...
     @property
+    def __nnx_lora__(self) -> PartialState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> PartialState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> PartialState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> PartialState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
@@ -152,6 +158,37 @@ class PartialState_not_intermediates(_nnx.State[Partial]):
 
 PartialState_not_params_batch_stats = PartialState_not_params
 
+PartialState_lora = PartialState_batch_stats
+
+
+class PartialState_not_lora(_nnx.State[Partial]):
+    extra: _t.Any
+    linear: nnx.layer_states.LinearState_not_lora
+    calls: jax.Array
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["calls"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class PartialState_params_not_lora(_nnx.State[Partial]):
+    extra: _t.Any
+    linear: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["extra"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
 
 class Seed000(nnx.Module):
     w: _Declared[jax.Array, _nnx.Param[jax.Array]]
@@ -182,6 +219,12 @@ class Seed000State(_nnx.State[Seed000]):
     def __nnx_not_intermediates__(self) -> Seed000State_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> Seed000State_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> Seed000State_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> Seed000State_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> Seed000State: ...
     def __nnx_collections__(self, name: _t.Literal['params', 'step_counts', 'variables'], /) -> None: ...
@@ -221,4 +264,8 @@ Seed000State_not_cache = Seed000State
 Seed000State_not_intermediates = Seed000State
 
 Seed000State_not_params_batch_stats = Seed000State_not_params
+
+Seed000State_not_lora = Seed000State
+
+Seed000State_params_not_lora = Seed000State_params
 

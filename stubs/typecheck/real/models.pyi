@@ -53,6 +53,12 @@ class MLPState(_nnx.State[MLP]):
     @property
     def __nnx_not_params_batch_stats__(self) -> MLPState_not_params_batch_stats: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> MLPState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> MLPState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> MLPState: ...
     def __nnx_collections__(self, name: _t.Literal['batch_stats', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
@@ -175,6 +181,41 @@ class MLPState_not_params_batch_stats(_nnx.State[MLP]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class MLPState_not_lora(_nnx.State[MLP]):
+    l1: nnx.layer_states.LinearState_not_lora
+    bn: nnx.layer_states.BatchNormState_not_lora
+    drop: nnx.layer_states.DropoutState_not_lora
+    l2: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l1"]) -> nnx.layer_states.LinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["drop"]) -> nnx.layer_states.DropoutState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l2"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MLPState_params_not_lora(_nnx.State[MLP]):
+    l1: nnx.layer_states.LinearState_params_not_lora
+    bn: nnx.layer_states.BatchNormState_params_not_lora
+    l2: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l1"]) -> nnx.layer_states.LinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["l2"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class CNN(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -214,6 +255,12 @@ class CNNState(_nnx.State[CNN]):
     def __nnx_not_intermediates__(self) -> CNNState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> CNNState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> CNNState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> CNNState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> CNNState: ...
     def __nnx_collections__(self, name: _t.Literal['batch_stats', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
@@ -365,6 +412,53 @@ class CNNState_not_params_batch_stats(_nnx.State[CNN]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class CNNState_not_lora(_nnx.State[CNN]):
+    conv: nnx.layer_states.ConvState_not_lora
+    bn: nnx.layer_states.BatchNormState_not_lora
+    ln: nnx.layer_states.LayerNormState_not_lora
+    embed: nnx.layer_states.EmbedState_not_lora
+    dropout: nnx.layer_states.DropoutState_not_lora
+    head: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["conv"]) -> nnx.layer_states.ConvState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dropout"]) -> nnx.layer_states.DropoutState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class CNNState_params_not_lora(_nnx.State[CNN]):
+    conv: nnx.layer_states.ConvState_params_not_lora
+    bn: nnx.layer_states.BatchNormState_params_not_lora
+    ln: nnx.layer_states.LayerNormState_params_not_lora
+    embed: nnx.layer_states.EmbedState_params_not_lora
+    head: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["conv"]) -> nnx.layer_states.ConvState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Encoder(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -400,6 +494,12 @@ class EncoderState(_nnx.State[Encoder]):
     def __nnx_not_intermediates__(self) -> EncoderState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> EncoderState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> EncoderState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> EncoderState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> EncoderState: ...
     def __nnx_collections__(self, name: _t.Literal['intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
@@ -509,6 +609,38 @@ class EncoderState_not_intermediates(_nnx.State[Encoder]):
 EncoderState_not_params_batch_stats = EncoderState_not_params
 
 
+class EncoderState_not_lora(_nnx.State[Encoder]):
+    hidden: nnx.layer_states.LinearState_not_lora
+    mean: nnx.layer_states.LinearState_not_lora
+    noise: nnx.object_states.RngsState
+    kl_loss: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["noise"]) -> nnx.object_states.RngsState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["kl_loss"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class EncoderState_params_not_lora(_nnx.State[Encoder]):
+    hidden: nnx.layer_states.LinearState_params_not_lora
+    mean: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mean"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class VAE(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -540,6 +672,12 @@ class VAEState(_nnx.State[VAE]):
     def __nnx_not_intermediates__(self) -> VAEState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> VAEState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> VAEState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> VAEState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> VAEState: ...
     def __nnx_collections__(self, name: _t.Literal['intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
@@ -635,6 +773,32 @@ class VAEState_not_params_batch_stats(_nnx.State[VAE]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class VAEState_not_lora(_nnx.State[VAE]):
+    encoder: EncoderState_not_lora
+    decoder: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["decoder"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class VAEState_params_not_lora(_nnx.State[VAE]):
+    encoder: EncoderState_params_not_lora
+    decoder: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["encoder"]) -> EncoderState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["decoder"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Block(nnx.Module):
     def __init__(self, dim: int, *, rngs: nnx.Rngs) -> None:
         ...
@@ -668,6 +832,12 @@ class BlockState(_nnx.State[Block]):
     def __nnx_not_intermediates__(self) -> BlockState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> BlockState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> BlockState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> BlockState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> BlockState: ...
     def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
@@ -787,6 +957,38 @@ class BlockState_not_params_batch_stats(_nnx.State[Block]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class BlockState_not_lora(_nnx.State[Block]):
+    ln: nnx.layer_states.LayerNormState_not_lora
+    attn: nnx.layer_states.MultiHeadAttentionState_not_lora
+    mlp: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mlp"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class BlockState_params_not_lora(_nnx.State[Block]):
+    ln: nnx.layer_states.LayerNormState_params_not_lora
+    attn: nnx.layer_states.MultiHeadAttentionState_params_not_lora
+    mlp: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ln"]) -> nnx.layer_states.LayerNormState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["attn"]) -> nnx.layer_states.MultiHeadAttentionState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["mlp"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class TransformerLM(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -822,6 +1024,12 @@ class TransformerLMState(_nnx.State[TransformerLM]):
     def __nnx_not_intermediates__(self) -> TransformerLMState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> TransformerLMState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> TransformerLMState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> TransformerLMState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> TransformerLMState: ...
     def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
@@ -954,6 +1162,44 @@ class TransformerLMState_not_params_batch_stats(_nnx.State[TransformerLM]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+
+class TransformerLMState_not_lora(_nnx.State[TransformerLM]):
+    embed: nnx.layer_states.EmbedState_not_lora
+    blocks: _Items[BlockState_not_lora]
+    heads: _Items[nnx.layer_states.LinearState_not_lora]
+    norms: _Items[nnx.layer_states.LayerNormState_not_lora]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_lora]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["heads"]) -> _Items[nnx.layer_states.LinearState_not_lora]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norms"]) -> _Items[nnx.layer_states.LayerNormState_not_lora]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TransformerLMState_params_not_lora(_nnx.State[TransformerLM]):
+    embed: nnx.layer_states.EmbedState_params_not_lora
+    blocks: _Items[BlockState_params_not_lora]
+    heads: _Items[nnx.layer_states.LinearState_params_not_lora]
+    norms: _Items[nnx.layer_states.LayerNormState_params_not_lora]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.EmbedState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_params_not_lora]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["heads"]) -> _Items[nnx.layer_states.LinearState_params_not_lora]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norms"]) -> _Items[nnx.layer_states.LayerNormState_params_not_lora]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
 def _linear(rngs: nnx.Rngs) -> nnx.Linear:
     ...
 
@@ -986,6 +1232,12 @@ class ScanMLPState(_nnx.State[ScanMLP]):
     def __nnx_not_intermediates__(self) -> ScanMLPState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> ScanMLPState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> ScanMLPState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> ScanMLPState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ScanMLPState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> ScanMLPState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
@@ -1090,6 +1342,34 @@ class ScanMLPState_not_intermediates(_nnx.State[ScanMLP]):
 
 ScanMLPState_not_params_batch_stats = ScanMLPState_cache
 
+ScanMLPState_lora = ScanMLPState_cache
+
+
+class ScanMLPState_not_lora(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ScanMLPState_params_not_lora(_nnx.State[ScanMLP]):
+    layers: _t.Any
+    bn: nnx.layer_states.BatchNormState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["layers"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
 
 class LoRAMLP(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
@@ -1120,6 +1400,12 @@ class LoRAMLPState(_nnx.State[LoRAMLP]):
     def __nnx_not_intermediates__(self) -> LoRAMLPState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_lora__(self) -> LoRAMLPState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> LoRAMLPState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> LoRAMLPState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> LoRAMLPState: ...
     def __nnx_collections__(self, name: _t.Literal['lora', 'params'], /) -> None: ...
@@ -1184,6 +1470,42 @@ class LoRAMLPState_not_intermediates(_nnx.State[LoRAMLP]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+
+class LoRAMLPState_lora(_nnx.State[LoRAMLP]):
+    adapted: nnx.layer_states.LoRALinearState_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRAMLPState_not_lora(_nnx.State[LoRAMLP]):
+    adapted: nnx.layer_states.LoRALinearState_not_lora
+    out: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LoRAMLPState_params_not_lora(_nnx.State[LoRAMLP]):
+    adapted: nnx.layer_states.LoRALinearState_params_not_lora
+    out: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["adapted"]) -> nnx.layer_states.LoRALinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["out"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
 def dense(din: int, dout: int, axes: tuple[str, str], *, rngs: nnx.Rngs) -> nnx.Linear:
     ...
 
@@ -1214,6 +1536,12 @@ class ShardedState(_nnx.State[Sharded]):
     def __nnx_not_intermediates__(self) -> ShardedState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> ShardedState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ShardedState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> ShardedState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
@@ -1265,6 +1593,26 @@ class ShardedState_not_intermediates(_nnx.State[Sharded]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class ShardedState_not_lora(_nnx.State[Sharded]):
+    hidden: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ShardedState_params_not_lora(_nnx.State[Sharded]):
+    hidden: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hidden"]) -> nnx.layer_states.LinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Tower(Backbone):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -1298,6 +1646,12 @@ class TowerState(_nnx.State[Tower]):
     def __nnx_not_intermediates__(self) -> TowerState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> TowerState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> TowerState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> TowerState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> TowerState: ...
     def __nnx_collections__(self, name: _t.Literal['batch_stats', 'cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
@@ -1458,6 +1812,50 @@ class TowerState_not_params_batch_stats(_nnx.State[Tower]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class TowerState_not_lora(_nnx.State[Tower]):
+    embed: nnx.layer_states.LinearState_not_lora
+    norm: nnx.layer_states.LayerNormState_not_lora
+    linear: nnx.layer_states.LinearState_not_lora
+    bn: nnx.layer_states.BatchNormState_not_lora
+    blocks: _Items[BlockState_not_lora]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_not_lora]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class TowerState_params_not_lora(_nnx.State[Tower]):
+    embed: nnx.layer_states.LinearState_params_not_lora
+    norm: nnx.layer_states.LayerNormState_params_not_lora
+    linear: nnx.layer_states.LinearState_params_not_lora
+    bn: nnx.layer_states.BatchNormState_params_not_lora
+    blocks: _Items[BlockState_params_not_lora]
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["bn"]) -> nnx.layer_states.BatchNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["blocks"]) -> _Items[BlockState_params_not_lora]: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Classifier(Backbone):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -1487,6 +1885,12 @@ class ClassifierState(_nnx.State[Classifier]):
     def __nnx_not_intermediates__(self) -> ClassifierState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> ClassifierState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ClassifierState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> ClassifierState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
@@ -1565,6 +1969,38 @@ class ClassifierState_not_intermediates(_nnx.State[Classifier]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+
+class ClassifierState_not_lora(_nnx.State[Classifier]):
+    embed: nnx.layer_states.LinearState_not_lora
+    norm: nnx.layer_states.LayerNormState_not_lora
+    head: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ClassifierState_params_not_lora(_nnx.State[Classifier]):
+    embed: nnx.layer_states.LinearState_params_not_lora
+    norm: nnx.layer_states.LayerNormState_params_not_lora
+    head: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["embed"]) -> nnx.layer_states.LinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["norm"]) -> nnx.layer_states.LayerNormState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["head"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
 M = TypeVar('M', bound=nnx.Module)
 
 class Wrapper(nnx.Module, Generic[M]):
@@ -1596,6 +2032,12 @@ class WrapperState(_nnx.State[Wrapper]):
     def __nnx_not_intermediates__(self) -> WrapperState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> WrapperState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> WrapperState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> WrapperState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> WrapperState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> WrapperState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
@@ -1633,6 +2075,12 @@ WrapperState_intermediates = WrapperState_not_params
 WrapperState_not_intermediates = WrapperState
 
 WrapperState_not_params_batch_stats = WrapperState_not_params
+
+WrapperState_lora = WrapperState_not_params
+
+WrapperState_not_lora = WrapperState
+
+WrapperState_params_not_lora = WrapperState
 
 
 class Features(Protocol):
@@ -1673,6 +2121,12 @@ class ProbeState(_nnx.State[Probe]):
     def __nnx_not_intermediates__(self) -> ProbeState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> ProbeState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> ProbeState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> ProbeState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ProbeState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> ProbeState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
@@ -1786,6 +2240,46 @@ class ProbeState_not_intermediates(_nnx.State[Probe]):
 
 ProbeState_not_params_batch_stats = ProbeState_not_params
 
+ProbeState_lora = ProbeState_not_params
+
+
+class ProbeState_not_lora(_nnx.State[Probe]):
+    features: _t.Any
+    trunk: _t.Any
+    left: nnx.layer_states.LinearState_not_lora
+    right: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["trunk"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class ProbeState_params_not_lora(_nnx.State[Probe]):
+    features: _t.Any
+    trunk: _t.Any
+    left: nnx.layer_states.LinearState_params_not_lora
+    right: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["features"]) -> _t.Any: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["trunk"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["left"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["right"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
 
 class Stack(nnx.Module):
     def __init__(self, project: bool, *, rngs: nnx.Rngs) -> None:
@@ -1818,6 +2312,12 @@ class StackState(_nnx.State[Stack]):
     def __nnx_not_intermediates__(self) -> StackState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> StackState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> StackState_lora: ...
+    @property
+    def __nnx_not_lora__(self) -> StackState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> StackState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> StackState: ...
     def __nnx_collections__(self, name: str, /) -> None: ...
@@ -1953,6 +2453,50 @@ class StackState_not_params_batch_stats(_nnx.State[Stack]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
+class StackState_lora(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_not_lora(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_not_lora
+    proj: nnx.layer_states.LinearState_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["proj"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["merge"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["keys"]) -> nnx.layer_states.LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class StackState_params_not_lora(_nnx.State[Stack]):
+    seq: nnx.layer_states.SequentialState_params_not_lora
+    proj: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["seq"]) -> nnx.layer_states.SequentialState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["proj"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["merge"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["keys"]) -> nnx.layer_states.LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 class Sower(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs) -> None:
         ...
@@ -1983,6 +2527,12 @@ class SowerState(_nnx.State[Sower]):
     def __nnx_not_intermediates__(self) -> SowerState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> SowerState_not_params_batch_stats: ...
+    @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> SowerState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> SowerState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> SowerState: ...
     def __nnx_collections__(self, name: _t.Literal['intermediates', 'params'], /) -> None: ...
@@ -2056,6 +2606,29 @@ class SowerState_not_intermediates(_nnx.State[Sower]):
 SowerState_not_params_batch_stats = SowerState_not_params
 
 
+class SowerState_not_lora(_nnx.State[Sower]):
+    linear: nnx.layer_states.LinearState_not_lora
+    activations: _t.Any
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["activations"]) -> _t.Any: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class SowerState_params_not_lora(_nnx.State[Sower]):
+    linear: nnx.layer_states.LinearState_params_not_lora
+    __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["linear"]) -> nnx.layer_states.LinearState_params_not_lora: ...  # type: ignore
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
 @dataclasses.dataclass
 class LayerConfig:
     width: int = ...
@@ -2091,6 +2664,12 @@ class AffineState(_nnx.State[Affine]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> AffineState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> AffineState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> AffineState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
@@ -2109,4 +2688,8 @@ AffineState_not_batch_stats = AffineState
 AffineState_not_cache = AffineState
 
 AffineState_not_intermediates = AffineState
+
+AffineState_not_lora = AffineState
+
+AffineState_params_not_lora = AffineState
 

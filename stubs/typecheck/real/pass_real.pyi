@@ -54,6 +54,12 @@ class ScaledState(_nnx.State[Scaled]):
     @property
     def __nnx_not_params_batch_stats__(self) -> _NoState: ...
     @property
+    def __nnx_lora__(self) -> _NoState: ...
+    @property
+    def __nnx_not_lora__(self) -> ScaledState_not_lora: ...
+    @property
+    def __nnx_params_not_lora__(self) -> ScaledState_params_not_lora: ...
+    @property
     def __nnx_whole__(self) -> ScaledState: ...
     def __nnx_collections__(self, name: _t.Literal['params'], /) -> None: ...
     __getattr__: None  # type: ignore  # no fallback: unknown paths are errors
@@ -74,6 +80,10 @@ ScaledState_not_batch_stats = ScaledState
 ScaledState_not_cache = ScaledState
 
 ScaledState_not_intermediates = ScaledState
+
+ScaledState_not_lora = ScaledState
+
+ScaledState_params_not_lora = ScaledState
 
 lm = TransformerLM(rngs=rngs)
 lm_state = nnx.state(lm)
