@@ -57,7 +57,8 @@ def test_metric_errors_name_what_is_missing() -> None:
 
 def test_multimetric_updates_inside_jit_through_split_merge() -> None:
     metrics = nnx.MultiMetric(loss=nnx.metrics.Average("loss"), accuracy=nnx.metrics.Accuracy())
-    graphdef, state = nnx.split(metrics)
+    graphdef, whole = nnx.split(metrics)
+    state: nnx.State[nnx.MultiMetric] = whole  # the steps below return the generic State
     assert {p[-1] for p in state.paths} == {"total", "count"}
 
     @jit

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
-import optax
+import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
 
 import nnx
 from nnx import metrics

@@ -95,7 +95,8 @@ def test_jit_through_split_merge_equals_eager() -> None:
     eager_model, jit_model = MLP(nnx.Rngs(0)), MLP(nnx.Rngs(0))
     eager_opt = nnx.Optimizer(eager_model, optax.adamw(1e-2))
     jit_opt = nnx.Optimizer(jit_model, optax.adamw(1e-2))
-    graphdef, state = nnx.split(jit_opt)  # one graph: the optimizer and the model it holds
+    graphdef, whole = nnx.split(jit_opt)  # one graph: the optimizer and the model it holds
+    state: nnx.State[Any] = whole  # the step below returns the generic State
 
     @jit
     def train_step(state: nnx.State[Any]) -> tuple[jax.Array, nnx.State[Any]]:

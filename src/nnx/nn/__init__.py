@@ -52,7 +52,8 @@ from nnx.nn.layer_norm import LayerNorm
 from nnx.nn.linear import Linear
 from nnx.nn.linear_general import LinearGeneral
 from nnx.nn.metadata import WithMetadata, with_metadata, with_partitioning
-from nnx.nn.lora import LoRA, LoRALinear, LoRAParam
+from nnx.nn.lora import LoRA, LoRALinear
+from nnx.variables import LoRAParam
 from nnx.nn.multi_head_attention import MultiHeadAttention
 from nnx.nn.pooling import avg_pool, max_pool, min_pool, pool
 from nnx.nn.recurrent import RNN, GRUCell, LSTMCell, RecurrentCell

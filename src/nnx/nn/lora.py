@@ -21,7 +21,7 @@ from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import Linear
 from nnx.nn.metadata import Initializer, record_metadata
 from nnx.rngs import Rngs
-from nnx.variables import LoRAParam, Param
+from nnx.variables import LoRAParam
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
     from nnx.layer_states import LoRAState, LoRALinearState  # pyright: ignore[reportMissingModuleSource]
