@@ -5,7 +5,7 @@ share it; ``nnx.split`` turns one into a pure ``(GraphDef, State)`` pair for JAX
 and ``nnx.merge`` turns it back.
 """
 
-from nnx.compat import Context, Module, ModuleDef, Node, Partition, context
+from nnx.seed_compat import Context, Module, ModuleDef, Node, Partition, context
 from nnx.containers import Dict, List
 from nnx.fields import Field, StaticField, VariableField, batch_stat, cell, param, ref, static, variable
 from nnx.filters import All, Any, Filter, FilterBase, Not, PathContains, buffers, to_filter
