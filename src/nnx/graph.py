@@ -25,6 +25,7 @@ from nnx import epoch
 from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, Path
 from nnx.graphdef import GraphDef, Static
+from nnx.modes import check_tree
 from nnx.objects import Object, Walkable, is_array, is_node
 from nnx.refs import current_trace, trace_error
 from nnx.state import HasState, Layout, State, freeze_metadata, path_order, path_str, thaw_metadata
@@ -368,68 +369,73 @@ def _parts(
 # State class (``HasState``, see nnx.stubgen; pyright only), then for any node.
 # The first set is narrower than the second, which the overlap checks cannot see.
 @overload
-def split(node: HasState[N, S], /) -> tuple[GraphDef[N], S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def split(node: HasState[N, S], /, *, graph: bool | None = None) -> tuple[GraphDef[N], S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def split(node: HasState[N, S], f1: Filter, /) -> tuple[GraphDef[N], S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def split(node: HasState[N, S], f1: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef[N], S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def split(node: HasState[N, S], f1: Filter, f2: Filter, /) -> tuple[GraphDef[N], S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def split(node: HasState[N, S], f1: Filter, f2: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef[N], S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def split(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, /) -> tuple[GraphDef[N], S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def split(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef[N], S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def split(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[GraphDef[N], S, S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def split(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, f4: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef[N], S, S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def split(node: N, /) -> tuple[GraphDef[N], State[N]]: ...
+def split(node: N, /, *, graph: bool | None = None) -> tuple[GraphDef[N], State[N]]: ...
 @overload
-def split(node: N, f1: Filter, /) -> tuple[GraphDef[N], State[N]]: ...
+def split(node: N, f1: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef[N], State[N]]: ...
 @overload
-def split(node: N, f1: Filter, f2: Filter, /) -> tuple[GraphDef[N], State[N], State[N]]: ...
+def split(node: N, f1: Filter, f2: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef[N], State[N], State[N]]: ...
 @overload
-def split(node: N, f1: Filter, f2: Filter, f3: Filter, /) -> tuple[GraphDef[N], State[N], State[N], State[N]]: ...
+def split(node: N, f1: Filter, f2: Filter, f3: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef[N], State[N], State[N], State[N]]: ...
 @overload
-def split(node: N, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[GraphDef[N], State[N], State[N], State[N], State[N]]: ...
+def split(node: N, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef[N], State[N], State[N], State[N], State[N]]: ...
 @overload
-def split(node: object, /, *filters: Filter) -> tuple[Any, ...]: ...
-def split(node: Any, /, *filters: Filter) -> tuple[Any, ...]:
+def split(node: object, /, *filters: Filter, graph: bool | None = None) -> tuple[Any, ...]: ...
+def split(node: Any, /, *filters: Filter, graph: bool | None = None) -> tuple[Any, ...]:
     """Split a module into its GraphDef and one State per filter.
 
     Every leaf must match one of the filters (the first that matches takes it);
     end with ``...`` to collect the rest. With no filters, one State holds all.
+    ``graph=False`` (tree mode, see ``nnx.modes``) also refuses a graph that shares.
     """
+    check_tree(node, graph, "nnx.split")
     graphdef, cells, values = _read(node)
     return (graphdef, *_parts(graphdef, cells, values, filters, exhaustive=True, where="nnx.split"))
 
 
 @overload
-def state(node: HasState[N, S], /) -> S: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def state(node: HasState[N, S], /, *, graph: bool | None = None) -> S: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def state(node: HasState[N, S], f1: Filter, /) -> S: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def state(node: HasState[N, S], f1: Filter, /, *, graph: bool | None = None) -> S: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def state(node: HasState[N, S], f1: Filter, f2: Filter, /) -> tuple[S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def state(node: HasState[N, S], f1: Filter, f2: Filter, /, *, graph: bool | None = None) -> tuple[S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def state(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, /) -> tuple[S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def state(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, /, *, graph: bool | None = None) -> tuple[S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def state(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[S, S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+def state(node: HasState[N, S], f1: Filter, f2: Filter, f3: Filter, f4: Filter, /, *, graph: bool | None = None) -> tuple[S, S, S, S]: ...  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
 @overload
-def state(node: N, /) -> State[N]: ...
+def state(node: N, /, *, graph: bool | None = None) -> State[N]: ...
 @overload
-def state(node: N, f1: Filter, /) -> State[N]: ...
+def state(node: N, f1: Filter, /, *, graph: bool | None = None) -> State[N]: ...
 @overload
-def state(node: N, f1: Filter, f2: Filter, /) -> tuple[State[N], State[N]]: ...
+def state(node: N, f1: Filter, f2: Filter, /, *, graph: bool | None = None) -> tuple[State[N], State[N]]: ...
 @overload
-def state(node: N, f1: Filter, f2: Filter, f3: Filter, /) -> tuple[State[N], State[N], State[N]]: ...
+def state(node: N, f1: Filter, f2: Filter, f3: Filter, /, *, graph: bool | None = None) -> tuple[State[N], State[N], State[N]]: ...
 @overload
-def state(node: N, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /) -> tuple[State[N], State[N], State[N], State[N]]: ...
+def state(node: N, f1: Filter, f2: Filter, f3: Filter, f4: Filter, /, *, graph: bool | None = None) -> tuple[State[N], State[N], State[N], State[N]]: ...
 @overload
-def state(node: N, /, *filters: Filter) -> tuple[State[N], ...]: ...
-def state(node: Any, /, *filters: Filter) -> Any:
-    """The module's state, or one State per filter (leaves matching none are left out)."""
+def state(node: N, /, *filters: Filter, graph: bool | None = None) -> tuple[State[N], ...]: ...
+def state(node: Any, /, *filters: Filter, graph: bool | None = None) -> Any:
+    """The module's state, or one State per filter (leaves matching none are left out).
+    ``graph=False``: tree mode, as for ``split``."""
+    check_tree(node, graph, "nnx.state")
     graphdef, cells, values = _read(node)
     parts = _parts(graphdef, cells, values, filters, exhaustive=False, where="nnx.state")
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def graphdef(node: N, /) -> GraphDef[N]:
-    """The GraphDef of a module (the static half of ``split``)."""
+def graphdef(node: N, /, *, graph: bool | None = None) -> GraphDef[N]:
+    """The GraphDef of a module (the static half of ``split``). ``graph=False``: tree mode."""
+    check_tree(node, graph, "nnx.graphdef")
     return _read(node)[0]
 
 
@@ -973,15 +979,23 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
     epoch.bump()
 
 
-def clone(node: N, /) -> N:
-    """A deep copy of the module graph with new cells; sharing and cycles preserved."""
-    graphdef, state_ = split(node)
+def clone(node: N, /, *, graph: bool | None = None) -> N:
+    """A deep copy of the module graph with new cells; sharing and cycles preserved.
+    ``graph=False``: tree mode, as for ``split``."""
+    check_tree(node, graph, "nnx.clone")
+    graphdef, state_ = split(node, graph=True)
     return merge(graphdef, state_)
 
 
-def iter_graph(node: Any, /) -> Iterator[tuple[Path, Any]]:
+def iter_graph(node: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Path, Any]]:
     """Every node of the graph once, pre-order: ``(path, value)`` for the root, Objects,
-    containers, cells and arrays. Shared nodes are yielded at their first path."""
+    containers, cells and arrays. Shared nodes are yielded at their first path
+    (``graph=False``, tree mode: a shared node raises instead, when iteration starts)."""
+    check_tree(node, graph, "nnx.iter_graph")
+    return _iter_graph(node)
+
+
+def _iter_graph(node: Any) -> Iterator[tuple[Path, Any]]:
     seen: set[int] = set()
 
     def walk(path: Path, value: _GraphNode) -> Iterator[tuple[Path, Any]]:
