@@ -500,12 +500,12 @@ def _labelled_nodes(
     entries: list[tuple[int | str, Any]], static: Callable[[int | str], bool] | None
 ) -> list[tuple[Path, Any]]:
     """The graph nodes among a call's arguments, each with a path naming where it was passed
-    (``args[0]``, ``args[1]['enc']``, ``x`` for a keyword): what tree mode checks."""
+    (``args[0]``, ``args[1]['enc']``, ``kwargs['x']``): what tree mode checks."""
     found: list[tuple[Path, Any]] = []
     for key, value in entries:
         if static is not None and static(key):
             continue
-        label = f"args[{key}]" if isinstance(key, int) else key
+        label = f"args[{key}]" if isinstance(key, int) else f"kwargs[{key!r}]"
         pairs: list[tuple[Any, Any]] = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_graph_node)[0]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # jax: untyped key paths
         for where, leaf in pairs:
             if is_graph_node(leaf):
