@@ -181,8 +181,8 @@ def _shared_message(where: str, kind: type[Any], first: Path, second: Path) -> s
     return (
         f"{where}: tree mode (graph=False) allows no shared references, but the same {what} "
         f'is found at paths "{path_str(first)}" and "{path_str(second)}"{cycle}. Either pass graph=True '
-        f"(or use nnx.compat.{where.removeprefix('nnx.')}, or nnx.set_graph_mode(True)) to keep the "
-        f"sharing, or give each path its own object (nnx.clone)."
+        "(as the nnx.compat spellings do; or nnx.set_graph_mode(True)) to keep the sharing, or give "
+        "each path its own object (nnx.clone)."
     )
 
 

@@ -163,13 +163,16 @@ def _replace(parent: Any, key: Key, new: Any) -> None:
         parent[key] = new
 
 
-def with_attributes(node: N, /, *, only: Filter = ..., raise_if_not_found: bool = True, **attributes: Any) -> N:
+def with_attributes(
+    node: N, /, *, only: Filter = ..., raise_if_not_found: bool = True, graph: bool | None = None, **attributes: Any
+) -> N:
     """A copy of ``node`` whose modules have ``attributes`` set (``deterministic=True``, ...).
 
     ``node`` itself is unchanged; the copy shares its cells (an evaluation
     copy follows the original's training). ``only``
     (a filter, e.g. ``nnx.Dropout``) chooses the modules; an attribute no
     chosen module has is an error naming it unless ``raise_if_not_found=False``.
+    ``graph=False``: tree mode (``nnx.modes``), a shared module or cell raises.
     """
     chosen = to_filter(only)
     missing = set(attributes)
@@ -182,7 +185,8 @@ def with_attributes(node: N, /, *, only: Filter = ..., raise_if_not_found: bool 
                     missing.discard(name)
         return value
 
-    out = recursive_map(set_on, node)
+    check_tree(node, graph, "nnx.with_attributes")
+    out = recursive_map(set_on, node, graph=True)
     if missing and raise_if_not_found:
         raise ValueError(
             f"with_attributes: Could not find at least one instance of the following attributes: {sorted(missing)} "
