@@ -453,3 +453,16 @@ def test_compat_transforms_keep_sharing_under_tree_mode() -> None:
     assert grads.kernel.shape == (2, 2)
     with pytest.raises(ValueError, match="found at paths"):
         nnx.compat.jit(lambda a, b: a, graph=False)(layer, layer)  # an explicit keyword still wins
+
+
+def test_remat_is_also_a_decorator_factory_taking_the_mode() -> None:
+    @nnx.remat(graph=False, policy=None)
+    def forward(m: nnx.Linear, x: jax.Array) -> jax.Array:
+        return jnp.sum(jnp.tanh(m(x)))
+
+    layer, x = linear(), jnp.arange(2.0)
+    grads = nnx.grad(forward)(layer, x)
+    expected = nnx.grad(lambda m, x: jnp.sum(jnp.tanh(m(x))))(layer, x)
+    np.testing.assert_allclose(grads.kernel, expected.kernel, rtol=1e-6)
+    with pytest.raises(ValueError, match="nnx.remat: tree mode"):
+        nnx.remat(graph=False)(lambda a, b: a(x))(layer, layer)
