@@ -25,7 +25,7 @@ from nnx import epoch
 from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, Path
 from nnx.graphdef import GraphDef, Static
-from nnx.modes import check_tree
+from nnx.modes import SWITCHED, check_tree
 from nnx.objects import Object, Walkable, is_array, is_node
 from nnx.refs import current_trace, trace_error
 from nnx.state import HasState, Layout, State, freeze_metadata, path_order, path_str, thaw_metadata
@@ -397,7 +397,8 @@ def split(node: Any, /, *filters: Filter, graph: bool | None = None) -> tuple[An
     end with ``...`` to collect the rest. With no filters, one State holds all.
     ``graph=False`` (tree mode, see ``nnx.modes``) also refuses a graph that shares.
     """
-    check_tree(node, graph, "nnx.split")
+    if graph is not None or SWITCHED[0]:  # graph mode by default: not even a call
+        check_tree(node, graph, "nnx.split")
     graphdef, cells, values = _read(node)
     return (graphdef, *_parts(graphdef, cells, values, filters, exhaustive=True, where="nnx.split"))
 
@@ -427,7 +428,8 @@ def state(node: N, /, *filters: Filter, graph: bool | None = None) -> tuple[Stat
 def state(node: Any, /, *filters: Filter, graph: bool | None = None) -> Any:
     """The module's state, or one State per filter (leaves matching none are left out).
     ``graph=False``: tree mode, as for ``split``."""
-    check_tree(node, graph, "nnx.state")
+    if graph is not None or SWITCHED[0]:  # graph mode by default: not even a call
+        check_tree(node, graph, "nnx.state")
     graphdef, cells, values = _read(node)
     parts = _parts(graphdef, cells, values, filters, exhaustive=False, where="nnx.state")
     return parts[0] if len(parts) == 1 else tuple(parts)
@@ -435,7 +437,8 @@ def state(node: Any, /, *filters: Filter, graph: bool | None = None) -> Any:
 
 def graphdef(node: N, /, *, graph: bool | None = None) -> GraphDef[N]:
     """The GraphDef of a module (the static half of ``split``). ``graph=False``: tree mode."""
-    check_tree(node, graph, "nnx.graphdef")
+    if graph is not None or SWITCHED[0]:  # graph mode by default: not even a call
+        check_tree(node, graph, "nnx.graphdef")
     return _read(node)[0]
 
 

@@ -49,6 +49,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _GRAPH_MODE: contextvars.ContextVar[bool] = contextvars.ContextVar("nnx_graph_mode", default=True)
 _GRAPH_UPDATES: contextvars.ContextVar[bool] = contextvars.ContextVar("nnx_graph_updates", default=True)
 
+#: Whether tree mode was ever switched on in this process. Until it is, a call without
+#: ``graph=`` is in graph mode and the hot graph functions skip even the check's call:
+#: ``if graph is not None or SWITCHED[0]: check_tree(...)``.
+SWITCHED = [False]
+
 #: What has an identity in the graph (and so can be shared); tuples and arrays are values.
 _SHAREABLE = (Variable, Object, List, Dict)
 
@@ -67,6 +72,8 @@ class _Switch:
 
     def __init__(self, value: bool, /) -> None:
         self._value = _check_bool(value, f"nnx.{self._name}")
+        if not value and self._var is _GRAPH_MODE:
+            SWITCHED[0] = True
         self._token: contextvars.Token[bool] | None = self._var.set(value)
 
     @classmethod
