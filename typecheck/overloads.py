@@ -28,6 +28,7 @@ REST_AFTER_PARAMS_BATCH_STATS, WHOLE, COLLECTIONS, PARAMS_NOT_LORA = 8, 9, 10, 1
 EMPTY = "nnx: this filter matches no state of the model; check the filter (or the model)"
 UNKNOWN = "nnx: no leaf of the model is in this collection; check its spelling ('params', 'batch_stats', ... or a kind's collection=)"
 IGNORE = ""
+GRAPH_SWITCH = ("split", "state")  # the operations that take ``graph=``
 
 
 def parts(**slots: str) -> str:
@@ -118,6 +119,8 @@ def block(op: str) -> str:
         lines += one(op, *kind)
     lines += collections(op)
     lines += two(op)
+    if op in GRAPH_SWITCH:  # Flax's graph/tree switch, accepted as the other overloads do
+        lines = [line.replace(", /) ->", ", /, *, graph: bool | None = None) ->") for line in lines]
     lines.append(END.format(op=op))
     return "\n".join(lines) + "\n"
 

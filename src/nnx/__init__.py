@@ -5,7 +5,7 @@ share it; ``nnx.split`` turns one into a pure ``(GraphDef, State)`` pair for JAX
 and ``nnx.merge`` turns it back.
 """
 
-from nnx.compat import Context, Module, ModuleDef, Node, Partition, context
+from nnx.seed_compat import Context, Module, ModuleDef, Node, Partition, context
 from nnx.containers import Dict, List
 from nnx.fields import Field, StaticField, VariableField, batch_stat, cell, param, ref, static, variable
 from nnx.filters import All, Any, Filter, FilterBase, Not, PathContains, buffers, to_filter
@@ -90,3 +90,9 @@ __all__ += [
     "data", "find_duplicates", "iter_modules", "recursive_map", "replace_by_pure_dict", "to_flat_state",
     "to_pure_dict", "with_attributes",
 ]
+
+# Flax 0.12's graph/tree switches (issue 12): tree mode refuses shared references; nnx.compat fixes graph mode
+from nnx import compat, modes
+from nnx.modes import set_graph_mode, set_graph_updates
+
+__all__ += ["compat", "modes", "set_graph_mode", "set_graph_updates"]

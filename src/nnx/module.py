@@ -6,7 +6,7 @@ submodule or a cell between several parents, build cycles, replace a layer by
 another (model surgery). Nothing here forbids what Python allows; the graph
 layer is what turns such an object into a ``(GraphDef, State)`` pair.
 
-``nnx.Module`` (in ``nnx.compat``) adds the seeds' older idioms on top of
+``nnx.Module`` (in ``nnx.seed_compat``) adds the seeds' older idioms on top of
 this class; use ``nnx.Module`` as the base of your own modules.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, TYPE_CHECKING
 
-from nnx.compat import Module
+from nnx.seed_compat import Module
 from nnx.containers import List
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)

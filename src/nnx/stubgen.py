@@ -44,7 +44,7 @@ _DECLARATORS = {"param", "batch_stat", "variable", "ref"}
 _ARRAY_NAMES = {"Array", "ndarray", "ArrayLike"}
 _ARRAY_MODULES = {"jnp", "jax", "np", "numpy", "lax"}
 #: nnx's own base classes: a class deriving from one of these is a Module / a Variable kind.
-_CORE_MODULES = {"nnx.module.ModuleBase", "nnx.compat.Module"}
+_CORE_MODULES = {"nnx.module.ModuleBase", "nnx.seed_compat.Module"}
 _CORE_KINDS = {"nnx.variables.Variable"}
 _CONTAINERS = {"List", "Dict", "list", "dict", "tuple", "Sequence", "Mapping"}
 _STATIC_CALLS = {"int", "float", "str", "bool", "len", "range", "dict.fromkeys", "frozenset", "set"}

@@ -17,6 +17,7 @@ import numpy as np
 from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, to_filter
 from nnx.graph import clone, iter_graph
+from nnx.modes import check_tree
 from nnx.module import ModuleBase
 from nnx.objects import Object
 from nnx.state import path_order
@@ -31,9 +32,11 @@ def _post_order(path: Path) -> tuple[tuple[int, Any], ...]:
     return (*((0, part) for part in path_order(path)), (1, ()))
 
 
-def iter_modules(module: ModuleBase, /) -> Iterator[tuple[Path, ModuleBase]]:
-    """Every module reachable from ``module`` once, with its path: submodules first, ``module`` last (path ``()``)."""
-    found = [(path, node) for path, node in iter_graph(module) if isinstance(node, ModuleBase)]
+def iter_modules(module: ModuleBase, /, *, graph: bool | None = None) -> Iterator[tuple[Path, ModuleBase]]:
+    """Every module reachable from ``module`` once, with its path: submodules first, ``module`` last (path ``()``).
+    ``graph=False``: tree mode (``nnx.modes``), a shared module or cell raises."""
+    check_tree(module, graph, "nnx.iter_modules")
+    found = [(path, node) for path, node in iter_graph(module, graph=True) if isinstance(node, ModuleBase)]
     yield from sorted(found, key=lambda item: _post_order(item[0]))
 
 
@@ -81,7 +84,7 @@ def find_duplicates(node: Any, /, *, only: Filter = ...) -> list[list[Path]]:
     """
     keep = to_filter(only)
     found: list[list[Path]] = []
-    nodes = {id(value): value for _, value in iter_graph(node)}
+    nodes = {id(value): value for _, value in iter_graph(node, graph=True)}
     for object_id, paths in _all_paths(node).items():
         value = nodes.get(object_id)
         if len(paths) > 1 and value is not None and keep(min(paths, key=path_order), value):
@@ -89,7 +92,7 @@ def find_duplicates(node: Any, /, *, only: Filter = ...) -> list[list[Path]]:
     return sorted(found, key=lambda ps: path_order(ps[0]))
 
 
-def recursive_map(f: Callable[[Path, Any], Any], node: N, /) -> N:
+def recursive_map(f: Callable[[Path, Any], Any], node: N, /, *, graph: bool | None = None) -> N:
     """A copy of ``node`` with every node ``x`` at path ``p`` replaced by ``f(p, x)``, children first.
 
     The modules and containers are copied first, so the original's
@@ -97,8 +100,10 @@ def recursive_map(f: Callable[[Path, Any], Any], node: N, /) -> N:
     are not copied (as in Flax): the copy reads and writes the original's
     parameters. What ``f`` returns is put in its parent's place. A node
     shared between paths is mapped once, at its first path, and stays
-    shared. ``f`` must return the node itself to keep it.
+    shared. ``f`` must return the node itself to keep it. ``graph=False``: tree
+    mode (``nnx.modes``), a shared node raises instead.
     """
+    check_tree(node, graph, "nnx.recursive_map")
     root = _copy_sharing_cells(node)
     results: dict[int, Any] = {}
 
@@ -124,10 +129,10 @@ def recursive_map(f: Callable[[Path, Any], Any], node: N, /) -> N:
 
 def _copy_sharing_cells(node: N) -> N:
     """``nnx.clone(node)`` with every cell of the copy replaced by the original's cell, at all its paths."""
-    copy = clone(node)
+    copy = clone(node, graph=True)
     original_paths = _all_paths(node)
     copies = _nodes_by_path(copy)
-    for _, value in iter_graph(node):
+    for _, value in iter_graph(node, graph=True):
         ident = id(value)
         if not isinstance(value, Variable):
             continue
@@ -140,7 +145,7 @@ def _copy_sharing_cells(node: N) -> N:
 
 def _nodes_by_path(node: Any) -> dict[Path, Any]:
     """Every object and container of ``node`` at each path it is reached by."""
-    values = {id(value): value for _, value in iter_graph(node)}
+    values = {id(value): value for _, value in iter_graph(node, graph=True)}
     return {path: values[ident] for ident, paths in _all_paths(node).items() for path in paths if ident in values}
 
 
@@ -158,13 +163,16 @@ def _replace(parent: Any, key: Key, new: Any) -> None:
         parent[key] = new
 
 
-def with_attributes(node: N, /, *, only: Filter = ..., raise_if_not_found: bool = True, **attributes: Any) -> N:
+def with_attributes(
+    node: N, /, *, only: Filter = ..., raise_if_not_found: bool = True, graph: bool | None = None, **attributes: Any
+) -> N:
     """A copy of ``node`` whose modules have ``attributes`` set (``deterministic=True``, ...).
 
     ``node`` itself is unchanged; the copy shares its cells (an evaluation
     copy follows the original's training). ``only``
     (a filter, e.g. ``nnx.Dropout``) chooses the modules; an attribute no
     chosen module has is an error naming it unless ``raise_if_not_found=False``.
+    ``graph=False``: tree mode (``nnx.modes``), a shared module or cell raises.
     """
     chosen = to_filter(only)
     missing = set(attributes)
@@ -177,7 +185,8 @@ def with_attributes(node: N, /, *, only: Filter = ..., raise_if_not_found: bool 
                     missing.discard(name)
         return value
 
-    out = recursive_map(set_on, node)
+    check_tree(node, graph, "nnx.with_attributes")
+    out = recursive_map(set_on, node, graph=True)
     if missing and raise_if_not_found:
         raise ValueError(
             f"with_attributes: Could not find at least one instance of the following attributes: {sorted(missing)} "

@@ -35,6 +35,10 @@ from nnx_mypy.record import is_subclass
 _CODES = {"filter": errors.NOT_A_FILTER, "collection": errors.COLLECTION}
 
 
+#: Keyword parameters of the filter functions that are not filters (``nnx.split(m, graph=False)``).
+_NOT_FILTERS = frozenset({"graph"})
+
+
 class Checks:
     """The check-time hooks; ``lookup`` finds classes, ``collections`` the declared kinds."""
 
@@ -145,7 +149,8 @@ class Checks:
         with a bad one, listing the valid spellings, instead of a generic arg-type error."""
         sig = ctx.default_signature
         obj = ctx.api.named_generic_type("builtins.object", [])
-        types = [t if i == 0 else obj for i, t in enumerate(sig.arg_types)]  # 0: the node
+        # 0: the node; ``graph=`` (tree mode, a bool) is no filter and keeps its type
+        types = [t if i == 0 or n in _NOT_FILTERS else obj for i, (n, t) in enumerate(zip(sig.arg_names, sig.arg_types))]
         return sig.copy_modified(arg_types=types)  # pyright: ignore[reportUnknownMemberType]  # mypy's _dummy defaults
 
     def relax_all(self, ctx: FunctionSigContext) -> CallableType:
@@ -158,8 +163,9 @@ class Checks:
         """``nnx.split`` / ``nnx.state`` / ``nnx.pop``: check the filters, type each State by the kinds it holds."""
 
         def hook(ctx: FunctionContext) -> Type:
-            exprs = [e for group in ctx.args for e in group]
-            kinds = [k for group in ctx.arg_kinds for k in group]
+            formals = [i for i, name in enumerate(ctx.callee_arg_names) if name not in _NOT_FILTERS]
+            exprs = [e for i in formals for e in ctx.args[i]]
+            kinds = [k for i in formals for k in ctx.arg_kinds[i]]
             node_types = ctx.arg_types[0] if ctx.arg_types else []
             if not exprs or not node_types or any(k in (ARG_STAR, ARG_STAR2) for k in kinds):
                 return ctx.default_return_type  # ``*filters``: how many, and which, is not known

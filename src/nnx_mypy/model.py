@@ -103,8 +103,8 @@ def fields_of(info: TypeInfo, lookup: Lookup) -> dict[str, Field]:
     return out
 
 
-_CORE_MODULES = {"nnx.objects", "nnx.module", "nnx.compat"}
-_CORE_MODULE_CLASSES = {names.MODULE_BASE, "nnx.compat.Module", names.OBJECT}
+_CORE_MODULES = {"nnx.objects", "nnx.module", "nnx.seed_compat"}
+_CORE_MODULE_CLASSES = {names.MODULE_BASE, "nnx.seed_compat.Module", names.OBJECT}
 
 
 def _classify(name: str, var: Var, declared: dict[str, object] | None, lookup: Lookup) -> Field:

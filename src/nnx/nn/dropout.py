@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
+from nnx.seed_compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
 from nnx.rngs import Rngs
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Context, Module, layer_rngs
+from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.metadata import Initializer, record_metadata

@@ -15,7 +15,7 @@ from typing import Any, Callable, TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Context, Module, layer_rngs
+from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import Linear

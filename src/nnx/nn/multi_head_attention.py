@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
+from nnx.seed_compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
 from nnx.nn.attention import combine_masks, dot_product_attention
 from nnx.nn.dtypes import Dtype
 from nnx.nn.layer_norm import LayerNorm

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Module
+from nnx.seed_compat import Module
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.variables import Param
 

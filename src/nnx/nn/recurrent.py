@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Context, Module, layer_rngs
+from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.filters import Not
 from nnx.graph import merge, split, state, update
 from nnx.nn import initializers

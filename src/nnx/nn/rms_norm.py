@@ -7,7 +7,7 @@ from typing import Any, Hashable, TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Context, Module, layer_rngs
+from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer, record_metadata

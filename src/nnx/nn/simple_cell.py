@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable
 import jax
 import jax.numpy as jnp
 
-from nnx.compat import Context, Module, layer_rngs
+from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.nn import initializers
 from nnx.nn.carry_init import initial_state
 from nnx.nn.dtypes import Dtype

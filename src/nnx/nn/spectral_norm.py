@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.compat import Context, Module, layer_rngs
+from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.containers import Dict
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype

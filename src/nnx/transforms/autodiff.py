@@ -18,6 +18,7 @@ from typing_extensions import ParamSpec
 
 from nnx.filters import Filter, describe, to_filter
 from nnx.graph import _Slot, _walk_cached
+from nnx.modes import tree_for
 from nnx.state import Layout, State, path_str
 import nnx.jaxapi as jx
 from nnx.transforms.lift import DYN, NODE, Frame, FrameDef
@@ -138,10 +139,11 @@ def _run(
     has_aux: bool,
     where: str,
     jax_kwargs: dict[str, Any],
+    tree: str | None = None,
 ) -> tuple[Any, Any, Any]:
     """``(value, aux, grads)`` of ``fun`` at ``args``, with the state changes landed."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    frame, dyn = Frame.of(args, kwargs)
+    frame, dyn = Frame.of(args, kwargs, tree=tree)
     targets = _targets(frame, args, nums, wrt, where)
     values = frame.values()
     diff = [dyn[t.argnum] if t.is_array else [values[i] for i in t.indices] for t in targets]
@@ -168,18 +170,22 @@ def grad(
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **jax_kwargs: Any,
 ) -> Callable[P, Any]:
     """The gradient of ``fun`` with respect to argument ``argnums``.
 
     For a module argument the gradient is a ``State`` of the leaves matching
     ``wrt``; for an array it is an array. With ``has_aux=True`` ``fun`` returns
-    ``(value, aux)`` and the result is ``(grads, aux)``.
+    ``(value, aux)`` and the result is ``(grads, aux)``. ``graph=False``: tree mode
+    (``nnx.modes``); ``graph_updates`` is accepted, every update comes back.
     """
+    tree = tree_for("nnx.grad", graph, graph_updates)
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        _, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.grad", jax_kwargs)
+        _, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.grad", jax_kwargs, tree)
         return (grads, aux) if has_aux else grads
 
     return wrapper
@@ -191,15 +197,18 @@ def value_and_grad(
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **jax_kwargs: Any,
 ) -> Callable[P, tuple[R, Any]]:
     """``fun``'s value and its gradient (see ``nnx.grad``): ``(value, grads)``, or
     ``((value, aux), grads)`` with ``has_aux=True`` -- in both cases the first item is
-    what ``fun`` returns, so the checker knows its type."""
+    what ``fun`` returns, so the checker knows its type. ``graph``, ``graph_updates``: as for ``nnx.grad``."""
+    tree = tree_for("nnx.value_and_grad", graph, graph_updates)
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> tuple[R, Any]:
-        value, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.value_and_grad", jax_kwargs)
+        value, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.value_and_grad", jax_kwargs, tree)
         result = cast(R, (value, aux) if has_aux else value)  # what fun returned, rebuilt
         return result, grads
 

@@ -25,6 +25,7 @@ from typing_extensions import Concatenate, ParamSpec, Self
 
 import nnx.jaxapi as jx
 from nnx.jaxapi import tree_unflatten
+from nnx.modes import tree_for
 from nnx.state import State
 from nnx.variables import Variable
 from nnx.transforms.axes import broadcast_prefix
@@ -73,9 +74,12 @@ class JitWrapped(Generic[P, R]):
         donate_argnames: ArgNames = (),
         in_shardings: Any = _UNSET,
         out_shardings: Any = _UNSET,
+        graph: bool | None = None,
+        graph_updates: bool | None = None,
         **jit_kwargs: Any,
     ) -> None:
         self._fun = fun
+        self._tree = tree_for("nnx.jit", graph, graph_updates)
         # As in jax.jit, a static (donated) argument is one however it is passed:
         # by position or by name; None means none, as in jax.jit.
         self._static_argnums, self._static_argnames = _both_ways(fun, _nums(static_argnums), _names(static_argnames))
@@ -112,7 +116,7 @@ class JitWrapped(Generic[P, R]):
         return self._call(args, kwargs)
 
     def _frame(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Frame, list[Any], Any]:
-        frame, dyn = Frame.of(args, kwargs, self._is_static, self._previous)
+        frame, dyn = Frame.of(args, kwargs, self._is_static, self._previous, self._tree)
         self._previous = frame
         framedef = frame.framedef
         jitted = self._compiled.get(framedef)
@@ -199,6 +203,8 @@ def jit(
     *,
     static_argnums: ArgNums = (),
     static_argnames: ArgNames = (),
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **jit_kwargs: Any,
 ) -> JitWrapped[P, R]: ...
 @overload
@@ -207,6 +213,8 @@ def jit(
     *,
     static_argnums: ArgNums = (),
     static_argnames: ArgNames = (),
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **jit_kwargs: Any,
 ) -> Callable[[Callable[P, R]], JitWrapped[P, R]]: ...
 def jit(
@@ -214,6 +222,8 @@ def jit(
     *,
     static_argnums: ArgNums = (),
     static_argnames: ArgNames = (),
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **jit_kwargs: Any,
 ) -> JitWrapped[P, R] | Callable[[Callable[P, R]], JitWrapped[P, R]]:
     """Compile ``fun`` with XLA; modules in its arguments are updated in place.
@@ -228,9 +238,15 @@ def jit(
     sharding for all of its state or a State of shardings
     (``nnx.get_named_sharding(state, mesh, rules)``). Decorating a method works,
     and so does ``nnx.jit(model.method)``: the bound module is an argument.
+    ``graph=False`` runs in tree mode (the arguments may share no Variable or
+    module; see ``nnx.modes``); ``graph_updates`` is accepted, and either way
+    every update comes back.
     """
     if fun is None:
-        return lambda f: jit(f, static_argnums=static_argnums, static_argnames=static_argnames, **jit_kwargs)
+        return lambda f: jit(
+            f, static_argnums=static_argnums, static_argnames=static_argnames, graph=graph,
+            graph_updates=graph_updates, **jit_kwargs,
+        )  # fmt: skip
     if inspect.ismethod(fun) and is_graph_node(fun.__self__):
         bound_to = fun.__self__
         if "donate_argnums" in jit_kwargs:
@@ -238,10 +254,14 @@ def jit(
         if isinstance(jit_kwargs.get("in_shardings"), (tuple, list)):  # the bound module's entry
             jit_kwargs = {**jit_kwargs, "in_shardings": (None, *jit_kwargs["in_shardings"])}
         wrapped: JitWrapped[Any, R] = JitWrapped(
-            fun.__func__, static_argnums=_shift(static_argnums), static_argnames=static_argnames, **jit_kwargs
-        )
+            fun.__func__, static_argnums=_shift(static_argnums), static_argnames=static_argnames, graph=graph,
+            graph_updates=graph_updates, **jit_kwargs,
+        )  # fmt: skip
         return cast("JitWrapped[P, R]", _BoundJit(wrapped, bound_to))  # calls and lowers like one
-    return JitWrapped(fun, static_argnums=static_argnums, static_argnames=static_argnames, **jit_kwargs)
+    return JitWrapped(
+        fun, static_argnums=static_argnums, static_argnames=static_argnames, graph=graph,
+        graph_updates=graph_updates, **jit_kwargs,
+    )  # fmt: skip
 
 
 def _nums(argnums: ArgNums) -> frozenset[int]:

@@ -35,7 +35,9 @@ import numpy as np
 from nnx import epoch
 from nnx.containers import Dict, List
 from nnx.graph import build_node, walk_nodes
+from nnx.filters import Path
 from nnx.graphdef import GraphDef
+from nnx.modes import ensure_tree
 from nnx.objects import Object
 from nnx.refs import current_trace
 from nnx.state import State, path_str
@@ -402,11 +404,14 @@ class Frame:
         kwargs: dict[str, Any],
         static: Callable[[int | str], bool] | None = None,
         previous: Frame | None = None,
+        tree: str | None = None,
     ) -> tuple[Frame, list[Any]]:
         """Find and walk the graph nodes in ``(args, kwargs)``: the frame and the dyn parts.
 
         ``previous``: a frame whose walk is reused if it covered the same root objects
-        and no structure changed since (the epoch has not moved).
+        and no structure changed since (the epoch has not moved). ``tree``: the
+        transform's name when it runs in tree mode (``nnx.modes``), whose arguments
+        may then share nothing.
         """
         patterns: list[Any] = []
         owners: list[int] = []
@@ -415,6 +420,8 @@ class Frame:
         statics: list[Any] = []
         kwnames = tuple(sorted(kwargs))
         entries: list[tuple[int | str, Any]] = [*enumerate(args), *((k, kwargs[k]) for k in kwnames)]
+        if tree is not None:
+            ensure_tree(_labelled_nodes(entries, static), tree)
         for key, value in entries:
             if static is not None and static(key):
                 patterns.append(STATIC)
@@ -487,6 +494,23 @@ class Frame:
         # In walk order, so that an output reaching an earlier one finds it built.
         nodes = [build_node(sub, made[j].leaves, built, None)[0] for j, sub in enumerate(outs_node[1])]
         return _put_nodes(leaves, treedef, nodes)
+
+
+def _labelled_nodes(
+    entries: list[tuple[int | str, Any]], static: Callable[[int | str], bool] | None
+) -> list[tuple[Path, Any]]:
+    """The graph nodes among a call's arguments, each with a path naming where it was passed
+    (``args[0]``, ``args[1]['enc']``, ``kwargs['x']``): what tree mode checks."""
+    found: list[tuple[Path, Any]] = []
+    for key, value in entries:
+        if static is not None and static(key):
+            continue
+        label = f"args[{key}]" if isinstance(key, int) else f"kwargs[{key!r}]"
+        pairs: list[tuple[Any, Any]] = jax.tree_util.tree_flatten_with_path(value, is_leaf=is_graph_node)[0]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # jax: untyped key paths
+        for where, leaf in pairs:
+            if is_graph_node(leaf):
+                found.append(((label + jax.tree_util.keystr(where),), leaf))  # pyright: ignore[reportUnknownMemberType]
+    return found
 
 
 def _with_kept(new: list[Any], kept: tuple[tuple[int, int], ...], old: list[Any]) -> list[Any]:

@@ -34,6 +34,7 @@ from typing import Any, Callable, TypeVar, overload
 import jax.numpy as jnp
 from typing_extensions import ParamSpec
 
+from nnx.modes import tree_for
 from nnx.transforms.axes import (
     Axis,
     Carry,
@@ -186,6 +187,8 @@ def scan(
     unroll: int | bool = 1,
     in_axes: Any = (Carry, 0),
     out_axes: Any = (Carry, 0),
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Callable[P, R]: ...
 @overload
 def scan(
@@ -196,6 +199,8 @@ def scan(
     unroll: int | bool = 1,
     in_axes: Any = (Carry, 0),
     out_axes: Any = (Carry, 0),
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def scan(
     fun: Callable[P, R] | None = None,
@@ -205,16 +210,23 @@ def scan(
     unroll: int | bool = 1,
     in_axes: Any = (Carry, 0),
     out_axes: Any = (Carry, 0),
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
-    """Loop ``fun`` over the scanned axes of its arguments, threading the carry."""
+    """Loop ``fun`` over the scanned axes of its arguments, threading the carry.
+    ``graph=False``: tree mode (``nnx.modes``); ``graph_updates`` is accepted."""
     if fun is None:
-        return lambda f: scan(f, length=length, reverse=reverse, unroll=unroll, in_axes=in_axes, out_axes=out_axes)
+        return lambda f: scan(
+            f, length=length, reverse=reverse, unroll=unroll, in_axes=in_axes, out_axes=out_axes, graph=graph,
+            graph_updates=graph_updates,
+        )  # fmt: skip
+    tree = tree_for(_WHERE, graph, graph_updates)
     body_fun = fun
     compiled: dict[Any, Callable[..., Any]] = {}
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        frame, dyn = Frame.of(args, kwargs)
+        frame, dyn = Frame.of(args, kwargs, tree=tree)
         specs = arg_specs(in_axes, len(args), len(kwargs), _WHERE)
         root_specs, dspec = split_specs(frame, specs, _WHERE)
         axes, _ = cell_axes(frame, root_specs, _WHERE)

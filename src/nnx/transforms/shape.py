@@ -19,6 +19,7 @@ from nnx.graph import merge, split
 from nnx.state import State
 import nnx.jaxapi as jx
 from nnx.jaxapi import tree_flatten, tree_unflatten
+from nnx.modes import tree_for
 from nnx.transforms.lift import Frame, is_graph_node
 
 P = ParamSpec("P")
@@ -44,8 +45,13 @@ jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType] 
 
 def eval_shape(fun: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """``fun(*args, **kwargs)`` traced abstractly: modules in the result hold
-    ``jax.ShapeDtypeStruct`` values; the arguments' modules are left unchanged."""
-    frame, dyn = Frame.of(args, kwargs)
+    ``jax.ShapeDtypeStruct`` values; the arguments' modules are left unchanged.
+    As in Flax, ``graph=`` and ``graph_updates=`` are this function's own keywords
+    (not passed to ``fun``): ``graph=False`` is tree mode (``nnx.modes``), whose
+    arguments may share nothing."""
+    graph: Any = kwargs.pop("graph", None)
+    graph_updates: Any = kwargs.pop("graph_updates", None)
+    frame, dyn = Frame.of(args, kwargs, tree=tree_for("nnx.eval_shape", graph, graph_updates))
     framedef = frame.framedef
 
     def pure(values: list[Any], dyn: list[Any]) -> Any:
@@ -55,7 +61,7 @@ def eval_shape(fun: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         positions = tuple(i for i, leaf in enumerate(leaves) if is_graph_node(leaf))
         nodes = tuple(leaves[i] for i in positions)
         rest = [None if is_graph_node(leaf) else leaf for leaf in leaves]
-        graphdef, state = split(nodes) if nodes else (None, None)
+        graphdef, state = split(nodes, graph=True) if nodes else (None, None)
         host = {} if state is None else _host_specs(state)
         return _Structure(treedef, positions, graphdef, host), state, rest
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
+from nnx.modes import tree_for
 from nnx.transforms.axes import Fork, arg_specs, cell_axes, forked_streams, infer_size, split_specs
 import nnx.jaxapi as jx
 from nnx.transforms.lift import Frame
@@ -39,6 +40,8 @@ def vmap(
     out_axes: Any = 0,
     axis_size: int | None = None,
     axis_name: Any = None,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **vmap_kwargs: Any,
 ) -> Callable[P, R]: ...
 @overload
@@ -49,6 +52,8 @@ def vmap(
     out_axes: Any = 0,
     axis_size: int | None = None,
     axis_name: Any = None,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **vmap_kwargs: Any,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def vmap(
@@ -58,6 +63,8 @@ def vmap(
     out_axes: Any = 0,
     axis_size: int | None = None,
     axis_name: Any = None,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **vmap_kwargs: Any,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Vectorise ``fun`` like ``jax.vmap``; module state is mapped per ``in_axes``.
@@ -65,16 +72,20 @@ def vmap(
     ``in_axes`` is one spec for all arguments or one per positional argument;
     a module argument's spec is an int, ``None`` or ``nnx.StateAxes``. ``out_axes``
     applies to the output (a returned module takes an int or ``None``).
+    ``graph=False``: tree mode (``nnx.modes``); ``graph_updates`` is accepted,
+    every update comes back.
     """
     if fun is None:
         return lambda f: vmap(
-            f, in_axes=in_axes, out_axes=out_axes, axis_size=axis_size, axis_name=axis_name, **vmap_kwargs
-        )
+            f, in_axes=in_axes, out_axes=out_axes, axis_size=axis_size, axis_name=axis_name, graph=graph,
+            graph_updates=graph_updates, **vmap_kwargs,
+        )  # fmt: skip
     where = "nnx.vmap"
+    tree = tree_for(where, graph, graph_updates)
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        frame, dyn = Frame.of(args, kwargs)
+        frame, dyn = Frame.of(args, kwargs, tree=tree)
         specs = arg_specs(in_axes, len(args), len(kwargs), where)
         root_specs, dspec = split_specs(frame, specs, where)
         axes, explicit = cell_axes(frame, root_specs, where)
