@@ -90,3 +90,9 @@ __all__ += [
     "data", "find_duplicates", "iter_modules", "recursive_map", "replace_by_pure_dict", "to_flat_state",
     "to_pure_dict", "with_attributes",
 ]
+
+# Flax 0.12's RNG API (issue 12, item 4)
+from nnx.rng_draws import KeylessInitializer
+from nnx.rng_graph import SplitBackups, fork_rngs, reseed, restore_rngs, split_rngs, with_rngs
+
+__all__ += ["KeylessInitializer", "SplitBackups", "fork_rngs", "reseed", "restore_rngs", "split_rngs", "with_rngs"]
