@@ -96,3 +96,6 @@ from nnx.rng_draws import KeylessInitializer
 from nnx.rng_graph import SplitBackups, fork_rngs, reseed, restore_rngs, split_rngs, with_rngs
 
 __all__ += ["KeylessInitializer", "SplitBackups", "fork_rngs", "reseed", "restore_rngs", "split_rngs", "with_rngs"]
+from nnx.prefix import prefix
+
+__all__ += ["prefix"]
