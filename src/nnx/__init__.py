@@ -99,3 +99,6 @@ __all__ += ["KeylessInitializer", "SplitBackups", "fork_rngs", "reseed", "restor
 from nnx.prefix import prefix
 
 __all__ += ["prefix"]
+from nnx.transforms.jit_partial import JitPartial, jit_partial
+
+__all__ += ["JitPartial", "jit_partial"]

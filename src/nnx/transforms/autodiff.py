@@ -12,7 +12,7 @@ new attributes -- lands on the caller's objects, as with ``nnx.jit``.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence, TypeVar, cast
+from typing import Any, Callable, Sequence, TypeVar, cast, overload
 
 from typing_extensions import ParamSpec
 
@@ -162,6 +162,7 @@ def _gradient(target: _Target, grads: Any) -> Any:
     return State._make(target.layout, list(grads))
 
 
+@overload
 def grad(
     fun: Callable[P, Any],
     argnums: int | Sequence[int] = 0,
@@ -169,22 +170,44 @@ def grad(
     has_aux: bool = False,
     wrt: Filter = Param,
     **jax_kwargs: Any,
-) -> Callable[P, Any]:
+) -> Callable[P, Any]: ...
+@overload
+def grad(
+    fun: None = None,
+    argnums: int | Sequence[int] = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    **jax_kwargs: Any,
+) -> Callable[[Callable[P, Any]], Callable[P, Any]]: ...
+def grad(
+    fun: Callable[P, Any] | None = None,
+    argnums: int | Sequence[int] = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    **jax_kwargs: Any,
+) -> Callable[P, Any] | Callable[[Callable[P, Any]], Callable[P, Any]]:
     """The gradient of ``fun`` with respect to argument ``argnums``.
 
     For a module argument the gradient is a ``State`` of the leaves matching
     ``wrt``; for an array it is an array. With ``has_aux=True`` ``fun`` returns
-    ``(value, aux)`` and the result is ``(grads, aux)``.
+    ``(value, aux)`` and the result is ``(grads, aux)``. Without ``fun``, a
+    decorator: ``@nnx.grad(argnums=1)``.
     """
+    if fun is None:
+        return lambda f: grad(f, argnums, has_aux=has_aux, wrt=wrt, **jax_kwargs)
+    differentiated = fun
 
-    @functools.wraps(fun)
+    @functools.wraps(differentiated)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        _, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.grad", jax_kwargs)
+        _, aux, grads = _run(differentiated, args, kwargs, argnums, wrt, has_aux, "nnx.grad", jax_kwargs)
         return (grads, aux) if has_aux else grads
 
     return wrapper
 
 
+@overload
 def value_and_grad(
     fun: Callable[P, R],
     argnums: int | Sequence[int] = 0,
@@ -192,14 +215,34 @@ def value_and_grad(
     has_aux: bool = False,
     wrt: Filter = Param,
     **jax_kwargs: Any,
-) -> Callable[P, tuple[R, Any]]:
+) -> Callable[P, tuple[R, Any]]: ...
+@overload
+def value_and_grad(
+    fun: None = None,
+    argnums: int | Sequence[int] = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    **jax_kwargs: Any,
+) -> Callable[[Callable[P, R]], Callable[P, tuple[R, Any]]]: ...
+def value_and_grad(
+    fun: Callable[P, R] | None = None,
+    argnums: int | Sequence[int] = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    **jax_kwargs: Any,
+) -> Callable[P, tuple[R, Any]] | Callable[[Callable[P, R]], Callable[P, tuple[R, Any]]]:
     """``fun``'s value and its gradient (see ``nnx.grad``): ``(value, grads)``, or
     ``((value, aux), grads)`` with ``has_aux=True`` -- in both cases the first item is
-    what ``fun`` returns, so the checker knows its type."""
+    what ``fun`` returns, so the checker knows its type. Without ``fun``, a decorator."""
+    if fun is None:
+        return lambda f: value_and_grad(f, argnums, has_aux=has_aux, wrt=wrt, **jax_kwargs)
+    differentiated = fun
 
-    @functools.wraps(fun)
+    @functools.wraps(differentiated)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> tuple[R, Any]:
-        value, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.value_and_grad", jax_kwargs)
+        value, aux, grads = _run(differentiated, args, kwargs, argnums, wrt, has_aux, "nnx.value_and_grad", jax_kwargs)
         result = cast(R, (value, aux) if has_aux else value)  # what fun returned, rebuilt
         return result, grads
 
