@@ -102,3 +102,6 @@ __all__ += ["prefix"]
 from nnx.transforms.jit_partial import JitPartial, jit_partial
 
 __all__ += ["JitPartial", "jit_partial"]
+from nnx.transforms.custom_vjp import CustomVjp, custom_vjp
+
+__all__ += ["CustomVjp", "custom_vjp"]

@@ -75,6 +75,10 @@ class JitWrapped(Generic[P, R]):
         out_shardings: Any = _UNSET,
         **jit_kwargs: Any,
     ) -> None:
+        # First: update_wrapper copies ``fun.__dict__`` into ours, which must not
+        # overwrite our own attributes (a wrapper made with functools.wraps around a
+        # callable object carries that object's attributes, ``_fun`` among them).
+        functools.update_wrapper(self, fun)
         self._fun = fun
         # As in jax.jit, a static (donated) argument is one however it is passed:
         # by position or by name; None means none, as in jax.jit.
@@ -86,7 +90,6 @@ class JitWrapped(Generic[P, R]):
         self._compiled: dict[FrameDef, Any] = {}
         self._last: _Last | None = None
         self._previous: Frame | None = None  # the last frame, whose walk a slow call may reuse
-        functools.update_wrapper(self, fun)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         last = self._last
