@@ -105,3 +105,7 @@ __all__ += ["JitPartial", "jit_partial"]
 from nnx.transforms.custom_vjp import CustomVjp, custom_vjp
 
 __all__ += ["CustomVjp", "custom_vjp"]
+from nnx.transforms.shard_map import shard_map
+from nnx.transforms.state_specs import StateSharding
+
+__all__ += ["StateSharding", "shard_map"]

@@ -27,7 +27,8 @@ import nnx.jaxapi as jx
 from nnx.jaxapi import tree_unflatten
 from nnx.state import State
 from nnx.variables import Variable
-from nnx.transforms.axes import broadcast_prefix
+from nnx.transforms.axes import StateAxes, broadcast_prefix
+from nnx.transforms.state_specs import filtered_spec
 from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, Mixed, _is_simple_leaf, is_graph_node
 
 P = ParamSpec("P")
@@ -324,7 +325,8 @@ def _state_shardings(framedef: FrameDef, root_specs: list[Any]) -> list[Any]:
     """One sharding per state leaf: its root argument's sharding, or its entry in a State."""
     flat: dict[int, dict[Any, Any]] = {}
     out: list[Any] = []
-    for path in framedef.graphdef.layout.paths:
+    layout = framedef.graphdef.layout
+    for path, kind in zip(layout.paths, layout.kinds):
         root = int(path[0])
         spec = root_specs[root] if root < len(root_specs) else None
         if isinstance(spec, State):
@@ -334,6 +336,8 @@ def _state_shardings(framedef: FrameDef, root_specs: list[Any]) -> list[Any]:
             spec = by_path.get(tuple(path[1:]))
             if isinstance(spec, Variable):  # States of shardings keep their leaves' kinds
                 spec = spec._value
+        elif isinstance(spec, StateAxes):  # nnx.StateSharding({filter: sharding})
+            spec = filtered_spec(spec, tuple(path[1:]), kind, "nnx.jit: in_shardings")
         out.append(spec)
     return out
 
