@@ -109,3 +109,6 @@ from nnx.transforms.shard_map import shard_map
 from nnx.transforms.state_specs import StateSharding
 
 __all__ += ["StateSharding", "shard_map"]
+from nnx.transforms.jvp_vjp import jvp, vjp
+
+__all__ += ["jvp", "vjp"]
