@@ -96,3 +96,29 @@ def test_match_jax_on_arrays_and_nnx_grad_on_modules(ws: list[float]) -> None:
     _, vjp_fn = nnx.vjp(f, m, x)
     reference = nnx.grad(f)(Foo(ws), x)
     np.testing.assert_allclose(vjp_fn(jnp.ones(()))[0]["w"], reference["w"], rtol=1e-6)
+
+
+# -- nnx.DiffState in argnums ------------------------------------------------------
+
+
+class Adapter(nnx.Module):
+    def __init__(self) -> None:
+        self.base = nnx.Param(jnp.array(2.0))
+        self.lora = nnx.Param(jnp.array(3.0))
+
+
+def product(a: Adapter, b: Adapter) -> jax.Array:
+    return a.base.value * a.lora.value * b.base.value
+
+
+def test_diff_state_gives_each_argument_its_own_filter() -> None:
+    a, b = Adapter(), Adapter()
+    ga = nnx.grad(product, argnums=nnx.DiffState(0, nnx.PathContains("lora")))(a, b)
+    assert ga.paths == (("lora",),)
+    np.testing.assert_allclose(ga["lora"], 2.0 * 2.0)
+    ga, gb = nnx.grad(product, argnums=(nnx.DiffState(0, nnx.PathContains("base")), 1))(a, b)
+    assert ga.paths == (("base",),) and set(gb.paths) == {("base",), ("lora",)}
+    np.testing.assert_allclose(gb["base"], 2.0 * 3.0)
+    np.testing.assert_allclose(gb["lora"], 0.0)
+    with pytest.raises(ValueError, match="matches no state of argument 1"):
+        nnx.grad(product, argnums=nnx.DiffState(1, nnx.BatchStat))(a, b)

@@ -112,3 +112,6 @@ __all__ += ["StateSharding", "shard_map"]
 from nnx.transforms.jvp_vjp import jvp, vjp
 
 __all__ += ["jvp", "vjp"]
+from nnx.transforms.diff_state import DiffState
+
+__all__ += ["DiffState"]

@@ -20,6 +20,7 @@ from nnx.filters import Filter, describe, to_filter
 from nnx.graph import _Slot, _walk_cached
 from nnx.state import Layout, State, path_str
 import nnx.jaxapi as jx
+from nnx.transforms.diff_state import ArgNums, DiffState
 from nnx.transforms.lift import DYN, NODE, Frame, FrameDef
 from nnx.variables import Param, Variable
 
@@ -50,10 +51,13 @@ def _cell_key(cell: Any) -> Any:
     return id(cell)
 
 
-def _targets(frame: Frame, args: Sequence[Any], argnums: tuple[int, ...], wrt: Filter, where: str) -> list[_Target]:
+def _targets(
+    frame: Frame, args: Sequence[Any], argnums: Sequence[int | DiffState], default_wrt: Filter, where: str
+) -> list[_Target]:
     position = {_cell_key(c): i for i, c in enumerate(frame.cells)}
     targets: list[_Target] = []
-    for k in argnums:
+    for entry in argnums:
+        k, wrt = (entry.argnum, entry.filter) if isinstance(entry, DiffState) else (entry, default_wrt)
         if k >= len(args):
             raise TypeError(f"{where}: argnums={k} but the function was called with {len(args)} positional arguments.")
         pattern = frame.framedef.patterns[k]
@@ -133,14 +137,15 @@ def _run(
     fun: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    argnums: int | Sequence[int],
+    argnums: ArgNums,
     wrt: Filter,
     has_aux: bool,
     where: str,
     jax_kwargs: dict[str, Any],
 ) -> tuple[Any, Any, Any]:
     """``(value, aux, grads)`` of ``fun`` at ``args``, with the state changes landed."""
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    single = isinstance(argnums, (int, DiffState))
+    nums: tuple[int | DiffState, ...] = (argnums,) if isinstance(argnums, (int, DiffState)) else tuple(argnums)
     frame, dyn = Frame.of(args, kwargs)
     targets = _targets(frame, args, nums, wrt, where)
     values = frame.values()
@@ -150,7 +155,7 @@ def _run(
     (value, (landing, new, aux)), grads = differentiated(diff, values, dyn)
     aux = frame.land(landing, new, aux)
     states = [_gradient(t, g) for t, g in zip(targets, grads)]
-    return value, aux, states[0] if isinstance(argnums, int) else tuple(states)
+    return value, aux, states[0] if single else tuple(states)
 
 
 def _gradient(target: _Target, grads: Any) -> Any:
@@ -165,7 +170,7 @@ def _gradient(target: _Target, grads: Any) -> Any:
 @overload
 def grad(
     fun: Callable[P, Any],
-    argnums: int | Sequence[int] = 0,
+    argnums: ArgNums = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
@@ -174,7 +179,7 @@ def grad(
 @overload
 def grad(
     fun: None = None,
-    argnums: int | Sequence[int] = 0,
+    argnums: ArgNums = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
@@ -182,7 +187,7 @@ def grad(
 ) -> Callable[[Callable[P, Any]], Callable[P, Any]]: ...
 def grad(
     fun: Callable[P, Any] | None = None,
-    argnums: int | Sequence[int] = 0,
+    argnums: ArgNums = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
@@ -210,7 +215,7 @@ def grad(
 @overload
 def value_and_grad(
     fun: Callable[P, R],
-    argnums: int | Sequence[int] = 0,
+    argnums: ArgNums = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
@@ -219,7 +224,7 @@ def value_and_grad(
 @overload
 def value_and_grad(
     fun: None = None,
-    argnums: int | Sequence[int] = 0,
+    argnums: ArgNums = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
@@ -227,7 +232,7 @@ def value_and_grad(
 ) -> Callable[[Callable[P, R]], Callable[P, tuple[R, Any]]]: ...
 def value_and_grad(
     fun: Callable[P, R] | None = None,
-    argnums: int | Sequence[int] = 0,
+    argnums: ArgNums = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
