@@ -115,3 +115,6 @@ __all__ += ["jvp", "vjp"]
 from nnx.transforms.diff_state import DiffState
 
 __all__ += ["DiffState"]
+# Flax's name, re-exported by the ``as`` form and kept out of __all__ so that
+# ``from nnx import *`` does not shadow the builtin ``map``.
+from nnx.state_map import map as map  # noqa: A004
