@@ -118,3 +118,7 @@ __all__ += ["DiffState"]
 # Flax's name, re-exported by the ``as`` form and kept out of __all__ so that
 # ``from nnx import *`` does not shadow the builtin ``map``.
 from nnx.state_map import map as map  # noqa: A004
+from nnx.transforms.checkify import checkify
+from nnx.transforms.make_jaxpr import make_jaxpr
+
+__all__ += ["checkify", "make_jaxpr"]
