@@ -122,3 +122,6 @@ from nnx.transforms.checkify import checkify
 from nnx.transforms.make_jaxpr import make_jaxpr
 
 __all__ += ["checkify", "make_jaxpr"]
+from nnx.transforms.pmap import pmap
+
+__all__ += ["pmap"]

@@ -77,3 +77,21 @@ def test_jit_in_shardings_take_a_state_sharding() -> None:
         return m.kernel.value.sum() + m.bias.value.sum()
 
     np.testing.assert_allclose(total(m), np.asarray(m.kernel.value).sum(), rtol=1e-5)
+
+
+def test_pmap_gives_each_device_its_own_member_and_keys() -> None:
+    @nnx.pmap(axis_size=8)
+    def create(rngs: nnx.Rngs) -> nnx.Linear:
+        return nnx.Linear(2, 3, rngs=rngs)
+
+    m = create(nnx.Rngs(0))
+    kernels = np.asarray(m.kernel.value)
+    assert kernels.shape == (8, 2, 3)
+    assert len({k.tobytes() for k in kernels}) == 8
+
+    @nnx.pmap(in_axes=(0, None), axis_name="d")
+    def mean_out(m: nnx.Linear, x: jax.Array) -> jax.Array:
+        return jax.lax.pmean(m(x), "d")  # type: ignore[no-untyped-call, no-any-return]  # jax: pmean is unannotated
+
+    y = mean_out(m, jnp.ones((1, 2)))
+    np.testing.assert_allclose(y[0], y[7], rtol=1e-6)
