@@ -125,3 +125,6 @@ __all__ += ["checkify", "make_jaxpr"]
 from nnx.transforms.pmap import pmap
 
 __all__ += ["pmap"]
+from nnx.capture import capture
+
+__all__ += ["capture"]
