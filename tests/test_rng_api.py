@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nnx
+from typed_jax import jit as typed_jit
 
 
 def data(key: jax.Array) -> np.ndarray:
@@ -296,3 +297,24 @@ def test_split_then_restore_gives_back_the_same_keys(seeds: list[int], draws: in
     for name, s in rngs.items():
         np.testing.assert_array_equal(data(s.key.value), keys[name])
         assert int(s.count.value) == counts[name] + 1
+
+
+def test_split_rngs_inside_a_jax_transform_on_outside_streams_changes_nothing() -> None:
+    inner = nnx.Rngs(a=0)
+    outer = nnx.Rngs(b=1)
+    errors: list[str] = []
+
+    @typed_jit
+    def f(x: jax.Array) -> jax.Array:
+        mine = nnx.Rngs(c=2)  # made in this trace: writable
+        try:
+            nnx.split_rngs((mine, inner, outer), splits=2)
+        except nnx.TraceContextError as e:
+            errors.append(str(e))
+        assert mine.c.key.shape == ()  # not written either: the check precedes every write
+        return x
+
+    f(jnp.zeros(()))
+    assert errors and "created outside the JAX transform" in errors[0]
+    assert inner.a.key.shape == () and outer.b.key.shape == ()
+    assert int(inner.a.count.value) == 0

@@ -159,8 +159,17 @@ def _in_place(graph: bool | None, graph_updates: bool | None) -> bool:
 # -- in place ----------------------------------------------------------------------
 
 
+def _check_writable(plan: list[tuple[RngStream, jax.Array]]) -> None:
+    """Raise (``nnx.TraceContextError``) before any write if some stream may not be
+    written here: one made outside the JAX transform that is running now."""
+    for stream, _ in plan:
+        stream.key._check_trace("write to")
+        stream.count._check_trace("write to")
+
+
 def _apply(plan: list[tuple[RngStream, jax.Array]]) -> SplitBackups:
     """Give each stream its new key (and a zero count); remember what to put back."""
+    _check_writable(plan)
     backups: list[StreamBackup] = []
     before: list[jax.Array] = []
     for stream, key in plan:
@@ -470,6 +479,7 @@ def reseed(node: Any, /, *, graph: bool | None = None, policy: Policy = "scalars
     for path, stream in streams_in(node):
         if stream.tag in seeds:
             plan.append((stream, rule(path, source[stream.tag](), tuple(stream.key.value.shape))))
+    _check_writable(plan)
     for stream, key in plan:
         stream.key.value = key
         stream.count.value = jnp.zeros(key.shape, dtype=jnp.uint32)
