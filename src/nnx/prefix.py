@@ -46,17 +46,17 @@ def prefix(node: Any, rules: Rules, /, *, graph: bool | None = None) -> Any:
 def _chooser(rules: Rules) -> Callable[[Path, Any], Any]:
     if not isinstance(rules, Mapping):
         return rules
-    table = [(to_filter(f), value) for f, value in rules.items()]
+    mapping: Mapping[Filter, Any] = rules  # pyright: ignore[reportUnknownVariableType]  # narrowed to Mapping[Unknown, Unknown]
+    table = [(to_filter(f), value) for f, value in mapping.items()]
 
-    def choose(path: Path, leaf: Any) -> Any:
-        kind = type(leaf) if isinstance(leaf, Variable) else None
+    def choose(path: Path, leaf: object) -> Any:
         for f, value in table:
-            if f.matches(path, kind, leaf):  # pyright: ignore[reportUnknownArgumentType]  # kind: type[Variable[Unknown]]
+            if f(path, leaf):
                 return value
-        shown = kind.__name__ if kind is not None else type(leaf).__name__  # pyright: ignore[reportUnknownMemberType]
+        shown = type(leaf).__name__
         raise ValueError(
             f"nnx.prefix: No filter matched the leaf at {path_str(path)!r} ({shown}); the filters are "
-            f"{describe(tuple(rules))}. Add an entry for it, or end with `...: value` for the rest."
+            f"{describe(tuple(mapping))}. Add an entry for it, or end with `...: value` for the rest."
         )
 
     return choose
