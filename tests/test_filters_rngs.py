@@ -57,7 +57,7 @@ def test_rngs_determinism_and_fallback() -> None:
     assert not jnp.array_equal(jax.random.key_data(k1), jax.random.key_data(k2))
     r = nnx.Rngs(0)
     assert r.dropout().shape == ()  # falls back to default
-    with pytest.raises(AttributeError, match=r"no stream 'dropout' and no 'default'"):
+    with pytest.raises(AttributeError, match=r"No RngStream named 'dropout' found in Rngs, and no 'default'"):
         nnx.Rngs(params=0).dropout()
 
 

@@ -96,3 +96,40 @@ from nnx import compat, modes
 from nnx.modes import set_graph_mode, set_graph_updates
 
 __all__ += ["compat", "modes", "set_graph_mode", "set_graph_updates"]
+# Flax 0.12's RNG API (issue 12, item 4)
+from nnx.rng_draws import KeylessInitializer
+from nnx.rng_graph import SplitBackups, fork_rngs, reseed, restore_rngs, split_rngs, with_rngs
+
+__all__ += ["KeylessInitializer", "SplitBackups", "fork_rngs", "reseed", "restore_rngs", "split_rngs", "with_rngs"]
+from nnx.prefix import prefix
+
+__all__ += ["prefix"]
+from nnx.transforms.jit_partial import JitPartial, jit_partial
+
+__all__ += ["JitPartial", "jit_partial"]
+from nnx.transforms.custom_vjp import CustomVjp, custom_vjp
+
+__all__ += ["CustomVjp", "custom_vjp"]
+from nnx.transforms.shard_map import shard_map
+from nnx.transforms.state_specs import StateSharding
+
+__all__ += ["StateSharding", "shard_map"]
+from nnx.transforms.jvp_vjp import jvp, vjp
+
+__all__ += ["jvp", "vjp"]
+from nnx.transforms.diff_state import DiffState
+
+__all__ += ["DiffState"]
+# Flax's name, re-exported by the ``as`` form and kept out of __all__ so that
+# ``from nnx import *`` does not shadow the builtin ``map``.
+from nnx.state_map import map as map  # noqa: A004
+from nnx.transforms.checkify import checkify
+from nnx.transforms.make_jaxpr import make_jaxpr
+
+__all__ += ["checkify", "make_jaxpr"]
+from nnx.transforms.pmap import pmap
+
+__all__ += ["pmap"]
+from nnx.capture import capture
+
+__all__ += ["capture"]

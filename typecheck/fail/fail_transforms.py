@@ -26,5 +26,5 @@ nnx.grad(loss)(model, "x")  # type: ignore[arg-type]  # pyright: ignore[reportAr
 nnx.value_and_grad(loss)(x, model)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 nnx.grad(loss, wrt=nnx.BatchStat)  # type: ignore[nnx-wrt]
 nnx.value_and_grad(loss, wrt="batch_stats")  # type: ignore[nnx-wrt]
-nnx.grad(loss, wrt=3)  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType]
+nnx.grad(loss, wrt=3)  # type: ignore[nnx-filter]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nnx.grad(loss, wrt="parmas")  # type: ignore[nnx-collection]

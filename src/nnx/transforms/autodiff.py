@@ -12,7 +12,7 @@ new attributes -- lands on the caller's objects, as with ``nnx.jit``.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence, TypeVar, cast
+from typing import Any, Callable, Sequence, TypeVar, cast, overload
 
 from typing_extensions import ParamSpec
 
@@ -21,6 +21,7 @@ from nnx.graph import _Slot, _walk_cached
 from nnx.modes import tree_for
 from nnx.state import Layout, State, path_str
 import nnx.jaxapi as jx
+from nnx.transforms.diff_state import ArgNums, DiffState
 from nnx.transforms.lift import DYN, NODE, Frame, FrameDef
 from nnx.variables import Param, Variable
 
@@ -51,10 +52,13 @@ def _cell_key(cell: Any) -> Any:
     return id(cell)
 
 
-def _targets(frame: Frame, args: Sequence[Any], argnums: tuple[int, ...], wrt: Filter, where: str) -> list[_Target]:
+def _targets(
+    frame: Frame, args: Sequence[Any], argnums: Sequence[int | DiffState], default_wrt: Filter, where: str
+) -> list[_Target]:
     position = {_cell_key(c): i for i, c in enumerate(frame.cells)}
     targets: list[_Target] = []
-    for k in argnums:
+    for entry in argnums:
+        k, wrt = (entry.argnum, entry.filter) if isinstance(entry, DiffState) else (entry, default_wrt)
         if k >= len(args):
             raise TypeError(f"{where}: argnums={k} but the function was called with {len(args)} positional arguments.")
         pattern = frame.framedef.patterns[k]
@@ -134,7 +138,7 @@ def _run(
     fun: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    argnums: int | Sequence[int],
+    argnums: ArgNums,
     wrt: Filter,
     has_aux: bool,
     where: str,
@@ -142,7 +146,8 @@ def _run(
     tree: str | None = None,
 ) -> tuple[Any, Any, Any]:
     """``(value, aux, grads)`` of ``fun`` at ``args``, with the state changes landed."""
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    single = isinstance(argnums, (int, DiffState))
+    nums: tuple[int | DiffState, ...] = (argnums,) if isinstance(argnums, (int, DiffState)) else tuple(argnums)
     frame, dyn = Frame.of(args, kwargs, tree=tree)
     targets = _targets(frame, args, nums, wrt, where)
     values = frame.values()
@@ -152,7 +157,7 @@ def _run(
     (value, (landing, new, aux)), grads = differentiated(diff, values, dyn)
     aux = frame.land(landing, new, aux)
     states = [_gradient(t, g) for t, g in zip(targets, grads)]
-    return value, aux, states[0] if isinstance(argnums, int) else tuple(states)
+    return value, aux, states[0] if single else tuple(states)
 
 
 def _gradient(target: _Target, grads: Any) -> Any:
@@ -164,51 +169,105 @@ def _gradient(target: _Target, grads: Any) -> Any:
     return State._make(target.layout, list(grads))
 
 
+@overload
 def grad(
     fun: Callable[P, Any],
-    argnums: int | Sequence[int] = 0,
+    argnums: ArgNums = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
     graph: bool | None = None,
     graph_updates: bool | None = None,
     **jax_kwargs: Any,
-) -> Callable[P, Any]:
+) -> Callable[P, Any]: ...
+@overload
+def grad(
+    fun: None = None,
+    argnums: ArgNums = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    **jax_kwargs: Any,
+) -> Callable[[Callable[P, Any]], Callable[P, Any]]: ...
+def grad(
+    fun: Callable[P, Any] | None = None,
+    argnums: ArgNums = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    **jax_kwargs: Any,
+) -> Callable[P, Any] | Callable[[Callable[P, Any]], Callable[P, Any]]:
     """The gradient of ``fun`` with respect to argument ``argnums``.
 
     For a module argument the gradient is a ``State`` of the leaves matching
     ``wrt``; for an array it is an array. With ``has_aux=True`` ``fun`` returns
     ``(value, aux)`` and the result is ``(grads, aux)``. ``graph=False``: tree mode
-    (``nnx.modes``); ``graph_updates`` is accepted, every update comes back.
+    (``nnx.modes``); ``graph_updates`` is accepted, every update comes back. Without
+    ``fun``, a decorator: ``@nnx.grad(argnums=1)``.
     """
     tree = tree_for("nnx.grad", graph, graph_updates)
+    if fun is None:
+        return lambda f: grad(f, argnums, has_aux=has_aux, wrt=wrt, graph=graph, graph_updates=graph_updates, **jax_kwargs)
+    differentiated = fun
 
-    @functools.wraps(fun)
+    @functools.wraps(differentiated)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        _, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.grad", jax_kwargs, tree)
+        _, aux, grads = _run(differentiated, args, kwargs, argnums, wrt, has_aux, "nnx.grad", jax_kwargs, tree)
         return (grads, aux) if has_aux else grads
 
     return wrapper
 
 
+@overload
 def value_and_grad(
     fun: Callable[P, R],
-    argnums: int | Sequence[int] = 0,
+    argnums: ArgNums = 0,
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
     graph: bool | None = None,
     graph_updates: bool | None = None,
     **jax_kwargs: Any,
-) -> Callable[P, tuple[R, Any]]:
+) -> Callable[P, tuple[R, Any]]: ...
+@overload
+def value_and_grad(
+    fun: None = None,
+    argnums: ArgNums = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    **jax_kwargs: Any,
+) -> Callable[[Callable[P, R]], Callable[P, tuple[R, Any]]]: ...
+def value_and_grad(
+    fun: Callable[P, R] | None = None,
+    argnums: ArgNums = 0,
+    *,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    **jax_kwargs: Any,
+) -> Callable[P, tuple[R, Any]] | Callable[[Callable[P, R]], Callable[P, tuple[R, Any]]]:
     """``fun``'s value and its gradient (see ``nnx.grad``): ``(value, grads)``, or
     ``((value, aux), grads)`` with ``has_aux=True`` -- in both cases the first item is
-    what ``fun`` returns, so the checker knows its type. ``graph``, ``graph_updates``: as for ``nnx.grad``."""
+    what ``fun`` returns, so the checker knows its type. ``graph``, ``graph_updates``: as for
+    ``nnx.grad``. Without ``fun``, a decorator."""
     tree = tree_for("nnx.value_and_grad", graph, graph_updates)
+    if fun is None:
+        return lambda f: value_and_grad(
+            f, argnums, has_aux=has_aux, wrt=wrt, graph=graph, graph_updates=graph_updates, **jax_kwargs
+        )
+    differentiated = fun
 
-    @functools.wraps(fun)
+    @functools.wraps(differentiated)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> tuple[R, Any]:
-        value, aux, grads = _run(fun, args, kwargs, argnums, wrt, has_aux, "nnx.value_and_grad", jax_kwargs, tree)
+        value, aux, grads = _run(differentiated, args, kwargs, argnums, wrt, has_aux, "nnx.value_and_grad", jax_kwargs, tree)
         result = cast(R, (value, aux) if has_aux else value)  # what fun returned, rebuilt
         return result, grads
 

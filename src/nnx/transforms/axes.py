@@ -151,12 +151,16 @@ def cell_axes(frame: Frame, root_specs: Sequence[Any], where: str) -> tuple[list
     """The axis of each leaf of the frame (from its root's spec), and whether it was chosen explicitly."""
     axes: list[Axis] = []
     explicit: list[bool] = []
+    per_leaf: dict[int, dict[Any, Any]] = {}  # a State spec (nnx.prefix) by path, built once
     for path, cell in zip(frame.framedef.graphdef.layout.paths, frame.cells):
         spec = root_specs[int(path[0])]  # a frame's paths start at a root's position
+        spelled = isinstance(spec, State)  # every leaf's axis spelled out: each counts as chosen
+        if spelled:
+            spec = _state_entry(spec, per_leaf, path[1:], where)
         if isinstance(spec, StateAxes):
             axis, chosen = spec.axis_for(path[1:], cell, where)
         elif spec is None or isinstance(spec, (int, _CarryType)):
-            axis, chosen = spec, False
+            axis, chosen = spec, spelled
         else:
             raise TypeError(
                 f"{where}: the axis spec {spec!r} for a module argument must be an int, None, "
@@ -165,6 +169,19 @@ def cell_axes(frame: Frame, root_specs: Sequence[Any], where: str) -> tuple[list
         axes.append(axis)
         explicit.append(chosen)
     return axes, explicit
+
+
+def _state_entry(spec: State[Any], per_leaf: dict[int, dict[Any, Any]], path: tuple[Any, ...], where: str) -> Any:
+    """The axis a State of axes (``nnx.prefix``) gives the leaf at ``path``."""
+    table = per_leaf.get(id(spec))
+    if table is None:
+        table = per_leaf[id(spec)] = dict(zip(spec.paths, spec.leaves))
+    if path not in table:
+        raise ValueError(
+            f"{where}: the State of axes given for a module argument has no entry for its state at "
+            f"'{path_str(path)}'; build it from the module itself: nnx.prefix(module, {{filter: axis, ...}})."
+        )
+    return table[path]
 
 
 def rng_streams(frame: Frame) -> list[tuple[int, int]]:

@@ -28,7 +28,8 @@ from nnx.jaxapi import tree_unflatten
 from nnx.modes import tree_for
 from nnx.state import State
 from nnx.variables import Variable
-from nnx.transforms.axes import broadcast_prefix
+from nnx.transforms.axes import StateAxes, broadcast_prefix
+from nnx.transforms.state_specs import filtered_spec
 from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, Mixed, _is_simple_leaf, is_graph_node
 
 P = ParamSpec("P")
@@ -78,6 +79,10 @@ class JitWrapped(Generic[P, R]):
         graph_updates: bool | None = None,
         **jit_kwargs: Any,
     ) -> None:
+        # First: update_wrapper copies ``fun.__dict__`` into ours, which must not
+        # overwrite our own attributes (a wrapper made with functools.wraps around a
+        # callable object carries that object's attributes, ``_fun`` among them).
+        functools.update_wrapper(self, fun)
         self._fun = fun
         self._tree = tree_for("nnx.jit", graph, graph_updates)
         # As in jax.jit, a static (donated) argument is one however it is passed:
@@ -90,7 +95,6 @@ class JitWrapped(Generic[P, R]):
         self._compiled: dict[FrameDef, Any] = {}
         self._last: _Last | None = None
         self._previous: Frame | None = None  # the last frame, whose walk a slow call may reuse
-        functools.update_wrapper(self, fun)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         last = self._last
@@ -341,7 +345,8 @@ def _state_shardings(framedef: FrameDef, root_specs: list[Any]) -> list[Any]:
     """One sharding per state leaf: its root argument's sharding, or its entry in a State."""
     flat: dict[int, dict[Any, Any]] = {}
     out: list[Any] = []
-    for path in framedef.graphdef.layout.paths:
+    layout = framedef.graphdef.layout
+    for path, kind in zip(layout.paths, layout.kinds):
         root = int(path[0])
         spec = root_specs[root] if root < len(root_specs) else None
         if isinstance(spec, State):
@@ -351,6 +356,8 @@ def _state_shardings(framedef: FrameDef, root_specs: list[Any]) -> list[Any]:
             spec = by_path.get(tuple(path[1:]))
             if isinstance(spec, Variable):  # States of shardings keep their leaves' kinds
                 spec = spec._value
+        elif isinstance(spec, StateAxes):  # nnx.StateSharding({filter: sharding})
+            spec = filtered_spec(spec, tuple(path[1:]), kind, "nnx.jit: in_shardings")
         out.append(spec)
     return out
 
