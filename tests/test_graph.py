@@ -288,6 +288,26 @@ def test_a_2000_deep_chain_splits_merges_updates_and_clones() -> None:
     assert nnx.graphdef(nnx.clone(m)) == graphdef  # deep GraphDefs compare without recursion
 
 
+def test_a_2000_deep_chain_iterates_pops_and_has_a_repr() -> None:
+    depth = 2000
+    m = chain(depth)
+    items = list(nnx.iter_graph(m))
+    links = [v for _, v in items if isinstance(v, Link)]
+    assert len(links) == depth and links[0] is m
+    # pre-order, attributes sorted: every link down the chain, then the cells on the way back
+    assert [p for p, _ in items[depth - 1 : depth + 1]] == [("child",) * (depth - 1), ("child",) * (depth - 1) + ("w",)]
+    assert items[-1][0] == ("w",)
+    text = repr(nnx.graphdef(m))
+    assert text.startswith("GraphDef(Link#0(\n  child=Link#1(") and text.count("Link#") == depth
+    popped = nnx.pop(m, nnx.Param)
+    assert len(popped.paths) == depth
+    assert nnx.state(m).paths == ()
+    link: Link | None = m
+    while link is not None:
+        assert "w" not in vars(link)
+        link = link.child
+
+
 def test_merge_refuses_a_state_of_other_shapes_naming_the_path() -> None:
     graphdef, _ = nnx.split(Linear(2, 3, rngs=nnx.Rngs(0)))
     _, other = nnx.split(Linear(4, 5, rngs=nnx.Rngs(0)))  # same paths and kinds, other shapes

@@ -937,9 +937,24 @@ def pop(node: Any, /, *filters: Filter) -> Any:
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
+def _children(node: Any) -> list[tuple[Any, Any]]:
+    """A container's ``(key, child)`` pairs as they stand (a copy: the caller may mutate it)."""
+    if isinstance(node, Object):
+        return list(node.__dict__.items())
+    if isinstance(node, Dict):
+        return list(node.items())  # pyright: ignore[reportUnknownArgumentType]
+    return list(enumerate(node))  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, (Object, List, Dict)) or (type(value) is tuple and is_node(value))
+
+
 def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
-    """Delete every reference to the doomed cells (and array slots) from the graph."""
-    seen: set[int] = set()
+    """Delete every reference to the doomed cells (and array slots) from the graph.
+
+    Visits each container once with an explicit stack, so a graph of any depth works.
+    """
     doomed_cells = {id(c) for c in doomed if isinstance(c, Variable)}
     doomed_slots = {(id(c.owner), c.key) for c in doomed if isinstance(c, _Slot)}
     if any(isinstance(c, _Slot) and isinstance(c.owner, _Slot) for c in doomed):
@@ -950,11 +965,11 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
             return id(value) in doomed_cells  # pyright: ignore[reportUnknownArgumentType]
         return (id(owner), key) in doomed_slots
 
-    def walk(node: Walkable) -> None:
-        if id(node) in seen:
-            return
-        seen.add(id(node))
-        items: list[tuple[Any, Any]] = list(node.__dict__.items()) if isinstance(node, Object) else list(node.items()) if isinstance(node, Dict) else list(enumerate(node))
+    seen: set[int] = {id(root)}
+    pending: list[Any] = [root]
+    while pending:
+        node = pending.pop()
+        items = _children(node)
         drop = [k for k, v in items if is_doomed(node, k, v)]
         for k in sorted(drop, key=lambda k: path_order((k,)), reverse=True):
             if isinstance(node, Object):
@@ -966,10 +981,9 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
             else:
                 raise TypeError("nnx.pop cannot remove a leaf stored inside a tuple; use an nnx.List.")
         for k, v in items:
-            if k not in drop and (isinstance(v, (Object, List, Dict)) or (type(v) is tuple and is_node(v))):
-                walk(v)  # pyright: ignore[reportUnknownArgumentType]  # v: Any, narrowed to List[Unknown] (...)
-
-    walk(root)
+            if k not in drop and _is_container(v) and id(v) not in seen:
+                seen.add(id(v))
+                pending.append(v)
     epoch.bump()
 
 
@@ -981,25 +995,35 @@ def clone(node: N, /) -> N:
 
 def iter_graph(node: Any, /) -> Iterator[tuple[Path, Any]]:
     """Every node of the graph once, pre-order: ``(path, value)`` for the root, Objects,
-    containers, cells and arrays. Shared nodes are yielded at their first path."""
+    containers, cells and arrays. Shared nodes are yielded at their first path.
+
+    Keeps its own stack of child iterators, so a graph of any depth can be iterated.
+    """
     seen: set[int] = set()
-
-    def walk(path: Path, value: _GraphNode) -> Iterator[tuple[Path, Any]]:
-        if isinstance(value, (Object, List, Dict, Variable)):
-            if id(value) in seen:
-                return
-            seen.add(id(value))
-        yield path, value
-        if isinstance(value, Object):
-            children: list[tuple[Key, Any]] = sorted(value.__dict__.items())
-        elif isinstance(value, Dict):
-            children = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
-        elif isinstance(value, (List, tuple)):
-            children = list(enumerate(value))
-        else:
-            return
-        for k, v in children:
+    stack: list[tuple[Path, Iterator[tuple[Key, Any]]]] = []
+    pending: list[tuple[Path, _GraphNode]] = [((), node)]
+    while pending or stack:
+        if pending:
+            path, value = pending.pop()
+            if isinstance(value, (Object, List, Dict, Variable)):
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+            yield path, value
+            if isinstance(value, Object):
+                children: list[tuple[Key, Any]] = sorted(value.__dict__.items())
+            elif isinstance(value, Dict):
+                children = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
+            elif isinstance(value, (List, tuple)):
+                children = list(enumerate(value))
+            else:
+                continue
+            stack.append((path, iter(children)))
+            continue
+        path, it = stack[-1]
+        for k, v in it:
             if is_node(v):
-                yield from walk((*path, k), v)
-
-    yield from walk((), node)
+                pending.append(((*path, k), v))
+                break
+        else:
+            stack.pop()
