@@ -308,6 +308,29 @@ def test_a_2000_deep_chain_iterates_pops_and_has_a_repr() -> None:
         link = link.child
 
 
+def test_update_from_a_foreign_trace_is_refused_after_updates_that_were_fine() -> None:
+    # update remembers, with the cached walk, which trace the cells were made in: the
+    # shortcut must still refuse a write from another trace (a model captured by jax.jit).
+    m = Linear(2, 3, rngs=nnx.Rngs(0))
+    state = nnx.state(m)
+    nnx.update(m, tree_map(plus_one, state))
+    nnx.update(m, state)  # fine twice: made at the top level, updated at the top level
+    before = [np.asarray(v) for v in nnx.state(m).leaves]
+
+    def inside(x: jax.Array) -> jax.Array:
+        def shift(v: jax.Array) -> jax.Array:
+            return v + x
+
+        nnx.update(m, tree_map(shift, state))
+        return x
+
+    with pytest.raises(nnx.TraceContextError):
+        jit(inside)(jnp.ones(()))
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, nnx.state(m).leaves))
+    nnx.update(m, tree_map(plus_one, state))  # and the top level still may
+    assert np.array_equal(np.asarray(m.b), np.asarray(state["b"]) + 1)
+
+
 def test_merge_refuses_a_state_of_other_shapes_naming_the_path() -> None:
     graphdef, _ = nnx.split(Linear(2, 3, rngs=nnx.Rngs(0)))
     _, other = nnx.split(Linear(4, 5, rngs=nnx.Rngs(0)))  # same paths and kinds, other shapes
