@@ -1,5 +1,7 @@
 """split / merge / update / state / pop / clone / iter_graph, and their errors."""
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -329,6 +331,32 @@ def test_update_from_a_foreign_trace_is_refused_after_updates_that_were_fine() -
     assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, nnx.state(m).leaves))
     nnx.update(m, tree_map(plus_one, state))  # and the top level still may
     assert np.array_equal(np.asarray(m.b), np.asarray(state["b"]) + 1)
+
+
+class Cells(nnx.Module):
+    """Cells and static values first, then (maybe) a submodule: the walk's two ways in."""
+
+    def __init__(self, size: int) -> None:
+        self.a = nnx.Param(jnp.full((size,), float(size)))
+        self.n = size
+
+
+def test_modules_that_turn_out_not_to_be_leaves_split_and_merge_exactly() -> None:
+    root = Cells(1)
+    leafy = Cells(2)
+    setattr(leafy, "b_seen", root.a)  # a cell walked before, in a leaf module
+    setattr(leafy, "c_sub", Cells(3))  # then a submodule: the leaf becomes a frame mid-way
+    setattr(leafy, "d_back", root)  # and a cycle back to the root after it
+    setattr(leafy, "e_last", nnx.BatchStat(jnp.zeros(2)))  # a cell after the submodule
+    setattr(root, "child", leafy)
+    graphdef, state = nnx.split(root)
+    assert state.paths == (("a",), ("child", "a"), ("child", "c_sub", "a"), ("child", "e_last"))
+    assert [state.kind(p) for p in state.paths] == [nnx.Param, nnx.Param, nnx.Param, nnx.BatchStat]
+    for built in (nnx.merge(graphdef, state), nnx.merge(graphdef, state)):  # interpreted, compiled
+        child: Any = getattr(built, "child")
+        assert child.b_seen is built.a and child.d_back is built and child.c_sub.n == 3
+        assert float(child.c_sub.a[0]) == 3.0 and child.n == 2
+        assert nnx.graphdef(built) == graphdef
 
 
 def test_merge_refuses_a_state_of_other_shapes_naming_the_path() -> None:

@@ -15,7 +15,7 @@ is one list comprehension over the cached cells, and ``update`` is one zip.
 
 from __future__ import annotations
 
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from typing import TYPE_CHECKING, Any, Container, Iterator, TypeVar, Union, overload
 
 import jax
@@ -217,12 +217,47 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
             elif category == _OBJECT:  # the common container, entered inline
                 vid = id(v)
                 i = index.get(vid)
-                if i is None:
+                if i is not None:
+                    d = ("ref", i)
+                else:
                     i = index[vid] = len(nodes)
                     nodes.append(v)
-                    stack.append([iter(sorted(v.__dict__.items())), (*path, k), v, [], True, k, "object", kind, i])
+                    sub = (*path, k)
+                    inner: list[Any] = []
+                    items = iter(sorted(v.__dict__.items()))
+                    # A leaf module (cells and static values only: most layers) is described
+                    # right here, as the cell branch above does, without a frame of its own;
+                    # at its first other child it gets one, which resumes from that child.
+                    for ck, cv in items:
+                        ckind: type[Any] = type(cv)  # pyright: ignore[reportUnknownVariableType]  # type() of Any
+                        ccat = categories.get(ckind)
+                        if ccat == _VAR:
+                            cid = id(cv)
+                            j = index.get(cid)
+                            if j is None:
+                                j = index[cid] = len(nodes)
+                                nodes.append(cv)
+                                metadata = cv._metadata
+                                meta = freeze_metadata(metadata) if metadata else ()
+                                paths.append((*sub, ck))
+                                kinds.append(ckind)
+                                metas.append(meta)
+                                cells.append(cv)
+                                value = cv._value
+                                avals.append(value.aval if type(value) in has_aval else _aval(value))
+                                inner.append((ck, ("var", ckind, j, meta)))
+                            else:
+                                inner.append((ck, ("ref", j)))
+                        elif ccat == _STATIC:
+                            inner.append((ck, ("static", Static(cv))))
+                        else:
+                            stack.append([chain(((ck, cv),), items), sub, v, inner, True, k, "object", kind, i])
+                            break
+                    else:
+                        d = ("object", kind, i, tuple(inner))
+                        described.append((k, d) if keyed else d)
+                        continue
                     break  # describe the child first; this iterator resumes after it
-                d = ("ref", i)
             elif category == _ARRAY_LEAF:
                 paths.append((*path, k))
                 kinds.append(None)
