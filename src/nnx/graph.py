@@ -16,6 +16,7 @@ is one list comprehension over the cached cells, and ``update`` is one zip.
 from __future__ import annotations
 
 from itertools import chain, compress, repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Container, Iterator, TypeVar, Union, overload
 
 import jax
@@ -888,6 +889,7 @@ def update(node: Any, /, *states: State[Any]) -> None:
 
 
 _TRACE = repeat("_trace")
+_HELD_AVAL = attrgetter("_value.aval")
 
 
 def _cells_trace(node: Any, cells: list[Any]) -> object:
@@ -910,10 +912,12 @@ def _check_update(graphdef: GraphDef[Any], s: State[Any], targets: list[Any], va
     in this trace: ``made_in``) is decided with a few C-level passes; only a
     misfit walks leaf by leaf.
     """
-    olds = [c._value for c in targets]
-    if not (
-        set(map(type, values)) <= _HAS_AVAL and list(map(getattr, olds, _AVAL, _NONE)) == list(map(getattr, values, _AVAL))
-    ):
+    try:  # the old values' avals read straight from the cells (one C-level pass)
+        fits = set(map(type, values)) <= _HAS_AVAL and list(map(_HELD_AVAL, targets)) == list(map(getattr, values, _AVAL))
+    except AttributeError:  # an old value without an aval: decided leaf by leaf below
+        fits = False
+    if not fits:
+        olds = [c._value for c in targets]
         for position, (old, value) in enumerate(zip(olds, values)):
             if old is not value:
                 _check_leaf(graphdef, s.paths[position], old, value)
