@@ -315,6 +315,8 @@ def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
                 object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, node_ids))
                 return graphdef, cells
             snapshot = change == epoch.UNKNOWN
+            # Dropped before walking: the new walk then reuses the old one's memory.
+            object.__setattr__(root, "_nnx_cache", None)
         graphdef, cells, nodes, ids = _walk_indexed(root)
         object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _NodeIds(nodes, snapshot=snapshot, ids=ids)))
         return graphdef, cells
