@@ -21,12 +21,16 @@ The run has three parts:
    batch (``jax.make_array_from_process_local_data``), and XLA all-reduces the
    gradients across processes;
 2. checkpoint: every process takes part in an orbax save of the optimizer
-   (model, RNG keys and optimizer state); ``--restore DIR`` starts from such a
-   checkpoint instead, also with another number of processes;
+   (model, RNG keys and optimizer state) into ``--save DIR``/data_parallel;
+   ``--restore DIR`` starts both parts from such checkpoints instead, also
+   with another number of processes;
 3. data + tensor parallel: a ``("data", "model")`` mesh whose ``model`` axis
    spans the processes; every parameter names its logical axes
    (``nnx.with_partitioning``), logical axis rules map ``mlp`` to ``model``,
-   and ``nnx.jit`` steps take the model and optimizer as arguments.
+   and ``nnx.jit`` steps take the model and optimizer as arguments. Its
+   state is saved into ``DIR``/tensor_parallel: no process holds a whole
+   hidden kernel, so each writes and checksums the shards it holds; the
+   processes then restore it into a fresh optimizer and check it is equal.
 
 A process that cannot join (no coordinator, a peer that never starts) stops
 after ``--join-timeout`` seconds with an error saying so, instead of hanging.
@@ -55,8 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--devices", type=at_least(1), default=None, help="CPU devices per process (default: 4 / N)")
     parser.add_argument("--steps", type=at_least(1), default=None, help="steps per part (default 40; 8 with --quick)")
     parser.add_argument("--batch", type=at_least(1), default=16, help="global batch size")
-    parser.add_argument("--save", default=None, help="orbax directory to save the data-parallel run into")
-    parser.add_argument("--restore", default=None, help="orbax directory to start the data-parallel run from")
+    parser.add_argument("--save", default=None, help="directory to save both parts' orbax checkpoints into")
+    parser.add_argument("--restore", default=None, help="directory (as --save wrote it) to start both parts from")
     parser.add_argument("--join-timeout", type=at_least(1), default=60, help="seconds to wait for all processes to join")
     parser.add_argument("--json", action="store_true", help="print the loss curves as one JSON line")
     parser.add_argument(
@@ -156,7 +160,7 @@ def feed(mesh: Mesh, rules: Rules, step: int, size: int) -> tuple[jax.Array, jax
 def train(mesh: Mesh, rules: Rules, args: argparse.Namespace, start: int, restore: str | None) -> tuple[nnx.Optimizer, list[float]]:
     """Create the optimizer (and model) sharded by ``rules`` on ``mesh``, then train."""
     optimizer = nnx.init_sharded(make_optimizer, mesh, rules)
-    if restore is not None:
+    if restore is not None:  # every process reads the shards its devices hold
         nnx.checkpoint.restore_orbax(restore, optimizer)
     model = optimizer.model
     assert isinstance(model, MLP)
@@ -165,6 +169,13 @@ def train(mesh: Mesh, rules: Rules, args: argparse.Namespace, start: int, restor
         x, y = feed(mesh, rules, step, args.batch)
         losses.append(float(train_step(model, optimizer, x, y)))
     return optimizer, losses
+
+
+def same_state(a: nnx.Optimizer, b: nnx.Optimizer) -> bool:
+    """Whether two optimizers hold equal arrays (compared on the devices: neither is whole here)."""
+    equal = jax.jit(lambda x, y: jnp.array_equal(jax.random.key_data(x), jax.random.key_data(y))
+                    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else jnp.array_equal(x, y))  # fmt: skip
+    return all(bool(equal(x, y)) for x, y in zip(nnx.state(a).leaves, nnx.state(b).leaves))
 
 
 def join(args: argparse.Namespace) -> None:
@@ -211,15 +222,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # 1. Data parallel over all devices.
     mesh = Mesh(devices, ("data",))
     start = args.steps if args.restore else 0
-    optimizer, dp_losses = train(mesh, DATA_PARALLEL, args, start, args.restore)
+    restore = {part: os.path.join(args.restore, part) if args.restore else None for part in ("data_parallel", "tensor_parallel")}
+    optimizer, dp_losses = train(mesh, DATA_PARALLEL, args, start, restore["data_parallel"])
     if args.save:  # every process writes its part; orbax synchronises them
-        nnx.checkpoint.save_orbax(args.save, optimizer)
+        nnx.checkpoint.save_orbax(os.path.join(args.save, "data_parallel"), optimizer)
 
     # 3. Data + tensor parallel: "model" runs across processes (one row of devices per process).
     n_model = min(n, max(2, jax.process_count()))
     grid = devices.reshape(n_model, n // n_model).T  # (data, model): a column per process
     tp_mesh = Mesh(grid, ("data", "model"))
-    tp_optimizer, tp_losses = train(tp_mesh, TENSOR_PARALLEL, args, 0, None)
+    tp_optimizer, tp_losses = train(tp_mesh, TENSOR_PARALLEL, args, start, restore["tensor_parallel"])
+    tp_restored_equal = None
+    if args.save:  # the state is split across processes: each saves (and checksums) its shards
+        saved = nnx.checkpoint.save_orbax(os.path.join(args.save, "tensor_parallel"), tp_optimizer)
+        fresh = nnx.init_sharded(make_optimizer, tp_mesh, TENSOR_PARALLEL)
+        tp_restored_equal = same_state(nnx.checkpoint.restore_orbax(saved, fresh), tp_optimizer)
     tp_model = tp_optimizer.model
     assert isinstance(tp_model, MLP)
     kernel = tp_model.hidden.kernel[...]  # the array (the layer holds a Param cell)
@@ -231,6 +248,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tensor_parallel": tp_losses,
         "hidden_kernel_sharding": str(cast(NamedSharding, kernel.sharding).spec),
         "hidden_kernel_local_shape": list(kernel.addressable_shards[0].data.shape),
+        "hidden_kernel_whole_here": kernel.is_fully_addressable,
+        "tensor_parallel_restored_equal": tp_restored_equal,
     }
     if me == 0 and not args.json:
         print(f"{jax.process_count()} process(es), {n} devices; mesh {dict(tp_mesh.shape)}")

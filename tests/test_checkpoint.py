@@ -354,6 +354,91 @@ def test_orbax_records_kinds_and_refuses_corrupted_chunks(tmp_path: Path) -> Non
     assert unchanged(target_leaf, before)
 
 
+def _rewrite_custom_metadata(path: Path, change: Any) -> None:
+    """Edit the nnx records orbax keeps in a checkpoint's _CHECKPOINT_METADATA (JSON)."""
+    import json
+
+    meta_file = path / "_CHECKPOINT_METADATA"
+    meta = json.loads(meta_file.read_text())
+    change(meta["custom_metadata"]["nnx"])
+    meta_file.write_text(json.dumps(meta))
+
+
+def test_orbax_checkpoints_of_format_1_with_crc32_still_restore_and_verify(tmp_path: Path) -> None:
+    # nnx before the shard-wise digest recorded a CRC-32 of each whole leaf ("nnx.orbax/1").
+    import zlib
+
+    model = Model(0)
+    path = nnx.checkpoint.save_orbax(tmp_path / "old", model)
+    by_path = {tuple(str(k) for k in p): _host(v) for p, v in zip(nnx.state(model).paths, nnx.state(model).leaves)}
+
+    def as_format_1(nnx_meta: dict[str, Any]) -> None:
+        nnx_meta["format"] = "nnx.orbax/1"
+        for leaf in nnx_meta["leaves"]:
+            leaf[2] = zlib.crc32(np.ascontiguousarray(by_path[tuple(leaf[0])]).tobytes())
+
+    _rewrite_custom_metadata(path, as_format_1)
+    restored = nnx.checkpoint.restore_orbax(path, Model(1))
+    assert_same_state(nnx.state(model), nnx.state(restored))
+
+    def break_one(nnx_meta: dict[str, Any]) -> None:
+        nnx_meta["leaves"][0][2] ^= 1
+
+    _rewrite_custom_metadata(path, break_one)
+    target = Model(1)
+    before = snapshot(target)
+    with pytest.raises(CheckpointError, match="fail their checksum"):
+        nnx.checkpoint.restore_orbax(path, target)
+    assert unchanged(target, before)
+
+
+def test_orbax_refuses_a_checkpoint_whose_digest_was_altered(tmp_path: Path) -> None:
+    path = nnx.checkpoint.save_orbax(tmp_path / "ckpt", Model(0))
+
+    def alter(nnx_meta: dict[str, Any]) -> None:
+        assert nnx_meta["format"] == "nnx.orbax/2"
+        nnx_meta["leaves"][-1][2] = (nnx_meta["leaves"][-1][2] + 1) % 2**64
+
+    _rewrite_custom_metadata(path, alter)
+    target = Model(1)
+    before = snapshot(target)
+    with pytest.raises(CheckpointError, match="fail their checksum"):
+        nnx.checkpoint.restore_orbax(path, target)
+    assert unchanged(target, before)
+
+
+_DIGEST_DTYPES = [np.float32, np.float64, np.int8, np.uint16, np.bool_, np.complex128, jnp.bfloat16]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=0, max_size=3).map(tuple),
+    dtype=st.sampled_from(_DIGEST_DTYPES),
+    data=st.data(),
+)
+def test_digest_is_the_same_however_the_array_is_cut_and_sees_every_word(shape: tuple[int, ...], dtype: Any, data: st.DataObject) -> None:
+    from nnx.checkpoint.digest import block_digest
+
+    rng = np.random.default_rng(len(shape))
+    whole = (rng.normal(size=shape) * 50).astype(dtype)
+    everything = tuple(slice(None) for _ in shape)
+    expected = block_digest(whole, everything, shape)
+    # Cut every axis at random points: the blocks' digests add up to the whole one.
+    cuts = [sorted(set(data.draw(st.lists(st.integers(1, n - 1), max_size=2)) if n > 1 else [])) for n in shape]
+    bounds = [list(zip([0, *c], [*c, n])) for c, n in zip(cuts, shape)]
+    total = 0
+    for corner in np.ndindex(*[len(b) for b in bounds]):
+        index = tuple(slice(*bounds[a][i]) for a, i in enumerate(corner))
+        total += block_digest(whole[index], index, shape)
+    assert total % 2**64 == expected
+    # Any change to one byte changes the digest (the mix is a bijection of each word).
+    raw = bytearray(np.ascontiguousarray(whole).tobytes())
+    at = data.draw(st.integers(0, len(raw) - 1))
+    raw[at] ^= 1 << data.draw(st.integers(0, 7))
+    changed = np.frombuffer(bytes(raw), dtype=whole.dtype).reshape(shape)
+    assert block_digest(changed, everything, shape) != expected
+
+
 def test_orbax_partial_restore_judges_by_recorded_kinds(tmp_path: Path) -> None:
     model = Model(0)
     params_only = nnx.checkpoint.save_orbax(tmp_path / "params", model, nnx.Param)

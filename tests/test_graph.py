@@ -1,5 +1,7 @@
 """split / merge / update / state / pop / clone / iter_graph, and their errors."""
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -286,6 +288,75 @@ def test_a_2000_deep_chain_splits_merges_updates_and_clones() -> None:
             link, n = link.child, n + 1
         assert n == depth
     assert nnx.graphdef(nnx.clone(m)) == graphdef  # deep GraphDefs compare without recursion
+
+
+def test_a_2000_deep_chain_iterates_pops_and_has_a_repr() -> None:
+    depth = 2000
+    m = chain(depth)
+    items = list(nnx.iter_graph(m))
+    links = [v for _, v in items if isinstance(v, Link)]
+    assert len(links) == depth and links[0] is m
+    # pre-order, attributes sorted: every link down the chain, then the cells on the way back
+    assert [p for p, _ in items[depth - 1 : depth + 1]] == [("child",) * (depth - 1), ("child",) * (depth - 1) + ("w",)]
+    assert items[-1][0] == ("w",)
+    text = repr(nnx.graphdef(m))
+    assert text.startswith("GraphDef(Link#0(\n  child=Link#1(") and text.count("Link#") == depth
+    popped = nnx.pop(m, nnx.Param)
+    assert len(popped.paths) == depth
+    assert nnx.state(m).paths == ()
+    link: Link | None = m
+    while link is not None:
+        assert "w" not in vars(link)
+        link = link.child
+
+
+def test_update_from_a_foreign_trace_is_refused_after_updates_that_were_fine() -> None:
+    # update remembers, with the cached walk, which trace the cells were made in: the
+    # shortcut must still refuse a write from another trace (a model captured by jax.jit).
+    m = Linear(2, 3, rngs=nnx.Rngs(0))
+    state = nnx.state(m)
+    nnx.update(m, tree_map(plus_one, state))
+    nnx.update(m, state)  # fine twice: made at the top level, updated at the top level
+    before = [np.asarray(v) for v in nnx.state(m).leaves]
+
+    def inside(x: jax.Array) -> jax.Array:
+        def shift(v: jax.Array) -> jax.Array:
+            return v + x
+
+        nnx.update(m, tree_map(shift, state))
+        return x
+
+    with pytest.raises(nnx.TraceContextError):
+        jit(inside)(jnp.ones(()))
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, nnx.state(m).leaves))
+    nnx.update(m, tree_map(plus_one, state))  # and the top level still may
+    assert np.array_equal(np.asarray(m.b), np.asarray(state["b"]) + 1)
+
+
+class Cells(nnx.Module):
+    """Cells and static values first, then (maybe) a submodule: the walk's two ways in."""
+
+    def __init__(self, size: int) -> None:
+        self.a = nnx.Param(jnp.full((size,), float(size)))
+        self.n = size
+
+
+def test_modules_that_turn_out_not_to_be_leaves_split_and_merge_exactly() -> None:
+    root = Cells(1)
+    leafy = Cells(2)
+    setattr(leafy, "b_seen", root.a)  # a cell walked before, in a leaf module
+    setattr(leafy, "c_sub", Cells(3))  # then a submodule: the leaf becomes a frame mid-way
+    setattr(leafy, "d_back", root)  # and a cycle back to the root after it
+    setattr(leafy, "e_last", nnx.BatchStat(jnp.zeros(2)))  # a cell after the submodule
+    setattr(root, "child", leafy)
+    graphdef, state = nnx.split(root)
+    assert state.paths == (("a",), ("child", "a"), ("child", "c_sub", "a"), ("child", "e_last"))
+    assert [state.kind(p) for p in state.paths] == [nnx.Param, nnx.Param, nnx.Param, nnx.BatchStat]
+    for built in (nnx.merge(graphdef, state), nnx.merge(graphdef, state)):  # interpreted, compiled
+        child: Any = getattr(built, "child")
+        assert child.b_seen is built.a and child.d_back is built and child.c_sub.n == 3
+        assert float(child.c_sub.a[0]) == 3.0 and child.n == 2
+        assert nnx.graphdef(built) == graphdef
 
 
 def test_merge_refuses_a_state_of_other_shapes_naming_the_path() -> None:

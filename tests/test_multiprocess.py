@@ -4,7 +4,9 @@ Every run is a subprocess with a hard time limit (killed when it runs over), on
 a free loopback port, so no test can hang. The 2-process run (2 CPU devices per
 process, gloo collectives) must give the losses of the 1-process run on 4
 devices, step for step, in both the data-parallel and the data + tensor-parallel
-part; its orbax checkpoint, restored by 1 process, continues exactly like the
+part; its orbax checkpoints, the tensor-parallel one included (its hidden kernel
+is split across the processes, so no process ever holds it whole), restore in
+the same 2 processes and in 1 process, which continues exactly like the
 uninterrupted run; a process left alone stops with a clear error.
 """
 
@@ -63,7 +65,7 @@ def result(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 def test_two_processes_train_like_one_and_their_checkpoint_restores_into_one(tmp_path: Path) -> None:
     port = free_port()
-    ckpt = str(tmp_path / "dp")
+    ckpt = str(tmp_path / "ckpt")
     two = [
         start(str(STEPS), "--process-id", str(i), "--num-processes", "2", "--coordinator", f"127.0.0.1:{port}",
               "--save", ckpt, "--join-timeout", "120")
@@ -83,8 +85,14 @@ def test_two_processes_train_like_one_and_their_checkpoint_restores_into_one(tmp
         # The hidden layer's kernel is split over the "model" axis, which spans the processes.
         assert r["hidden_kernel_sharding"] == "P(None, 'model')"
         assert r["hidden_kernel_local_shape"] == [8, 16]
-    # Model, optimizer state and dropout RNG were restored: the run continues as if never stopped.
+        assert r["hidden_kernel_whole_here"] is False
+        # Saved by both processes, each its shards, then read back by both, checksums verified.
+        assert r["tensor_parallel_restored_equal"] is True
+    assert single["hidden_kernel_whole_here"] is True
+    # Model, optimizer state and dropout RNG were restored: the run continues as if never stopped,
+    # the tensor-parallel part too, though no process of the saving run held its kernel whole.
     np.testing.assert_allclose(restored["data_parallel"], single["data_parallel"][STEPS:], rtol=1e-5)
+    np.testing.assert_allclose(restored["tensor_parallel"], single["tensor_parallel"][STEPS:], rtol=1e-5)
 
 
 def test_a_process_left_alone_stops_with_a_clear_error() -> None:

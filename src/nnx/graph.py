@@ -20,9 +20,10 @@ is one list comprehension over the cached cells, and ``update`` is one zip.
 
 from __future__ import annotations
 
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
+from operator import attrgetter
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, Iterator, Literal, LiteralString, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Container, Iterator, Literal, LiteralString, TypeVar, Union, overload
 
 import jax
 import numpy as np
@@ -137,7 +138,7 @@ def _category(value: Any) -> int:
 
 def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
     """One full traversal: the GraphDef and the cells (or array slots) in leaf order."""
-    graphdef, cells, _ = walk_nodes(root)
+    graphdef, cells, _, _ = _walk_indexed(root)
     return graphdef, cells
 
 
@@ -148,6 +149,12 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
     (a chain of thousands of submodules) splits. The transforms use the node
     list to map the objects a traced function saw back to the caller's objects.
     """
+    graphdef, cells, nodes, _ = _walk_indexed(root)
+    return graphdef, cells, nodes
+
+
+def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[int, int]]:
+    """``walk_nodes`` plus the index it built: node id -> node index (a cache's set of ids)."""
     if not isinstance(root, (Object, List, Dict, tuple)):
         raise TypeError(
             f"nnx.split takes a Module (or another nnx.Object, nnx.List, nnx.Dict or tuple of them); "
@@ -191,6 +198,7 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
         return None
 
     categories = _categories
+    has_aval = _HAS_AVAL
     if type(root) is tuple and not is_node(root):  # pyright: ignore[reportUnknownArgumentType]
         node: tuple[Any, ...] = ("static", Static(root))  # pyright: ignore[reportUnknownArgumentType]
     else:
@@ -206,9 +214,10 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
             if category is None:
                 category = _category(v)
             if category == _VAR:
-                i = index.get(id(v))
+                vid = id(v)
+                i = index.get(vid)
                 if i is None:
-                    i = index[id(v)] = len(nodes)
+                    i = index[vid] = len(nodes)
                     nodes.append(v)
                     metadata = v._metadata
                     meta = freeze_metadata(metadata) if metadata else ()
@@ -216,16 +225,61 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
                     kinds.append(kind)
                     metas.append(meta)
                     cells.append(v)
-                    avals.append(_aval(v._value))
+                    value = v._value
+                    avals.append(value.aval if type(value) in has_aval else _aval(value))
                     d: tuple[Any, ...] = ("var", kind, i, meta)
                 else:
                     d = ("ref", i)
+            elif category == _OBJECT:  # the common container, entered inline
+                vid = id(v)
+                i = index.get(vid)
+                if i is not None:
+                    d = ("ref", i)
+                else:
+                    i = index[vid] = len(nodes)
+                    nodes.append(v)
+                    sub = (*path, k)
+                    inner: list[Any] = []
+                    items = iter(sorted(v.__dict__.items()))
+                    # A leaf module (cells and static values only: most layers) is described
+                    # right here, as the cell branch above does, without a frame of its own;
+                    # at its first other child it gets one, which resumes from that child.
+                    for ck, cv in items:
+                        ckind: type[Any] = type(cv)  # pyright: ignore[reportUnknownVariableType]  # type() of Any
+                        ccat = categories.get(ckind)
+                        if ccat == _VAR:
+                            cid = id(cv)
+                            j = index.get(cid)
+                            if j is None:
+                                j = index[cid] = len(nodes)
+                                nodes.append(cv)
+                                metadata = cv._metadata
+                                meta = freeze_metadata(metadata) if metadata else ()
+                                paths.append((*sub, ck))
+                                kinds.append(ckind)
+                                metas.append(meta)
+                                cells.append(cv)
+                                value = cv._value
+                                avals.append(value.aval if type(value) in has_aval else _aval(value))
+                                inner.append((ck, ("var", ckind, j, meta)))
+                            else:
+                                inner.append((ck, ("ref", j)))
+                        elif ccat == _STATIC:
+                            inner.append((ck, ("static", Static(cv))))
+                        else:
+                            stack.append([chain(((ck, cv),), items), sub, v, inner, True, k, "object", kind, i])
+                            break
+                    else:
+                        d = ("object", kind, i, tuple(inner))
+                        described.append((k, d) if keyed else d)
+                        continue
+                    break  # describe the child first; this iterator resumes after it
             elif category == _ARRAY_LEAF:
                 paths.append((*path, k))
                 kinds.append(None)
                 metas.append(())
                 cells.append(_Slot(owner, k))
-                avals.append(_aval(v))
+                avals.append(v.aval if kind in has_aval else _aval(v))
                 d = _ARRAY
             elif category == _STATIC or (category == _TUPLE and not is_node(v)):
                 d = ("static", Static(v))
@@ -249,7 +303,7 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
                 parent = stack[-1]
                 parent[3].append((frame[5], node) if parent[4] else node)
     layout = Layout(tuple(paths), tuple(kinds), tuple(metas))
-    return GraphDef(node, layout, tuple(avals)), cells, nodes
+    return GraphDef(node, layout, tuple(avals)), cells, nodes, index
 
 
 def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
@@ -276,12 +330,15 @@ def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
                 object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, node_ids))
                 return graphdef, cells
             snapshot = change == epoch.UNKNOWN
-        graphdef, cells, nodes = walk_nodes(root)
-        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _NodeIds(nodes, snapshot=snapshot)))
+            # Dropped before walking: the new walk then reuses the old one's memory.
+            object.__setattr__(root, "_nnx_cache", None)
+        graphdef, cells, nodes, ids = _walk_indexed(root)
+        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _NodeIds(nodes, snapshot=snapshot, ids=ids)))
         return graphdef, cells
     return _walk(root)
 
 
+_UNASKED, _MIXED = object(), object()
 _VALUES: Any = dict.values  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # on the plain dict: nnx.Dict and Object.__dict__ alike
 _METADATA, _ID = repeat("_metadata"), repeat(id)
 _AS_TUPLE: Any = tuple  # typed Any: the snapshots are tuples of whatever the nodes hold
@@ -292,13 +349,17 @@ class _NodeIds:
     need it), and optionally a snapshot of their children to re-check the walk.
 
     Holds the nodes too, so that no id is reused while the walk is cached.
+    A walk passes the index it built (id -> node index) as the ids.
     """
 
-    __slots__ = ("nodes", "_ids", "_parts", "_snapshot", "_alive")
+    __slots__ = ("nodes", "_ids", "_parts", "_snapshot", "_alive", "trace")
 
-    def __init__(self, nodes: list[Any], *, snapshot: bool = False) -> None:
+    def __init__(self, nodes: list[Any], *, snapshot: bool = False, ids: Container[int] | None = None) -> None:
         self.nodes = nodes
-        self._ids: frozenset[int] | None = None
+        self._ids: Container[int] | None = ids
+        #: The trace all the walk's cells were made in (``_MIXED`` if not one), once asked.
+        #: A cell's trace is fixed when it is made, so it holds while the walk is cached.
+        self.trace: object = _UNASKED
         self._parts: tuple[list[Any], ...] | None = None
         self._snapshot: tuple[list[Any], ...] | None = None
         if snapshot:
@@ -339,7 +400,7 @@ class _NodeIds:
         ids = self._ids
         if ids is None:
             ids = self._ids = frozenset(map(id, self.nodes))
-        return node_id in ids
+        return isinstance(node_id, int) and node_id in ids
 
 
 def _read(node: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
@@ -348,6 +409,11 @@ def _read(node: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
     replaced by one of another shape since the walk: that is not structural)."""
     graphdef, cells = _walk_cached(node)
     values = [c._value for c in cells]
+    # One pass in the common case: values whose ``aval`` attributes equal the recorded
+    # ones have the recorded shapes and dtypes; a value without one (NumPy, a scalar)
+    # reads as a marker equal to nothing, and is then described properly.
+    if tuple(map(getattr, values, _AVAL, _NO_AVAL)) == graphdef.avals:
+        return graphdef, cells, values
     avals = _avals(values)
     if avals != graphdef.avals:
         fresh: GraphDef[Any] = GraphDef(graphdef.node, graphdef.layout, avals)
@@ -702,7 +768,7 @@ def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str)
     return [leaves[si][li] for si, li in plan]
 
 
-_AVAL, _NONE = repeat("aval"), repeat(None)
+_AVAL, _NONE, _NO_AVAL = repeat("aval"), repeat(None), repeat(object())
 #: Types whose instances carry a jax ``aval`` (shape and dtype) as an attribute.
 _HAS_AVAL: set[type] = set()
 
@@ -751,8 +817,8 @@ def _check_shapes(graphdef: GraphDef[Any], leaves: list[Any]) -> None:
     ``jax.vmap`` / ``jax.lax.scan`` see a stacked module, one layer at a time.
     """
     expected = graphdef.avals
-    if expected is None:
-        return
+    if expected is None or tuple(map(getattr, leaves, _AVAL, _NO_AVAL)) == expected:
+        return  # one C-level pass in the common case (see _read)
     got = _avals(leaves)
     if got == expected:
         return
@@ -1038,11 +1104,12 @@ def update(node: Any, /, *states: State[Any]) -> None:
     graphdef, cells = _walk_cached(node)
     layout = graphdef.layout
     _check_states(states, "nnx.update")
+    made_in = _cells_trace(node, cells)
     writes: list[tuple[list[Any], list[Any]]] = []
     for s in states:
         targets = cells if s._layout == layout else [cells[i] for i in _update_plan(layout, s._layout, graphdef)]
         values = s.leaves
-        _check_update(graphdef, s, targets, values)
+        _check_update(graphdef, s, targets, values, made_in)
         writes.append((targets, values))
     for targets, values in writes:
         for cell, value in zip(targets, values):
@@ -1050,22 +1117,41 @@ def update(node: Any, /, *states: State[Any]) -> None:
 
 
 _TRACE = repeat("_trace")
+_HELD_AVAL = attrgetter("_value.aval")
 
 
-def _check_update(graphdef: GraphDef[Any], s: State[Any], targets: list[Any], values: list[Any]) -> None:
+def _cells_trace(node: Any, cells: list[Any]) -> object:
+    """The trace all of ``cells`` were made in, or ``_MIXED``; remembered with a cached walk."""
+    cache = getattr(node, "_nnx_cache", None) if isinstance(node, Object) else None
+    ids: _NodeIds | None = cache[3] if cache is not None and cache[2] is cells else None
+    if ids is not None and ids.trace is not _UNASKED:
+        return ids.trace
+    traces = list(map(getattr, cells, _TRACE))
+    found = traces[0] if traces and traces.count(traces[0]) == len(traces) else _MIXED
+    if ids is not None:
+        ids.trace = found
+    return found
+
+
+def _check_update(graphdef: GraphDef[Any], s: State[Any], targets: list[Any], values: list[Any], made_in: object) -> None:
     """Refuse values that do not fit the cells they would replace.
 
-    The common case (jax arrays whose avals equal the old ones, cells of this
-    trace) is decided with a few C-level passes; only a misfit walks leaf by leaf.
+    The common case (jax arrays whose avals equal the old ones, cells all made
+    in this trace: ``made_in``) is decided with a few C-level passes; only a
+    misfit walks leaf by leaf.
     """
-    olds = [c._value for c in targets]
-    if not (
-        set(map(type, values)) <= _HAS_AVAL and list(map(getattr, olds, _AVAL, _NONE)) == list(map(getattr, values, _AVAL))
-    ):
+    try:  # the old values' avals read straight from the cells (one C-level pass)
+        fits = set(map(type, values)) <= _HAS_AVAL and list(map(_HELD_AVAL, targets)) == list(map(getattr, values, _AVAL))
+    except AttributeError:  # an old value without an aval: decided leaf by leaf below
+        fits = False
+    if not fits:
+        olds = [c._value for c in targets]
         for position, (old, value) in enumerate(zip(olds, values)):
             if old is not value:
                 _check_leaf(graphdef, s.paths[position], old, value)
     trace = current_trace()
+    if made_in is trace or made_in is None or (made_in is not _MIXED and made_in == trace):
+        return  # every cell was made in this trace (or in none): nothing to refuse
     traces = list(map(getattr, targets, _TRACE))
     if traces.count(trace) != len(traces):
         for cell in targets:
@@ -1233,9 +1319,24 @@ def pop(node: Any, /, *filters: Filter) -> Any:
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
+def _children(node: Any) -> list[tuple[Any, Any]]:
+    """A container's ``(key, child)`` pairs as they stand (a copy: the caller may mutate it)."""
+    if isinstance(node, Object):
+        return list(node.__dict__.items())
+    if isinstance(node, Dict):
+        return list(node.items())  # pyright: ignore[reportUnknownArgumentType]
+    return list(enumerate(node))  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, (Object, List, Dict)) or (type(value) is tuple and is_node(value))
+
+
 def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
-    """Delete every reference to the doomed cells (and array slots) from the graph."""
-    seen: set[int] = set()
+    """Delete every reference to the doomed cells (and array slots) from the graph.
+
+    Visits each container once with an explicit stack, so a graph of any depth works.
+    """
     doomed_cells = {id(c) for c in doomed if isinstance(c, Variable)}
     doomed_slots = {(id(c.owner), c.key) for c in doomed if isinstance(c, _Slot)}
     if any(isinstance(c, _Slot) and isinstance(c.owner, _Slot) for c in doomed):
@@ -1246,11 +1347,11 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
             return id(value) in doomed_cells  # pyright: ignore[reportUnknownArgumentType]
         return (id(owner), key) in doomed_slots
 
-    def walk(node: Walkable) -> None:
-        if id(node) in seen:
-            return
-        seen.add(id(node))
-        items: list[tuple[Any, Any]] = list(node.__dict__.items()) if isinstance(node, Object) else list(node.items()) if isinstance(node, Dict) else list(enumerate(node))
+    seen: set[int] = {id(root)}
+    pending: list[Any] = [root]
+    while pending:
+        node = pending.pop()
+        items = _children(node)
         drop = [k for k, v in items if is_doomed(node, k, v)]
         for k in sorted(drop, key=lambda k: path_order((k,)), reverse=True):
             if isinstance(node, Object):
@@ -1262,10 +1363,9 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
             else:
                 raise TypeError("nnx.pop cannot remove a leaf stored inside a tuple; use an nnx.List.")
         for k, v in items:
-            if k not in drop and (isinstance(v, (Object, List, Dict)) or (type(v) is tuple and is_node(v))):
-                walk(v)  # pyright: ignore[reportUnknownArgumentType]  # v: Any, narrowed to List[Unknown] (...)
-
-    walk(root)
+            if k not in drop and _is_container(v) and id(v) not in seen:
+                seen.add(id(v))
+                pending.append(v)
     epoch.bump()
 
 
@@ -1280,30 +1380,40 @@ def clone(node: N, /, *, graph: bool | None = None) -> N:
 def iter_graph(node: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Path, Any]]:
     """Every node of the graph once, pre-order: ``(path, value)`` for the root, Objects,
     containers, cells and arrays. Shared nodes are yielded at their first path
-    (``graph=False``, tree mode: a shared node raises instead, when iteration starts)."""
+    (``graph=False``, tree mode: a shared node raises instead, when iteration starts).
+    """
     check_tree(node, graph, "nnx.iter_graph")
     return _iter_graph(node)
 
 
 def _iter_graph(node: Any) -> Iterator[tuple[Path, Any]]:
+    """``iter_graph``'s walk. Keeps its own stack of child iterators, so a graph of any
+    depth can be iterated."""
     seen: set[int] = set()
-
-    def walk(path: Path, value: _GraphNode) -> Iterator[tuple[Path, Any]]:
-        if isinstance(value, (Object, List, Dict, Variable)):
-            if id(value) in seen:
-                return
-            seen.add(id(value))
-        yield path, value
-        if isinstance(value, Object):
-            children: list[tuple[Key, Any]] = sorted(value.__dict__.items())
-        elif isinstance(value, Dict):
-            children = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
-        elif isinstance(value, (List, tuple)):
-            children = list(enumerate(value))
-        else:
-            return
-        for k, v in children:
+    stack: list[tuple[Path, Iterator[tuple[Key, Any]]]] = []
+    pending: list[tuple[Path, _GraphNode]] = [((), node)]
+    while pending or stack:
+        if pending:
+            path, value = pending.pop()
+            if isinstance(value, (Object, List, Dict, Variable)):
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+            yield path, value
+            if isinstance(value, Object):
+                children: list[tuple[Key, Any]] = sorted(value.__dict__.items())
+            elif isinstance(value, Dict):
+                children = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
+            elif isinstance(value, (List, tuple)):
+                children = list(enumerate(value))
+            else:
+                continue
+            stack.append((path, iter(children)))
+            continue
+        path, it = stack[-1]
+        for k, v in it:
             if is_node(v):
-                yield from walk((*path, k), v)
-
-    yield from walk((), node)
+                pending.append(((*path, k), v))
+                break
+        else:
+            stack.pop()

@@ -121,17 +121,51 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _describe(node: tuple[Any, ...], depth: int) -> str:
+    """The text of ``node`` in a GraphDef's repr, indented as at ``depth``.
+
+    Works through a stack of pending pieces (text, or a node still to describe)
+    instead of recursing, so a GraphDef of any depth has a repr.
+    """
+    out: list[str] = []
+    pending: list[str | tuple[tuple[Any, ...], int]] = [(node, depth)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        sub, level = item
+        pieces = _pieces(sub, level)
+        if isinstance(pieces, str):
+            out.append(pieces)
+        else:
+            pending.extend(reversed(pieces))
+    return "".join(out)
+
+
+def _pieces(node: tuple[Any, ...], depth: int) -> str | list[str | tuple[tuple[Any, ...], int]]:
+    """A leaf-like node's text, or a container's pieces: its text with its children to describe."""
     tag = node[0]
-    pad = "  " * (depth + 1)
-    if tag == "object":
-        inner = "".join(f"\n{pad}{name}={_describe(sub, depth + 1)}," for name, sub in node[3])
-        return f"{node[1].__name__}#{node[2]}({inner}{chr(10) + '  ' * depth if inner else ''})"
-    if tag == "list":
-        return "[" + ", ".join(_describe(s, depth + 1) for s in node[2]) + "]"
-    if tag == "dict":
-        return "{" + ", ".join(f"{k!r}: {_describe(s, depth + 1)}" for k, s in node[2]) + "}"
-    if tag == "tuple":
-        return "(" + ", ".join(_describe(s, depth + 1) for s in node[1]) + ",)"
+    if tag in ("object", "list", "dict", "tuple"):
+        pieces: list[str | tuple[tuple[Any, ...], int]] = []
+        if tag == "object":
+            pad = "  " * (depth + 1)
+            pieces.append(f"{node[1].__name__}#{node[2]}(")
+            for name, sub in node[3]:
+                pieces += [f"\n{pad}{name}=", (sub, depth + 1), ","]
+            pieces.append(("\n" + "  " * depth if node[3] else "") + ")")
+            return pieces
+        children = node[1] if tag == "tuple" else node[2]
+        opening, closing = {"list": ("[", "]"), "dict": ("{", "}"), "tuple": ("(", ",)")}[tag]
+        pieces.append(opening)
+        for position, child in enumerate(children):
+            if position:
+                pieces.append(", ")
+            if tag == "dict":
+                pieces.append(f"{child[0]!r}: ")
+                child = child[1]
+            pieces.append((child, depth + 1))
+        pieces.append(closing)
+        return pieces
     if tag == "var":
         return f"{node[1].__name__}#{node[2]}"
     if tag == "ref":

@@ -12,7 +12,10 @@ A directory is written aside and swapped in when complete, one writer at a
 time (``nnx.checkpoint.atomic``), so ``save_orbax(path, force=True)`` that
 fails or is killed leaves the previous checkpoint whole; the manager's steps
 are committed by orbax's own rename. nnx adds, in the checkpoint's custom
-metadata, each leaf's Variable kind and a CRC-32 of its bytes. Before reading
+metadata, each leaf's Variable kind and a digest of its bytes that every
+process computes over the shards it holds (``nnx.checkpoint.digest``), so a
+model split across processes is checked too, and restored under any other
+split. Before reading
 anything, the checkpoint's metadata is compared with the target and a
 ``CheckpointMismatchError`` lists the differences (kinds included); after
 reading, the checksums are verified, so a corrupted chunk is refused rather
@@ -30,7 +33,7 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path as FilePath
-from typing import Any, Callable, Generator, Sequence, TypeVar, cast
+from typing import Any, Callable, Generator, NamedTuple, Sequence, TypeVar, cast
 
 import jax
 import numpy as np
@@ -52,15 +55,25 @@ from nnx.checkpoint.common import (
     wrap_key,
     write_back,
 )
+from nnx.checkpoint.digest import digests
 from nnx.filters import Filter, Path
 from nnx.jaxapi import default_device, process_index, partition_spec, shape_dtype
 from nnx.state import State, path_str
 
 N = TypeVar("N")
 OrbaxTree = dict[str, Any]
-FORMAT = "nnx.orbax/1"
-#: Per saved leaf (string keys): its kind name and the CRC-32 of its bytes.
+FORMAT = "nnx.orbax/2"
+#: Format 1 (nnx before the digest) recorded a CRC-32 of each leaf's bytes instead; still read.
+FORMAT_CRC32 = "nnx.orbax/1"
+#: Per saved leaf (string keys): its kind name and the digest (CRC-32 in format 1) of its bytes.
 Records = dict[tuple[str, ...], tuple[str, int]]
+
+
+class Recorded(NamedTuple):
+    """What nnx recorded in a checkpoint: per leaf, its kind and check value."""
+
+    leaves: Records
+    crc32: bool  # format 1: the check values are CRC-32s of whole arrays
 #: Where the manager moves steps beyond ``max_to_keep`` before deleting them.
 _PRUNED = ".nnx-pruned"
 #: A step directory orbax had not finished writing (it renames it to the step number on commit).
@@ -169,19 +182,22 @@ def from_orbax(tree: OrbaxTree, like: State[N]) -> State[N]:
 
 
 def _custom_metadata(state: State[Any], where: str) -> dict[str, Any]:
-    """What nnx adds to a checkpoint: every saved leaf's kind and checksum."""
+    """What nnx adds to a checkpoint: every saved leaf's kind and digest (collective)."""
     leaves: list[list[Any]] = []
+    data: list[Any] = []
     for path, kind, value in zip(state.paths, state._layout.kinds, state.leaves):
         if _empty(value):
             continue
         if isinstance(value, jax.ShapeDtypeStruct):
             raise TypeError(f"{where}: '{path_str(path)}' is abstract ({value}); save a model that holds real arrays.")
-        data = jax.random.key_data(value) if is_key(value) else value
-        leaves.append([list(_keys(path)), kind_name(kind), checksum(np.asarray(data))])
+        leaves.append([list(_keys(path)), kind_name(kind)])
+        data.append(jax.random.key_data(value) if is_key(value) else value)
+    for leaf, digest in zip(leaves, digests(data)):
+        leaf.append(digest)
     return {"nnx": {"format": FORMAT, "leaves": leaves}}
 
 
-def _records(custom: Any, path: FilePath, where: str) -> Records | None:
+def _records(custom: Any, path: FilePath, where: str) -> Recorded | None:
     """The kinds and checksums of a checkpoint nnx wrote (None for plain orbax ones)."""
     if not isinstance(custom, dict):
         return None
@@ -196,7 +212,7 @@ def _records(custom: Any, path: FilePath, where: str) -> Records | None:
             f"{problem}: the checkpoint is corrupted; nothing was restored. Restore from another checkpoint."
         )
     leaves: list[tuple[list[str], str, int]] = meta["leaves"]
-    return {tuple(keys): (kind, crc) for keys, kind, crc in leaves}
+    return Recorded({tuple(keys): (kind, crc) for keys, kind, crc in leaves}, meta["format"] == FORMAT_CRC32)
 
 
 def _records_problem(meta: Any) -> str:
@@ -204,37 +220,37 @@ def _records_problem(meta: Any) -> str:
     if not isinstance(meta, dict):
         return "is not a JSON object"
     ours = cast("dict[str, Any]", meta)
-    if ours.get("format") != FORMAT:
+    if ours.get("format") not in (FORMAT, FORMAT_CRC32):
         return f"has format {ours.get('format')!r}, not {FORMAT!r}"
     leaves: Any = ours.get("leaves")
     if not isinstance(leaves, list):
         return "has no 'leaves' list"
     for leaf in cast("list[object]", leaves):
         if not (isinstance(leaf, list) and len(cast("list[object]", leaf)) == 3):
-            return f"has a leaf record {leaf!r} that is not [path, kind, crc32]"
+            return f"has a leaf record {leaf!r} that is not [path, kind, checksum]"
         keys, kind, crc = cast("list[object]", leaf)
         if not (isinstance(keys, list) and all(isinstance(k, str) for k in cast("list[object]", keys))):
             return f"has a leaf record {leaf!r} whose path is not a list of strings"
         if not isinstance(kind, str) or not isinstance(crc, int) or isinstance(crc, bool):
-            return f"has a leaf record {leaf!r} without a kind string and a crc32 integer"
+            return f"has a leaf record {leaf!r} without a kind string and a checksum integer"
     return ""
 
 
 # -- comparing with the checkpoint's metadata ---------------------------------------
 
 
-def _saved_specs(tree: Any, records: Records | None, prefix: tuple[str, ...] = ()) -> dict[Path, LeafSpec]:
+def _saved_specs(tree: Any, records: Recorded | None, prefix: tuple[str, ...] = ()) -> dict[Path, LeafSpec]:
     out: dict[Path, LeafSpec] = {}
     if isinstance(tree, dict):
         for k, v in tree.items():  # pyright: ignore[reportUnknownVariableType]  # orbax metadata is untyped
             out.update(_saved_specs(v, records, (*prefix, str(k))))  # pyright: ignore[reportUnknownArgumentType]
     else:
-        kind = records[prefix][0] if records is not None and prefix in records else ""
+        kind = records.leaves[prefix][0] if records is not None and prefix in records.leaves else ""
         out[prefix] = LeafSpec(kind, tuple(tree.shape), np.dtype(tree.dtype).name)
     return out
 
 
-def _check(where: str, saved: dict[Path, LeafSpec], records: Records | None, wanted: State[Any], filters: tuple[Filter, ...]) -> None:
+def _check(where: str, saved: dict[Path, LeafSpec], records: Recorded | None, wanted: State[Any], filters: tuple[Filter, ...]) -> None:
     want: dict[Path, LeafSpec] = {}
     for path, kind, value in zip(wanted.paths, wanted._layout.kinds, wanted.leaves):
         if _empty(value):
@@ -247,22 +263,39 @@ def _check(where: str, saved: dict[Path, LeafSpec], records: Records | None, wan
     compare(where, saved, want)
 
 
-def _verify(where: str, path: FilePath, restored: OrbaxTree, wanted: State[Any], records: Records | None) -> None:
-    """Refuse restored arrays whose bytes differ from what was saved."""
+def _verify(where: str, path: FilePath, restored: OrbaxTree, wanted: State[Any], records: Recorded | None) -> None:
+    """Refuse restored arrays whose bytes differ from what was saved (collective: every
+    process verifies the same leaves, and all of them refuse together)."""
     if records is None:
         return
+    checked: list[tuple[Path, Any, int]] = []
     for leaf_path, value in zip(wanted.paths, wanted.leaves):
         keys = _keys(leaf_path)
-        if _empty(value) or keys not in records:
+        if _empty(value) or keys not in records.leaves:
             continue
         node: Any = restored
         for k in keys:
             node = node[k]
-        if checksum(np.asarray(node)) != records[keys][1]:
+        checked.append((leaf_path, node, records.leaves[keys][1]))
+    if records.crc32:
+        found = [checksum(_whole(node)) for _, node, _ in checked]
+    else:
+        found = digests([node for _, node, _ in checked])
+    for (leaf_path, _, want), got in zip(checked, found):
+        if got != want:
             raise CheckpointError(
                 f"{where}: the bytes of '{path_str(leaf_path)}' read from {str(path)!r} fail their "
                 "checksum: the checkpoint is corrupted; nothing was restored. Restore from another checkpoint."
             )
+
+
+def _whole(node: Any) -> np.ndarray[Any, Any]:
+    """A restored array whole on the host (format 1's CRC-32 needs every byte in order)."""
+    if isinstance(node, jax.Array) and not node.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(node, tiled=True))
+    return np.asarray(node)
 
 
 def _full_abstract(saved_tree: Any, wanted: Any) -> Any:
