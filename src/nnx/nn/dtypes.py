@@ -7,7 +7,7 @@ and the parameters to. ``None`` entries (an absent bias) pass through.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import Any, Callable, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -33,15 +33,12 @@ def promote_dtype(arrays: A, *, dtype: Dtype | None = None, inexact: bool = True
     return cast  # type: ignore[return-value]  # pyright: ignore[reportReturnType]  # same arity as the input tuple
 
 
-class PromoteDtypeFn(Protocol):
-    """What a layer's ``promote_dtype=`` takes: ``fn((x, kernel, bias), dtype=...)`` returns
-    the arrays (same number, same order, ``None`` kept) cast as the layer should compute.
-
-    The default is :func:`promote_dtype`; ``lambda arrays, **kw: arrays`` computes in the
-    dtypes the arrays already have.
-    """
-
-    def __call__(self, arrays: A, /, *, dtype: Dtype | None = ...) -> A: ...
+#: What a layer's ``promote_dtype=`` takes: ``fn((x, kernel, bias), dtype=...)`` returns the
+#: arrays (same number, same order, ``None`` kept) cast as the layer should compute. The
+#: default is :func:`promote_dtype`; ``lambda arrays, **kw: arrays`` computes in the dtypes
+#: the arrays already have. (A ``Callable`` alias rather than a Protocol: a layer's
+#: attribute of a Protocol type could be a submodule, and its State would say so.)
+PromoteDtypeFn = Callable[..., tuple[Any, ...]]
 
 
 def canonical_axes(axes: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:

@@ -66,7 +66,8 @@ class Embed(Module):
     def attend(self, query: jax.Array) -> jax.Array:
         """Similarity of ``query`` (last axis ``features``) with every embedding row."""
         query, embedding = self.promote_dtype((query, self.embedding[...]), dtype=self.dtype)
-        return query @ embedding.T
+        logits: jax.Array = query @ embedding.T
+        return logits
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[Embed, EmbedState]

@@ -49,12 +49,14 @@ class OptimizedLSTMCell(Module):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
+        carry_init: Initializer | None = None,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
         rngs = layer_rngs("OptimizedLSTMCell", rngs, ctx)
         self.in_features = in_features
         self.hidden_features = hidden_features
+        self.carry_init = carry_init  # initialize_carry's default
         self.param_dtype = param_dtype
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
@@ -83,9 +85,10 @@ class OptimizedLSTMCell(Module):
         carry_init: Initializer | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """The first ``(c, h)`` for inputs ``(*batch, in_features)``: zeros, or two draws of
-        ``carry_init`` from ``rngs``' ``carry`` stream."""
-        c = initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "OptimizedLSTMCell")
-        h = initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "OptimizedLSTMCell")
+        ``carry_init`` (default: the constructor's) from ``rngs``' ``carry`` stream."""
+        init = carry_init if carry_init is not None else self.carry_init
+        c = initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "OptimizedLSTMCell")
+        h = initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "OptimizedLSTMCell")
         return c, h
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)

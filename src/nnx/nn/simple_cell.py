@@ -43,12 +43,14 @@ class SimpleCell(Module):
         kernel_init: Initializer = default_kernel_init,
         recurrent_kernel_init: Initializer = initializers.orthogonal(),
         bias_init: Initializer = initializers.zeros,
+        carry_init: Initializer | None = None,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
         rngs = layer_rngs("SimpleCell", rngs, ctx)
         self.in_features = in_features
         self.hidden_features = hidden_features
+        self.carry_init = carry_init  # initialize_carry's default
         self.param_dtype = param_dtype
         self.residual = residual
         self.activation_fn = activation_fn
@@ -75,8 +77,9 @@ class SimpleCell(Module):
         carry_init: Initializer | None = None,
     ) -> jax.Array:
         """The first ``h``, shaped ``(*batch, hidden_features)`` for inputs ``(*batch, in_features)``:
-        zeros, or drawn by ``carry_init`` from ``rngs``' ``carry`` stream."""
-        return initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "SimpleCell")
+        zeros, or drawn by ``carry_init`` (default: the constructor's) from ``rngs``' ``carry`` stream."""
+        init = carry_init if carry_init is not None else self.carry_init
+        return initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "SimpleCell")
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[SimpleCell, SimpleCellState]
