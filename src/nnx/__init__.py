@@ -90,3 +90,9 @@ __all__ += [
     "data", "find_duplicates", "iter_modules", "recursive_map", "replace_by_pure_dict", "to_flat_state",
     "to_pure_dict", "with_attributes",
 ]
+
+# Flax 0.12's model views and its module name for the graph functions (issue 12)
+from nnx import graph as graphlib  # Flax code reaches nnx.split as nnx.graphlib.split
+from nnx.view import view, view_info
+
+__all__ += ["graphlib", "view", "view_info"]

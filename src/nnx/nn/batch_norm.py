@@ -140,5 +140,15 @@ class BatchNorm(Module):
             dtype=self.dtype,
         )
 
+    def set_view(self, use_running_average: bool | None = None) -> None:
+        """What ``nnx.view`` sets on this layer.
+
+        Args:
+          use_running_average: if True, normalise with the running statistics and leave them
+            unchanged (evaluation); if False, use and update the batch statistics.
+        """
+        if use_running_average is not None:
+            self.use_running_average = use_running_average
+
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[BatchNorm, BatchNormState]

@@ -169,6 +169,34 @@ class MultiHeadAttention(Module):
         keep = keep_rngs and dropout_rate > 0.0
         self.rngs: Rngs | None = forked_stream(rngs, "dropout") if keep else None
 
+    def set_view(
+        self,
+        deterministic: bool | None = None,
+        decode: bool | None = None,
+        batch_size: int | tuple[int, ...] | None = None,
+        max_length: int | None = None,
+    ) -> None:
+        """What ``nnx.view`` sets on this layer.
+
+        Args:
+          deterministic: if True, no attention dropout (evaluation).
+          decode: if True, calls decode step by step against the kv-cache.
+          batch_size: with max_length (and decode=True), the batch shape of a fresh cache.
+          max_length: with batch_size (and decode=True), the length of a fresh cache.
+        """
+        if deterministic is not None:
+            self.deterministic = deterministic
+        if decode is not None:
+            self.decode = decode
+        if (batch_size is None) != (max_length is None):
+            raise ValueError(
+                f"MultiHeadAttention.set_view: give batch_size and max_length together to make a cache "
+                f"(got batch_size={batch_size!r}, max_length={max_length!r})."
+            )
+        if batch_size is not None and max_length is not None and self.decode:
+            batch = (batch_size,) if isinstance(batch_size, int) else tuple(batch_size)
+            self.init_cache((*batch, max_length, self.in_features), self.dtype or jnp.float32)
+
     def init_cache(self, input_shape: tuple[int, ...], dtype: Dtype = jnp.float32) -> None:
         """Create empty ``Cache`` cells for inputs of shape ``(*batch, max_length, in_features)``."""
         *batch, max_length, _ = input_shape
