@@ -467,3 +467,14 @@ def test_a_constructor_carry_init_is_the_default(cell_type: Callable[..., Any]) 
     assert all(bool((c == 1.0).all()) for c in leaves(cell.initialize_carry((3,), nnx.Rngs(0))))
     explicit = cell.initialize_carry((3,), nnx.Rngs(0), carry_init=nnx.initializers.zeros)
     assert all(not c.any() for c in leaves(explicit))
+
+
+def test_conv_strides_and_dilations_of_none_mean_one() -> None:
+    x = normal(19, (2, 9, 7, 3))
+    for layer_type in (nnx.Conv, nnx.ConvTranspose):
+        unset = layer_type(3, 4, (3, 2), None, kernel_dilation=None, rngs=nnx.Rngs(0))
+        ones = layer_type(3, 4, (3, 2), 1, kernel_dilation=1, rngs=nnx.Rngs(0))
+        assert_close(unset(x), ones(x))
+    assert_close(
+        nnx.Conv(3, 4, 3, input_dilation=None, rngs=nnx.Rngs(0))(x), nnx.Conv(3, 4, 3, rngs=nnx.Rngs(0))(x)
+    )

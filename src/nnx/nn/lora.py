@@ -67,7 +67,7 @@ class LoRA(Module):
         ctx: Context | None = None,
     ) -> None:
         rngs = layer_rngs("LoRA", rngs, ctx)
-        if not (isinstance(lora_param_type, type) and issubclass(lora_param_type, Variable)):
+        if not (isinstance(lora_param_type, type) and issubclass(lora_param_type, Variable)):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
             raise TypeError(
                 f"LoRA(lora_param_type={lora_param_type!r}): expected a Variable kind such as "
                 "nnx.LoRAParam or nnx.Param."
