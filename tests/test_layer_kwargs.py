@@ -432,8 +432,9 @@ def test_lora_passes_call_keywords_to_its_base_module() -> None:
     x = normal(18, (2, 3))
     adapter = as64(x) @ as64(layer.lora_a[...]) @ as64(layer.lora_b[...])
     assert_close(layer(x, scale=3.0), adapter + 3.0 * as64(x).sum(-1, keepdims=True))
-    with pytest.raises(TypeError, match="without a base_module got keyword arguments"):
-        nnx.LoRA(3, 2, 1, rngs=nnx.Rngs(0))(x, scale=3.0)
+    # Without a base module the keywords are unused (Flax's behaviour: one call site for both).
+    bare = nnx.LoRA(3, 2, 1, b_initializer=nnx.initializers.ones, rngs=nnx.Rngs(0))
+    assert_close(bare(x, scale=3.0), as64(x) @ as64(bare.lora_a[...]) @ as64(bare.lora_b[...]))
 
 
 # -- recurrent cells' carry ------------------------------------------------------------------
@@ -478,3 +479,46 @@ def test_conv_strides_and_dilations_of_none_mean_one() -> None:
     assert_close(
         nnx.Conv(3, 4, 3, input_dilation=None, rngs=nnx.Rngs(0))(x), nnx.Conv(3, 4, 3, rngs=nnx.Rngs(0))(x)
     )
+
+
+@pytest.mark.parametrize(
+    ("cell_type", "where"),
+    [
+        (nnx.LSTMCell, {"kernel": ("input_kernel",), "recurrent": ("recurrent_kernel",), "bias": ("bias",)}),
+        (nnx.GRUCell, {"kernel": ("input_kernel",), "recurrent": ("recurrent_kernel",), "bias": ("bias",)}),
+        (nnx.SimpleCell, {"kernel": ("dense_i", "kernel"), "recurrent": ("dense_h", "kernel"), "bias": ("dense_i", "bias")}),
+        (nnx.OptimizedLSTMCell,
+         {"kernel": ("dense_i", "kernel"), "recurrent": ("dense_h", "kernel"), "bias": ("dense_h", "bias")}),
+    ],
+)  # fmt: skip
+def test_cell_metadata_arguments(cell_type: Callable[..., Any], where: dict[str, tuple[str, ...]]) -> None:
+    cell = cell_type(
+        3, 4, kernel_metadata={"m": "kernel"}, recurrent_kernel_metadata={"m": "recurrent"},
+        bias_metadata={"m": "bias"}, rngs=nnx.Rngs(0),
+    )  # fmt: skip
+    for tag, path in where.items():
+        owner: Any = cell
+        for name in path[:-1]:
+            owner = getattr(owner, name)
+        assert nnx.cell(owner, path[-1]).get_metadata("m") == tag
+
+
+def test_embed_with_one_row_reads_it_for_every_id() -> None:
+    layer = nnx.Embed(1, 4, rngs=nnx.Rngs(0))
+    out = layer(jnp.array([0, 3, 10]))
+    assert_close(out, np.broadcast_to(as64(layer.embedding[...])[0], (3, 4)))
+
+
+def test_group_norm_takes_a_mask_that_broadcasts() -> None:
+    x = normal(20, (10, 6))
+    mask = np.array([True, False, True, False, True, False])
+    y = nnx.GroupNorm(6, num_groups=3, epsilon=1e-6)(x, mask=jnp.asarray(mask))
+    groups, keep = as64(x).reshape(10, 3, 2), mask.reshape(3, 2)
+    mean = (groups * keep).sum(-1, keepdims=True) / keep.sum(-1, keepdims=True)
+    var = (((groups - mean) ** 2) * keep).sum(-1, keepdims=True) / keep.sum(-1, keepdims=True)
+    assert_close(y, ((groups - mean) / np.sqrt(var + 1e-6)).reshape(10, 6), atol=1e-4)
+
+
+def test_flax_initializer_factories() -> None:
+    assert nnx.initializers.ones_init()(KEY, (2,)).tolist() == [1.0, 1.0]
+    assert nnx.initializers.zeros_init()(KEY, (2,)).tolist() == [0.0, 0.0]

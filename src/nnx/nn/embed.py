@@ -61,6 +61,8 @@ class Embed(Module):
                 f"Embed got ids of dtype {ids.dtype}; pass integer token ids (e.g. ids.astype(jnp.int32))."
             )
         (embedding,) = self.promote_dtype((self.embedding[...],), dtype=self.dtype or self.embedding.dtype)
+        if self.num_embeddings == 1:  # a single row: every id reads it (as in Flax; take would give NaN)
+            return jnp.broadcast_to(embedding[0], (*ids.shape, self.features))
         return jnp.take(embedding, ids, axis=0)
 
     def attend(self, query: jax.Array) -> jax.Array:

@@ -101,7 +101,7 @@ class GroupNorm(Module):
         grouped = x.reshape((*x.shape[:-1], self.num_groups, self.group_size))
         axes = self.reduction_axes if self.reduction_axes is not None else tuple(range(1, x.ndim - 1))
         axes = tuple(a % x.ndim for a in axes if a % x.ndim != x.ndim - 1) + (x.ndim,)
-        group_mask = None if mask is None else mask.reshape(grouped.shape)
+        group_mask = None if mask is None else jnp.broadcast_to(mask, x.shape).reshape(grouped.shape)
         mean, var = moments(
             grouped,
             axes,

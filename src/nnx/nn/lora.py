@@ -39,7 +39,8 @@ class LoRA(Module):
 
     ``LoRA(d_in, rank, d_out, base_module=layer, rngs=rngs)`` wraps an
     existing layer for model surgery: ``model.fc = nnx.LoRA(..., base_module=model.fc)``;
-    keyword arguments of a call go on to the base module. ``lora_param_type``
+    keyword arguments of a call go on to the base module (without one they
+    are unused, as in Flax, so one call site serves both). ``lora_param_type``
     is the cell kind of the adapter weights (``LoRAParam``; ``nnx.Param``
     makes them ordinary parameters). ``promote_dtype`` casts ``(x, lora_a,
     lora_b)``; ``a_metadata``/``b_metadata`` are set on the cells.
@@ -86,16 +87,12 @@ class LoRA(Module):
         record_metadata(self, "lora_b", b_initializer, b_metadata)
 
     def __call__(self, x: jax.Array, **kwargs: Any) -> jax.Array:
-        """The adapter's output, plus ``base_module(x, **kwargs)`` when there is a base module."""
+        """The adapter's output, plus ``base_module(x, **kwargs)`` when there is a base module
+        (``kwargs`` are unused without one)."""
         x, a, b = self.promote_dtype((x, self.lora_a[...], self.lora_b[...]), dtype=self.dtype)
         out: jax.Array = x @ a @ b
         if self.base_module is not None:
             out = out + self.base_module(x, **kwargs)
-        elif kwargs:
-            raise TypeError(
-                f"LoRA without a base_module got keyword arguments {sorted(kwargs)}; they are for the "
-                "base module. Pass base_module= or drop them."
-            )
         return out
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)

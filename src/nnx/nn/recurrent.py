@@ -10,7 +10,7 @@ weights of a cell are fused into one input kernel and one recurrent kernel
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, cast
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,7 @@ from nnx.graph import merge, split, state, update
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_kernel_init
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.nn.carry_init import initial_state
 from nnx.rngs import Rngs, RngStream
 from nnx.variables import Boxed, Param
@@ -73,6 +73,7 @@ class _Cell(Module):
         dtype: Dtype | None,
         param_dtype: Dtype,
         carry_init: Initializer | None,
+        metadata: tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]],
         rngs: Rngs,
     ) -> None:
         self.carry_init = carry_init
@@ -81,13 +82,13 @@ class _Cell(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.input_kernel = Param(_gate_blocks(kernel_init, rngs, in_features, hidden_features, gates, param_dtype))
-        record_metadata(self, "input_kernel", kernel_init)
+        record_metadata(self, "input_kernel", kernel_init, metadata[0])
         self.recurrent_kernel = Param(
             _gate_blocks(recurrent_kernel_init, rngs, hidden_features, hidden_features, gates, param_dtype)
         )
-        record_metadata(self, "recurrent_kernel", recurrent_kernel_init)
+        record_metadata(self, "recurrent_kernel", recurrent_kernel_init, metadata[1])
         self.bias = Param(bias_init(rngs.params(), (gates * hidden_features,), param_dtype))
-        record_metadata(self, "bias", bias_init)
+        record_metadata(self, "bias", bias_init, metadata[2])
 
     def _projections(self, x: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``x @ input_kernel + bias`` and ``h @ recurrent_kernel``, all gates at once."""
@@ -117,6 +118,9 @@ class LSTMCell(_Cell):
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
         carry_init: Initializer | None = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -124,8 +128,9 @@ class LSTMCell(_Cell):
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self._build(
-            in_features, hidden_features, 4, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, carry_init, rngs
-        )
+            in_features, hidden_features, 4, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, carry_init,
+            (kernel_metadata, recurrent_kernel_metadata, bias_metadata), rngs,
+        )  # fmt: skip
 
     def __call__(self, carry: tuple[jax.Array, jax.Array], x: jax.Array) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
         c, h = carry
@@ -172,6 +177,9 @@ class GRUCell(_Cell):
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
         carry_init: Initializer | None = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -179,8 +187,9 @@ class GRUCell(_Cell):
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self._build(
-            in_features, hidden_features, 3, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, carry_init, rngs
-        )
+            in_features, hidden_features, 3, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, carry_init,
+            (kernel_metadata, recurrent_kernel_metadata, bias_metadata), rngs,
+        )  # fmt: skip
 
     def __call__(self, carry: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         from_x, from_h = self._projections(x, carry)
