@@ -46,8 +46,9 @@ class LoRA(Module):
     lora_b)``; ``a_metadata``/``b_metadata`` are set on the cells.
     """
 
-    lora_a: Variable[jax.Array]  # a LoRAParam unless lora_param_type says otherwise
-    lora_b: Variable[jax.Array]
+    # Checkers see the default kind; with another lora_param_type the cells are of that kind.
+    lora_a: LoRAParam
+    lora_b: LoRAParam
 
     def __init__(
         self,
@@ -81,9 +82,9 @@ class LoRA(Module):
         self.param_dtype = param_dtype
         self.lora_param_type = lora_param_type
         self.promote_dtype = promote_dtype
-        self.lora_a = lora_param_type(a_initializer(rngs.params(), (in_features, lora_rank), param_dtype))
+        self.lora_a = lora_param_type(a_initializer(rngs.params(), (in_features, lora_rank), param_dtype))  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # a LoRAParam by default
         record_metadata(self, "lora_a", a_initializer, a_metadata)
-        self.lora_b = lora_param_type(b_initializer(rngs.params(), (lora_rank, out_features), param_dtype))
+        self.lora_b = lora_param_type(b_initializer(rngs.params(), (lora_rank, out_features), param_dtype))  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # a LoRAParam by default
         record_metadata(self, "lora_b", b_initializer, b_metadata)
 
     def __call__(self, x: jax.Array, **kwargs: Any) -> jax.Array:
