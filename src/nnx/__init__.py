@@ -133,3 +133,8 @@ __all__ += ["pmap"]
 from nnx.capture import capture
 
 __all__ += ["capture"]
+# Flax 0.12's model views and its module name for the graph functions (issue 12)
+from nnx import graph as graphlib  # Flax code reaches nnx.split as nnx.graphlib.split
+from nnx.view import view, view_info
+
+__all__ += ["graphlib", "view", "view_info"]

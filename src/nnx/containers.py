@@ -13,7 +13,7 @@ and every mutation runs the same tracer-leak check as attribute assignment.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, SupportsIndex, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, SupportsIndex, TypeVar, overload
 
 from nnx import epoch
 from nnx.refs import INERT, check_store, current_trace
@@ -116,7 +116,13 @@ class List(list[T]):
 
 
 class Dict(dict[K, V]):
-    """A dict whose mutations are visible to the graph (an attribute-level ``dict``)."""
+    """A dict whose mutations are visible to the graph (an attribute-level ``dict``).
+
+    As in Flax, a string key also reads and writes as an attribute at run time:
+    ``d.a`` is ``d["a"]`` and ``d.a = x`` is ``d["a"] = x``. Type checkers see
+    only the item spelling (so they still catch attribute typos), and names of
+    ``dict`` methods (``d.keys``) stay methods.
+    """
 
     _nnx_trace: object
 
@@ -178,3 +184,29 @@ class Dict(dict[K, V]):
 
     def __repr__(self) -> str:
         return f"nnx.Dict({super().__repr__()})"
+
+    if not TYPE_CHECKING:  # run time only, like a cell's metadata attributes
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("_"):  # internals and protocol probes (__deepcopy__, ...) are never keys
+                raise AttributeError(name)
+            try:
+                return self[name]
+            except KeyError:
+                raise AttributeError(
+                    f"nnx.Dict has no attribute or key {name!r}; its keys: {sorted(str(k) for k in self)}"
+                ) from None
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name.startswith("_"):
+                object.__setattr__(self, name, value)
+            elif hasattr(dict, name):
+                raise AttributeError(f"nnx.Dict.{name} is a dict method; write the item as d[{name!r}] = ...")
+            else:
+                self[name] = value
+
+        def __delattr__(self, name: str) -> None:
+            if name.startswith("_") or name not in self:
+                object.__delattr__(self, name)
+            else:
+                del self[name]

@@ -4,7 +4,7 @@ A filter is any of:
 
 * a Variable type (``nnx.Param``) -- matches cells of that kind or a subkind;
 * a collection string (``"params"``) -- matches kinds declaring that collection;
-* ``...`` (or ``True``) -- matches everything; ``False`` matches nothing;
+* ``...`` (or ``True``) -- matches everything; ``False`` (or ``None``) matches nothing;
 * a predicate ``(path, value) -> bool`` -- ``value`` is the cell, or the array;
 * a tuple of filters -- matches what any of them matches;
 * ``nnx.Not(f)``, ``nnx.All(*fs)``, ``nnx.Any(*fs)``, ``nnx.PathContains(key)``,
@@ -30,7 +30,9 @@ Path = tuple[Key, ...]
 LeafKind = type[Variable[tp.Any]] | None
 
 if TYPE_CHECKING:
-    Filter = Union[type[tp.Any], str, EllipsisType, bool, Callable[[Path, tp.Any], bool], "FilterBase", tuple["Filter", ...]]
+    Filter = Union[
+        type[tp.Any], str, EllipsisType, bool, None, Callable[[Path, tp.Any], bool], "FilterBase", tuple["Filter", ...]
+    ]
 else:
     Filter = tp.Any
 
@@ -198,7 +200,7 @@ def to_filter(filter: Filter) -> FilterBase:
         return filter
     if filter is ... or filter is True:
         return Everything()
-    if filter is False:
+    if filter is False or filter is None:  # None: Flax's spelling of "nothing"
         return Nothing()
     if isinstance(filter, str):
         if not kinds_of_collection(filter):

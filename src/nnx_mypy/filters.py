@@ -78,6 +78,8 @@ class Evaluator:
             return _always(True)
         if isinstance(expr, NameExpr) and expr.fullname in ("builtins.True", "builtins.False"):
             return _always(expr.fullname == "builtins.True")
+        if isinstance(expr, NameExpr) and expr.fullname == "builtins.None":
+            return _always(False)  # Flax's spelling of "nothing"
         if isinstance(expr, StrExpr):
             return self._collection(expr.value, expr)
         if isinstance(expr, TupleExpr):

@@ -12,7 +12,7 @@ linear = Linear(2, 3, rngs=nnx.Rngs(0))
 nnx.state(block, 3)  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType, reportCallIssue]
 nnx.state(block, nnx.Param(jnp.ones(2)))  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType, reportCallIssue]
 nnx.split(block, 1.5, ...)  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType, reportCallIssue]
-nnx.pop(block, None)  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType, reportCallIssue]
+nnx.pop(block, None)  # type: ignore[nnx-unmatched-filter]  # None is Flax's filter for nothing: this pops nothing
 nnx.Not(3)  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType]
 nnx.All(nnx.Param, [nnx.BatchStat])  # type: ignore[nnx-filter]  # pyright: ignore[reportArgumentType]
 bad: nnx.Filter = 3  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable, TYPE_CHECKING
+from typing import Any, Hashable, Mapping, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -10,8 +10,8 @@ from jax import lax
 
 from nnx.seed_compat import Context, Module, call_flag, layer_rngs
 from nnx.nn import initializers
-from nnx.nn.dtypes import Dtype, canonical_axes
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.dtypes import Dtype, PromoteDtypeFn, canonical_axes, promote_dtype
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.nn.norm_stats import broadcast_shape, moments, normalize
 from nnx.rngs import Rngs
 from nnx.variables import BatchStat, Param
@@ -30,6 +30,8 @@ class BatchNorm(Module):
     ``running = momentum * running + (1 - momentum) * batch``. In evaluation
     mode (``model.eval()``) it uses the running averages and changes nothing.
     ``axis_name`` averages the statistics across a ``vmap``/``pmap`` axis.
+    ``promote_dtype`` casts the input and parameters before the statistics
+    (default: to ``dtype``, or their common dtype); ``scale_metadata``/``bias_metadata`` are set on the cells.
     """
 
     scale: Param[jax.Array] | None  # None with use_scale=False
@@ -54,6 +56,9 @@ class BatchNorm(Module):
         axis_name: Hashable | None = None,
         axis_index_groups: Any = None,
         use_fast_variance: bool = True,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        scale_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -69,6 +74,7 @@ class BatchNorm(Module):
         self.use_scale = use_scale
         self.axis_name = axis_name
         self.axis_index_groups = axis_index_groups
+        self.promote_dtype = promote_dtype
         self.use_fast_variance = use_fast_variance
         shape = (num_features,)
         self.mean = BatchStat(lax.full(shape, 0.0, jnp.float32))
@@ -77,11 +83,11 @@ class BatchNorm(Module):
         self.scale = None
         if use_scale:
             self.scale = Param(scale_init(rngs.params() if rngs is not None else key, shape, param_dtype))
-            record_metadata(self, "scale", scale_init)
+            record_metadata(self, "scale", scale_init, scale_metadata)
         self.bias = None
         if use_bias:
             self.bias = Param(bias_init(rngs.params() if rngs is not None else key, shape, param_dtype))
-            record_metadata(self, "bias", bias_init)
+            record_metadata(self, "bias", bias_init, bias_metadata)
 
     def __call__(
         self,
@@ -102,13 +108,19 @@ class BatchNorm(Module):
                 f"{self.num_features} features there or build BatchNorm({x.shape[feature_axes[0]]})."
             )
         target = broadcast_shape(x.shape, feature_axes)
+        scale = self.scale[...] if self.scale is not None else None
+        bias = self.bias[...] if self.bias is not None else None
+        x, mean, var, scale, bias = self.promote_dtype(
+            (x, self.mean[...], self.var[...], scale, bias), dtype=self.dtype
+        )
         if use_running_average:
-            mean, var = self.mean[...].reshape(target), self.var[...].reshape(target)
+            mean, var = mean.reshape(target), var.reshape(target)
         else:
             reduction_axes = tuple(a for a in range(x.ndim) if a not in feature_axes)
             mean, var = moments(
                 x,
                 reduction_axes,
+                dtype=self.dtype,
                 use_fast_variance=self.use_fast_variance,
                 axis_name=self.axis_name,
                 axis_index_groups=self.axis_index_groups,
@@ -121,12 +133,22 @@ class BatchNorm(Module):
             x,
             mean,
             var,
-            self.scale[...] if self.scale is not None else None,
-            self.bias[...] if self.bias is not None else None,
+            scale,
+            bias,
             feature_axes=feature_axes,
             epsilon=self.epsilon,
             dtype=self.dtype,
         )
+
+    def set_view(self, use_running_average: bool | None = None) -> None:
+        """What ``nnx.view`` sets on this layer.
+
+        Args:
+          use_running_average: if True, normalise with the running statistics and leave them
+            unchanged (evaluation); if False, use and update the batch statistics.
+        """
+        if use_running_average is not None:
+            self.use_running_average = use_running_average
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[BatchNorm, BatchNormState]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence, TYPE_CHECKING
+from typing import Any, Callable, Mapping, Sequence, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -18,11 +18,15 @@ from nnx.nn.conv_common import (
     per_axis,
     restore_batch,
 )
-from nnx.nn.dtypes import Dtype, promote_dtype
-from nnx.nn.linear import default_bias_init, default_kernel_init
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.dtypes import Dtype, PromoteDtypeFn, promote_dtype
+from nnx.nn.linear import default_bias_init, default_kernel_init, dot_options
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
+
+#: A replacement for ``lax.conv_general_dilated`` taking the same arguments (keywords
+#: after the first two; ``preferred_element_type=`` only when the layer sets one).
+ConvGeneralDilated = Callable[..., jax.Array]
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
     from nnx.layer_states import ConvState  # pyright: ignore[reportMissingModuleSource]
@@ -40,7 +44,10 @@ class Conv(Module):
     convolution); ``kernel_dilation`` spreads the kernel (atrous).
     ``feature_group_count`` splits the channels into groups convolved
     separately (``= in_features`` is a depthwise convolution). ``mask``
-    multiplies the kernel (masked convolutions).
+    multiplies the kernel (masked convolutions). ``preferred_element_type``
+    is the dtype the convolution accumulates in and returns; ``promote_dtype``
+    casts ``(x, kernel, bias)`` first; ``conv_general_dilated`` replaces the
+    convolution itself; ``kernel_metadata``/``bias_metadata`` are set on the cells.
     """
 
     kernel: Param[jax.Array]
@@ -51,11 +58,11 @@ class Conv(Module):
         in_features: int,
         out_features: int,
         kernel_size: int | Sequence[int],
-        strides: int | Sequence[int] = 1,
+        strides: int | Sequence[int] | None = 1,
         *,
         padding: PaddingLike = "SAME",
-        input_dilation: int | Sequence[int] = 1,
-        kernel_dilation: int | Sequence[int] = 1,
+        input_dilation: int | Sequence[int] | None = 1,
+        kernel_dilation: int | Sequence[int] | None = 1,
         feature_group_count: int = 1,
         use_bias: bool = True,
         mask: jax.Array | None = None,
@@ -64,6 +71,11 @@ class Conv(Module):
         precision: lax.PrecisionLike = None,
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = default_bias_init,
+        preferred_element_type: Dtype | None = None,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        conv_general_dilated: ConvGeneralDilated = lax.conv_general_dilated,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -89,16 +101,19 @@ class Conv(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
+        self.preferred_element_type = preferred_element_type
+        self.promote_dtype = promote_dtype
+        self.conv_general_dilated = conv_general_dilated
         shape = (*self.kernel_size, in_features // feature_group_count, out_features)
         if mask is not None and tuple(mask.shape) != shape:
             raise ValueError(f"{where}: mask has shape {tuple(mask.shape)} but the kernel has shape {shape}.")
         self.mask = mask
         self.kernel = Param(kernel_init(rngs.params(), shape, param_dtype))
-        record_metadata(self, "kernel", kernel_init)
+        record_metadata(self, "kernel", kernel_init, kernel_metadata)
         self.bias = None
         if use_bias:
             self.bias = Param(bias_init(rngs.params(), (out_features,), param_dtype))
-            record_metadata(self, "bias", bias_init)
+            record_metadata(self, "bias", bias_init, bias_metadata)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         n = len(self.kernel_size)
@@ -114,8 +129,8 @@ class Conv(Module):
             padding = [(causal_extent - 1, 0)]
         kernel = self.kernel[...] if self.mask is None else self.kernel[...] * self.mask
         bias = self.bias[...] if self.bias is not None else None
-        x, kernel, bias = promote_dtype((x, kernel, bias), dtype=self.dtype)
-        y = lax.conv_general_dilated(
+        x, kernel, bias = self.promote_dtype((x, kernel, bias), dtype=self.dtype)
+        y = self.conv_general_dilated(
             x,
             kernel,
             window_strides=self.strides,
@@ -124,7 +139,7 @@ class Conv(Module):
             rhs_dilation=self.kernel_dilation,
             dimension_numbers=channels_last(n),
             feature_group_count=self.feature_group_count,
-            precision=self.precision,
+            **dot_options(self.precision, self.preferred_element_type),
         )
         if bias is not None:
             y = y + bias

@@ -17,8 +17,10 @@ PaddingLike = Union[str, int, Sequence[Union[int, tuple[int, int]]]]
 LaxPadding = Union[str, list[tuple[int, int]]]
 
 
-def per_axis(value: int | Sequence[int], n: int, name: str, where: str) -> tuple[int, ...]:
-    """``value`` repeated for ``n`` spatial axes, or checked to have ``n`` entries."""
+def per_axis(value: int | Sequence[int] | None, n: int, name: str, where: str) -> tuple[int, ...]:
+    """``value`` repeated for ``n`` spatial axes (``None``: 1, as in Flax), or checked to have ``n`` entries."""
+    if value is None:
+        return (1,) * n
     if isinstance(value, int):
         return (value,) * n
     values = tuple(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence, TYPE_CHECKING
+from typing import Any, Mapping, Sequence, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -18,9 +18,9 @@ from nnx.nn.conv_common import (
     per_axis,
     restore_batch,
 )
-from nnx.nn.dtypes import Dtype, promote_dtype
-from nnx.nn.linear import default_bias_init, default_kernel_init
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.dtypes import Dtype, PromoteDtypeFn, promote_dtype
+from nnx.nn.linear import default_bias_init, default_kernel_init, dot_options
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
 
@@ -41,6 +41,8 @@ class ConvTranspose(Module):
     axes, making this exactly the gradient of ``Conv`` with that kernel.
     ``feature_group_count`` splits the channels into groups transposed separately
     (kernel ``(*kernel_size, in_features // groups, out_features)``).
+    ``preferred_element_type``, ``promote_dtype`` and the ``*_metadata``
+    arguments mean what they mean for :class:`Conv`.
     """
 
     kernel: Param[jax.Array]
@@ -51,10 +53,10 @@ class ConvTranspose(Module):
         in_features: int,
         out_features: int,
         kernel_size: int | Sequence[int],
-        strides: int | Sequence[int] = 1,
+        strides: int | Sequence[int] | None = 1,
         *,
         padding: PaddingLike = "SAME",
-        kernel_dilation: int | Sequence[int] = 1,
+        kernel_dilation: int | Sequence[int] | None = 1,
         feature_group_count: int = 1,
         use_bias: bool = True,
         mask: jax.Array | None = None,
@@ -63,6 +65,10 @@ class ConvTranspose(Module):
         precision: lax.PrecisionLike = None,
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = default_bias_init,
+        preferred_element_type: Dtype | None = None,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         transpose_kernel: bool = False,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
@@ -90,6 +96,8 @@ class ConvTranspose(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
+        self.preferred_element_type = preferred_element_type
+        self.promote_dtype = promote_dtype
         self.transpose_kernel = transpose_kernel
         shape = (*self.kernel_size, in_features // feature_group_count, out_features)
         if transpose_kernel:
@@ -98,11 +106,11 @@ class ConvTranspose(Module):
             raise ValueError(f"{where}: mask has shape {tuple(mask.shape)} but the kernel has shape {shape}.")
         self.mask = mask
         self.kernel = Param(kernel_init(rngs.params(), shape, param_dtype))
-        record_metadata(self, "kernel", kernel_init)
+        record_metadata(self, "kernel", kernel_init, kernel_metadata)
         self.bias = None
         if use_bias:
             self.bias = Param(bias_init(rngs.params(), (out_features,), param_dtype))
-            record_metadata(self, "bias", bias_init)
+            record_metadata(self, "bias", bias_init, bias_metadata)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         n = len(self.kernel_size)
@@ -110,7 +118,7 @@ class ConvTranspose(Module):
         circular = self.padding == "CIRCULAR"
         kernel = self.kernel[...] if self.mask is None else self.kernel[...] * self.mask
         bias = self.bias[...] if self.bias is not None else None
-        x, kernel, bias = promote_dtype((x, kernel, bias), dtype=self.dtype)
+        x, kernel, bias = self.promote_dtype((x, kernel, bias), dtype=self.dtype)
         padding = "VALID" if circular else self.padding
         if self.transpose_kernel:
             y = lax.conv_transpose(
@@ -121,7 +129,7 @@ class ConvTranspose(Module):
                 rhs_dilation=self.kernel_dilation,
                 dimension_numbers=channels_last(n),
                 transpose_kernel=True,
-                precision=self.precision,
+                **dot_options(self.precision, self.preferred_element_type),
             )
         else:
             # A transposed convolution is a convolution over the input spread out by the
@@ -135,7 +143,7 @@ class ConvTranspose(Module):
                 rhs_dilation=self.kernel_dilation,
                 dimension_numbers=channels_last(n),
                 feature_group_count=self.feature_group_count,
-                precision=self.precision,
+                **dot_options(self.precision, self.preferred_element_type),
             )
         if circular:
             y = self._wrap(y, tuple(d * s for d, s in zip(x.shape[1:-1], self.strides)))

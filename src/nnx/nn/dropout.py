@@ -79,5 +79,14 @@ class Dropout(Module):
         keep = jnp.broadcast_to(keep, x.shape)
         return lax.select(keep, x / keep_prob, lax.full_like(x, 0))
 
+    def set_view(self, deterministic: bool | None = None) -> None:
+        """What ``nnx.view`` sets on this layer.
+
+        Args:
+          deterministic: if True, the copy returns its input unchanged (evaluation).
+        """
+        if deterministic is not None:
+            self.deterministic = deterministic
+
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[Dropout, DropoutState]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Mapping, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 
 from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.nn import initializers
-from nnx.nn.dtypes import Dtype, promote_dtype
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.dtypes import Dtype, PromoteDtypeFn, promote_dtype
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
 
@@ -26,6 +26,8 @@ class Embed(Module):
 
     ``embed.attend(h)`` is ``h @ embedding.T``: logits over the vocabulary that
     reuse the input embedding (weight tying). ``embedding`` is a ``Param`` cell.
+    ``promote_dtype`` casts ``(embedding,)`` for a lookup and ``(query, embedding)``
+    for ``attend``; ``embedding_metadata`` is set on the cell.
     """
 
     embedding: Param[jax.Array]
@@ -38,6 +40,8 @@ class Embed(Module):
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
         embedding_init: Initializer = default_embed_init,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        embedding_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -46,8 +50,9 @@ class Embed(Module):
         self.features = features
         self.dtype = dtype
         self.param_dtype = param_dtype
+        self.promote_dtype = promote_dtype
         self.embedding = Param(embedding_init(rngs.params(), (num_embeddings, features), param_dtype))
-        record_metadata(self, "embedding", embedding_init)
+        record_metadata(self, "embedding", embedding_init, embedding_metadata)
 
     def __call__(self, ids: jax.Array) -> jax.Array:
         """The embedding rows of the integer array ``ids`` (shape ``ids.shape + (features,)``)."""
@@ -55,13 +60,16 @@ class Embed(Module):
             raise TypeError(
                 f"Embed got ids of dtype {ids.dtype}; pass integer token ids (e.g. ids.astype(jnp.int32))."
             )
-        (embedding,) = promote_dtype((self.embedding[...],), dtype=self.dtype or self.embedding.dtype)
+        (embedding,) = self.promote_dtype((self.embedding[...],), dtype=self.dtype or self.embedding.dtype)
+        if self.num_embeddings == 1:  # a single row: every id reads it (as in Flax; take would give NaN)
+            return jnp.broadcast_to(embedding[0], (*ids.shape, self.features))
         return jnp.take(embedding, ids, axis=0)
 
     def attend(self, query: jax.Array) -> jax.Array:
         """Similarity of ``query`` (last axis ``features``) with every embedding row."""
-        query, embedding = promote_dtype((query, self.embedding[...]), dtype=self.dtype)
-        return query @ embedding.T
+        query, embedding = self.promote_dtype((query, self.embedding[...]), dtype=self.dtype)
+        logits: jax.Array = query @ embedding.T
+        return logits
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[Embed, EmbedState]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable, TYPE_CHECKING
+from typing import Any, Hashable, Mapping, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 
 from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.nn import initializers
-from nnx.nn.dtypes import Dtype
-from nnx.nn.metadata import Initializer
+from nnx.nn.dtypes import Dtype, PromoteDtypeFn, promote_dtype
+from nnx.nn.metadata import NO_METADATA, Initializer
 from nnx.nn.norm_stats import init_affine, moments, normalize
 from nnx.rngs import Rngs
 from nnx.variables import Param
@@ -27,6 +27,8 @@ class GroupNorm(Module):
 
     Give exactly one of ``num_groups`` and ``group_size``. ``num_groups=1`` is
     LayerNorm over all non-batch axes; ``group_size=1`` is InstanceNorm.
+    ``promote_dtype`` casts the input and parameters before the statistics
+    (default: to ``dtype``, or their common dtype); ``scale_metadata``/``bias_metadata`` are set on the cells.
     """
 
     scale: Param[jax.Array] | None  # None with use_scale=False
@@ -49,6 +51,9 @@ class GroupNorm(Module):
         axis_name: Hashable | None = None,
         axis_index_groups: Any = None,
         use_fast_variance: bool = True,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        scale_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -76,8 +81,11 @@ class GroupNorm(Module):
         self.reduction_axes = reduction_axes
         self.axis_name = axis_name
         self.axis_index_groups = axis_index_groups
+        self.promote_dtype = promote_dtype
         self.use_fast_variance = use_fast_variance
-        init_affine(self, num_features, use_scale, use_bias, scale_init, bias_init, param_dtype, rngs)
+        init_affine(
+            self, num_features, use_scale, use_bias, scale_init, bias_init, param_dtype, rngs, scale_metadata, bias_metadata
+        )
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
         if x.shape[-1] != self.num_features:
@@ -85,15 +93,19 @@ class GroupNorm(Module):
                 f"GroupNorm(num_features={self.num_features}) got an input of shape {x.shape}; "
                 f"its last axis must have {self.num_features} channels."
             )
+        scale = self.scale[...] if self.scale is not None else None
+        bias = self.bias[...] if self.bias is not None else None
+        x, scale, bias = self.promote_dtype((x, scale, bias), dtype=self.dtype)
         # Reduce over the chosen axes plus the within-group channel axis, in a view
         # (..., num_groups, group_size); then broadcast the statistics back to channels.
         grouped = x.reshape((*x.shape[:-1], self.num_groups, self.group_size))
         axes = self.reduction_axes if self.reduction_axes is not None else tuple(range(1, x.ndim - 1))
         axes = tuple(a % x.ndim for a in axes if a % x.ndim != x.ndim - 1) + (x.ndim,)
-        group_mask = None if mask is None else mask.reshape(grouped.shape)
+        group_mask = None if mask is None else jnp.broadcast_to(mask, x.shape).reshape(grouped.shape)
         mean, var = moments(
             grouped,
             axes,
+            dtype=self.dtype,
             use_fast_variance=self.use_fast_variance,
             axis_name=self.axis_name,
             axis_index_groups=self.axis_index_groups,
@@ -105,8 +117,8 @@ class GroupNorm(Module):
             x,
             mean,
             var,
-            self.scale[...] if self.scale is not None else None,
-            self.bias[...] if self.bias is not None else None,
+            scale,
+            bias,
             feature_axes=(x.ndim - 1,),
             epsilon=self.epsilon,
             dtype=self.dtype,

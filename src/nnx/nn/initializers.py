@@ -30,8 +30,20 @@ from jax.nn.initializers import (
     zeros,
 )
 
+
+
+def zeros_init() -> Initializer:
+    """Flax's spelling of ``zeros`` as a factory: ``zeros_init()`` is the ``zeros`` initializer."""
+    return zeros
+
+
+def ones_init() -> Initializer:
+    """Flax's spelling of ``ones`` as a factory: ``ones_init()`` is the ``ones`` initializer."""
+    return ones
+
+
 __all__ = [
-    "Initializer", "constant", "delta_orthogonal", "glorot_normal", "glorot_uniform", "he_normal",
+    "Initializer", "ones_init", "zeros_init", "constant", "delta_orthogonal", "glorot_normal", "glorot_uniform", "he_normal",
     "he_uniform", "kaiming_normal", "kaiming_uniform", "lecun_normal", "lecun_uniform", "normal",
     "ones", "orthogonal", "truncated_normal", "uniform", "variance_scaling", "xavier_normal",
     "xavier_uniform", "zeros",

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence, TYPE_CHECKING
+from typing import Any, Mapping, Sequence, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from nnx.seed_compat import Context, Module, layer_rngs
-from nnx.nn.dtypes import Dtype, promote_dtype
-from nnx.nn.linear import default_bias_init, default_kernel_init
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.dtypes import Dtype, PromoteDtypeFn, promote_dtype
+from nnx.nn.linear import DotGeneral, default_bias_init, default_dot_general, default_kernel_init, dot_options
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
 
@@ -32,6 +32,8 @@ class LinearGeneral(Module):
     ``LinearGeneral((heads, head_dim), embed, axis=(-2, -1))`` is an attention
     output projection. Initializers see the kernel as a matrix
     ``(prod(in_features), prod(out_features))`` so fan-in scaling is right.
+    ``preferred_element_type``, ``promote_dtype``, ``dot_general`` and the
+    ``*_metadata`` arguments mean what they mean for :class:`Linear`.
     """
 
     kernel: Param[jax.Array]
@@ -49,6 +51,11 @@ class LinearGeneral(Module):
         precision: lax.PrecisionLike = None,
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = default_bias_init,
+        preferred_element_type: Dtype | None = None,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        dot_general: DotGeneral = default_dot_general,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -65,15 +72,18 @@ class LinearGeneral(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
+        self.preferred_element_type = preferred_element_type
+        self.promote_dtype = promote_dtype
+        self.dot_general = dot_general
         flat = (math.prod(self.in_features), math.prod(self.out_features))
         kernel = kernel_init(rngs.params(), flat, param_dtype)
         self.kernel = Param(kernel.reshape(self.in_features + self.out_features))
-        record_metadata(self, "kernel", kernel_init)
+        record_metadata(self, "kernel", kernel_init, kernel_metadata)
         self.bias = None
         if use_bias:
             bias = bias_init(rngs.params(), (flat[1],), param_dtype)
             self.bias = Param(bias.reshape(self.out_features))
-            record_metadata(self, "bias", bias_init)
+            record_metadata(self, "bias", bias_init, bias_metadata)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         unsorted = tuple(a % x.ndim for a in self.axis)  # kernel axes follow the order given
@@ -84,9 +94,10 @@ class LinearGeneral(Module):
                 f"axes {self.axis} have sizes {got}; reshape the input or change in_features."
             )
         bias = self.bias[...] if self.bias is not None else None
-        x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
+        x, kernel, bias = self.promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
         contract = (unsorted, tuple(range(len(unsorted))))
-        y = lax.dot_general(x, kernel, (contract, ((), ())), precision=self.precision)  # pyright: ignore[reportUnknownMemberType]  # jax: partly untyped signature
+        options = dot_options(self.precision, self.preferred_element_type)
+        y = self.dot_general(x, kernel, (contract, ((), ())), **options)
         if bias is not None:
             y = y + bias
         return y

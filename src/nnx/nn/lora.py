@@ -10,18 +10,18 @@ adapters, ``wrt=nnx.Param`` trains everything, and
 
 from __future__ import annotations
 
-from typing import Any, Callable, TYPE_CHECKING
+from typing import Any, Callable, Mapping, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 
 from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.nn import initializers
-from nnx.nn.dtypes import Dtype, promote_dtype
+from nnx.nn.dtypes import Dtype, PromoteDtypeFn, promote_dtype
 from nnx.nn.linear import Linear
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.rngs import Rngs
-from nnx.variables import LoRAParam
+from nnx.variables import LoRAParam, Variable
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
     from nnx.layer_states import LoRAState, LoRALinearState  # pyright: ignore[reportMissingModuleSource]
@@ -29,12 +29,18 @@ if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
 
 
 class LoRA(Module):
-    """``x @ lora_a @ lora_b`` (+ ``base_module(x)`` when one is given).
+    """``x @ lora_a @ lora_b`` (+ ``base_module(x, **kwargs)`` when one is given).
 
     ``LoRA(d_in, rank, d_out, base_module=layer, rngs=rngs)`` wraps an
-    existing layer for model surgery: ``model.fc = nnx.LoRA(..., base_module=model.fc)``.
+    existing layer for model surgery: ``model.fc = nnx.LoRA(..., base_module=model.fc)``;
+    keyword arguments of a call go on to the base module (without one they
+    are unused, as in Flax, so one call site serves both). ``lora_param_type``
+    is the cell kind of the adapter weights (``LoRAParam``; ``nnx.Param``
+    makes them ordinary parameters). ``promote_dtype`` casts ``(x, lora_a,
+    lora_b)``; ``a_metadata``/``b_metadata`` are set on the cells.
     """
 
+    # Checkers see the default kind; with another lora_param_type the cells are of that kind.
     lora_a: LoRAParam
     lora_b: LoRAParam
 
@@ -44,31 +50,44 @@ class LoRA(Module):
         lora_rank: int,
         out_features: int,
         *,
-        base_module: Callable[[jax.Array], jax.Array] | None = None,
+        base_module: Callable[..., jax.Array] | None = None,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
         a_initializer: Initializer = initializers.he_uniform(),
         b_initializer: Initializer = initializers.zeros,
+        lora_param_type: type[Variable[jax.Array]] = LoRAParam,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        a_metadata: Mapping[str, Any] = NO_METADATA,
+        b_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
         rngs = layer_rngs("LoRA", rngs, ctx)
+        if not (isinstance(lora_param_type, type) and issubclass(lora_param_type, Variable)):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
+            raise TypeError(
+                f"LoRA(lora_param_type={lora_param_type!r}): expected a Variable kind such as "
+                "nnx.LoRAParam or nnx.Param."
+            )
         self.in_features = in_features
         self.lora_rank = lora_rank
         self.out_features = out_features
         self.base_module = base_module
         self.dtype = dtype
         self.param_dtype = param_dtype
-        self.lora_a = LoRAParam(a_initializer(rngs.params(), (in_features, lora_rank), param_dtype))
-        record_metadata(self, "lora_a", a_initializer)
-        self.lora_b = LoRAParam(b_initializer(rngs.params(), (lora_rank, out_features), param_dtype))
-        record_metadata(self, "lora_b", b_initializer)
+        self.lora_param_type = lora_param_type
+        self.promote_dtype = promote_dtype
+        self.lora_a = lora_param_type(a_initializer(rngs.params(), (in_features, lora_rank), param_dtype))  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # a LoRAParam by default
+        record_metadata(self, "lora_a", a_initializer, a_metadata)
+        self.lora_b = lora_param_type(b_initializer(rngs.params(), (lora_rank, out_features), param_dtype))  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # a LoRAParam by default
+        record_metadata(self, "lora_b", b_initializer, b_metadata)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x, a, b = promote_dtype((x, self.lora_a[...], self.lora_b[...]), dtype=self.dtype)
-        out = x @ a @ b
+    def __call__(self, x: jax.Array, **kwargs: Any) -> jax.Array:
+        """The adapter's output, plus ``base_module(x, **kwargs)`` when there is a base module
+        (``kwargs`` are unused without one)."""
+        x, a, b = self.promote_dtype((x, self.lora_a[...], self.lora_b[...]), dtype=self.dtype)
+        out: jax.Array = x @ a @ b
         if self.base_module is not None:
-            out = out + self.base_module(x)
+            out = out + self.base_module(x, **kwargs)
         return out
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
@@ -80,7 +99,8 @@ class LoRALinear(Linear):
 
     ``LoRALinear.from_linear(layer, lora_rank=4, rngs=rngs)`` builds one that
     shares ``layer``'s kernel and bias cells: the trained weights are reused,
-    not copied.
+    not copied. ``lora_param_type``, ``lora_promote_dtype`` (the adapter's
+    ``promote_dtype``) and ``a_metadata``/``b_metadata`` go to the adapter.
     """
 
     def __init__(
@@ -93,6 +113,10 @@ class LoRALinear(Linear):
         lora_param_dtype: Dtype = jnp.float32,
         a_initializer: Initializer = initializers.he_uniform(),
         b_initializer: Initializer = initializers.zeros,
+        lora_param_type: type[Variable[jax.Array]] = LoRAParam,
+        lora_promote_dtype: PromoteDtypeFn = promote_dtype,
+        a_metadata: Mapping[str, Any] = NO_METADATA,
+        b_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
         **linear_kwargs: Any,
@@ -107,6 +131,10 @@ class LoRALinear(Linear):
             param_dtype=lora_param_dtype,
             a_initializer=a_initializer,
             b_initializer=b_initializer,
+            lora_param_type=lora_param_type,
+            promote_dtype=lora_promote_dtype,
+            a_metadata=a_metadata,
+            b_metadata=b_metadata,
             rngs=rngs,
         )
 

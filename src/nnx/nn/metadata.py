@@ -9,7 +9,8 @@ is still an initializer; a layer that builds a parameter with it records
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import jax
 
@@ -20,6 +21,9 @@ from nnx.sharding import with_partitioning  # one mechanism for axis names: a Bo
 __all__ = ["Initializer", "WithMetadata", "record_metadata", "with_metadata", "with_partitioning"]
 
 Initializer = Callable[..., jax.Array]
+
+#: The default of the layers' ``kernel_metadata=``-style arguments: no extra metadata.
+NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 
 class WithMetadata:
@@ -43,7 +47,12 @@ def with_metadata(initializer: Initializer, **metadata: Any) -> WithMetadata:
     return WithMetadata(initializer, **metadata)
 
 
-def record_metadata(module: object, name: str, initializer: object) -> None:
-    """Copy the metadata an initializer carries (if any) into the cell ``module.name``."""
-    if isinstance(initializer, WithMetadata):
-        cell(module, name).set_metadata(**initializer.metadata)
+def record_metadata(
+    module: object, name: str, initializer: object, metadata: Mapping[str, Any] = NO_METADATA
+) -> None:
+    """Copy the metadata an initializer carries (if any) into the cell ``module.name``, then
+    ``metadata`` (a layer's ``kernel_metadata=``/``bias_metadata=``... argument) over it."""
+    merged = dict(initializer.metadata) if isinstance(initializer, WithMetadata) else {}
+    merged.update(metadata)
+    if merged:
+        cell(module, name).set_metadata(**merged)

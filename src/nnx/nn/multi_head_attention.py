@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, TYPE_CHECKING
+from typing import Any, Callable, Mapping, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +14,7 @@ from nnx.nn.dtypes import Dtype
 from nnx.nn.layer_norm import LayerNorm
 from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.linear_general import LinearGeneral
-from nnx.nn.metadata import Initializer
+from nnx.nn.metadata import NO_METADATA, Initializer
 from nnx.rngs import Rngs
 from nnx.variables import Cache, Intermediate
 
@@ -31,7 +31,14 @@ class MultiHeadAttention(Module):
     ``query``/``key``/``value`` are ``LinearGeneral`` layers to
     ``(num_heads, qkv_features // num_heads)``; ``out`` maps the heads back to
     ``out_features``. ``mask`` is boolean, broadcasting to
-    ``(..., num_heads, q_len, kv_len)`` (see ``make_causal_mask``).
+    ``(..., num_heads, q_len, kv_len)`` (see ``make_causal_mask``), and
+    ``is_causal=True`` on a call adds the causal mask. ``num_kv_heads``
+    (dividing ``num_heads``) gives ``key``/``value`` fewer heads than
+    ``query``: grouped-query attention, with a smaller kv-cache.
+    ``keep_rngs=False`` keeps no dropout stream on the layer (pass ``rngs=``
+    to each call instead). ``kernel_metadata``, ``bias_metadata``,
+    ``out_kernel_metadata``, ``out_bias_metadata`` (default: the first two)
+    and ``query_ln_scale_metadata``/``key_ln_scale_metadata`` are set on the cells.
 
     Autoregressive decoding: call ``init_cache(input_shape)`` once (the shape
     of a full-length input), then call with ``decode=True`` (or set
@@ -71,6 +78,14 @@ class MultiHeadAttention(Module):
         attention_fn: AttentionFn = dot_product_attention,
         decode: bool = False,
         normalize_qk: bool = False,
+        num_kv_heads: int | None = None,
+        keep_rngs: bool = True,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
+        out_kernel_metadata: Mapping[str, Any] | None = None,
+        out_bias_metadata: Mapping[str, Any] | None = None,
+        query_ln_scale_metadata: Mapping[str, Any] = NO_METADATA,
+        key_ln_scale_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -81,7 +96,14 @@ class MultiHeadAttention(Module):
                 f"MultiHeadAttention: qkv_features={qkv_features} is not divisible by num_heads={num_heads}; "
                 "pick a multiple of num_heads."
             )
+        num_kv_heads = num_kv_heads if num_kv_heads is not None else num_heads
+        if num_kv_heads <= 0 or num_heads % num_kv_heads:
+            raise ValueError(
+                f"MultiHeadAttention: num_heads={num_heads} must be a multiple of num_kv_heads={num_kv_heads} "
+                "(each key/value head serves an equal group of query heads)."
+            )
         self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
         self.in_features = in_features
         self.qkv_features = qkv_features
         self.out_features = out_features if out_features is not None else in_features
@@ -97,22 +119,24 @@ class MultiHeadAttention(Module):
         self.decode = decode
         self.normalize_qk = normalize_qk
 
-        def project(features: int) -> LinearGeneral:
+        def project(features: int, heads: int) -> LinearGeneral:
             return LinearGeneral(
                 features,
-                (num_heads, self.head_dim),
+                (heads, self.head_dim),
                 use_bias=use_bias,
                 dtype=dtype,
                 param_dtype=param_dtype,
                 precision=precision,
                 kernel_init=kernel_init,
                 bias_init=bias_init,
+                kernel_metadata=kernel_metadata,
+                bias_metadata=bias_metadata,
                 rngs=rngs,
             )
 
-        self.query = project(in_features)
-        self.key = project(self.in_kv_features)
-        self.value = project(self.in_kv_features)
+        self.query = project(in_features, num_heads)
+        self.key = project(self.in_kv_features, num_kv_heads)
+        self.value = project(self.in_kv_features, num_kv_heads)
         self.out = LinearGeneral(
             (num_heads, self.head_dim),
             self.out_features,
@@ -123,19 +147,60 @@ class MultiHeadAttention(Module):
             precision=precision,
             kernel_init=out_kernel_init if out_kernel_init is not None else kernel_init,
             bias_init=out_bias_init if out_bias_init is not None else bias_init,
+            kernel_metadata=out_kernel_metadata if out_kernel_metadata is not None else kernel_metadata,
+            bias_metadata=out_bias_metadata if out_bias_metadata is not None else bias_metadata,
             rngs=rngs,
         )
         if normalize_qk:
             # Per-head LayerNorm of queries and keys (stabilises large-scale training).
-            self.query_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-            self.key_ln = LayerNorm(self.head_dim, use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+            def norm(metadata: Mapping[str, Any]) -> LayerNorm:
+                return LayerNorm(
+                    self.head_dim,
+                    use_bias=False,
+                    dtype=dtype,
+                    param_dtype=param_dtype,
+                    scale_metadata=metadata,
+                    rngs=rngs,
+                )
+
+            self.query_ln = norm(query_ln_scale_metadata)
+            self.key_ln = norm(key_ln_scale_metadata)
         self.cached_key = self.cached_value = self.cache_index = None
-        self.rngs: Rngs | None = forked_stream(rngs, "dropout") if dropout_rate > 0.0 else None
+        keep = keep_rngs and dropout_rate > 0.0
+        self.rngs: Rngs | None = forked_stream(rngs, "dropout") if keep else None
+
+    def set_view(
+        self,
+        deterministic: bool | None = None,
+        decode: bool | None = None,
+        batch_size: int | tuple[int, ...] | None = None,
+        max_length: int | None = None,
+    ) -> None:
+        """What ``nnx.view`` sets on this layer.
+
+        Args:
+          deterministic: if True, no attention dropout (evaluation).
+          decode: if True, calls decode step by step against the kv-cache.
+          batch_size: with max_length (and decode=True), the batch shape of a fresh cache.
+          max_length: with batch_size (and decode=True), the length of a fresh cache.
+        """
+        if deterministic is not None:
+            self.deterministic = deterministic
+        if decode is not None:
+            self.decode = decode
+        if (batch_size is None) != (max_length is None):
+            raise ValueError(
+                f"MultiHeadAttention.set_view: give batch_size and max_length together to make a cache "
+                f"(got batch_size={batch_size!r}, max_length={max_length!r})."
+            )
+        if batch_size is not None and max_length is not None and self.decode:
+            batch = (batch_size,) if isinstance(batch_size, int) else tuple(batch_size)
+            self.init_cache((*batch, max_length, self.in_features), self.dtype or jnp.float32)
 
     def init_cache(self, input_shape: tuple[int, ...], dtype: Dtype = jnp.float32) -> None:
         """Create empty ``Cache`` cells for inputs of shape ``(*batch, max_length, in_features)``."""
         *batch, max_length, _ = input_shape
-        shape = (*batch, max_length, self.num_heads, self.head_dim)
+        shape = (*batch, max_length, self.num_kv_heads, self.head_dim)
         self.cached_key = Cache(lax.full(shape, 0, dtype))
         self.cached_value = Cache(lax.full(shape, 0, dtype))
         self.cache_index = Cache(lax.full((), 0, jnp.int32))
@@ -152,8 +217,10 @@ class MultiHeadAttention(Module):
         ctx: Context | None = None,
         sow_weights: bool = False,
         decode: bool | None = None,
+        is_causal: bool = False,
     ) -> jax.Array:
-        """Attend from ``inputs_q`` to ``inputs_k``/``inputs_v`` (default: self-attention)."""
+        """Attend from ``inputs_q`` to ``inputs_k``/``inputs_v`` (default: self-attention);
+        ``is_causal`` lets each query see only the keys up to its own position."""
         inputs_k = inputs_q if inputs_k is None else inputs_k
         inputs_v = inputs_k if inputs_v is None else inputs_v
         for name, x, size in (("inputs_q", inputs_q, self.in_features), ("inputs_k", inputs_k, self.in_kv_features)):
@@ -174,7 +241,8 @@ class MultiHeadAttention(Module):
             if stream_owner is None:
                 raise ValueError(
                     "MultiHeadAttention with dropout needs random keys: pass rngs= (or ctx=) when "
-                    "building it or when calling it, or pass deterministic=True / call model.eval()."
+                    "building it (without keep_rngs=False) or when calling it, or pass "
+                    "deterministic=True / call model.eval()."
                 )
             dropout_rng = stream_owner.stream("dropout")()
         x = self.attention_fn(
@@ -189,6 +257,7 @@ class MultiHeadAttention(Module):
             dtype=self.dtype,
             precision=self.precision,
             module=self if sow_weights else None,
+            **({"is_causal": True} if is_causal else {}),  # a custom attention_fn need not take it
         )
         return self.out(x)
 

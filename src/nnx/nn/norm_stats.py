@@ -9,14 +9,14 @@ laid out along the feature axes.
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from nnx.nn.dtypes import Dtype
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.rngs import Rngs
 from nnx.variables import Param
 
@@ -25,6 +25,7 @@ def moments(
     x: jax.Array,
     axes: tuple[int, ...],
     *,
+    dtype: Dtype | None = None,
     use_mean: bool = True,
     use_fast_variance: bool = True,
     axis_name: Hashable | None = None,
@@ -33,12 +34,14 @@ def moments(
 ) -> tuple[jax.Array, jax.Array]:
     """Mean and variance of ``x`` over ``axes`` (kept as size-1 axes).
 
+    They are computed in ``dtype`` (default: ``x``'s) or float32, whichever is
+    wider, so half-precision layers keep full-precision statistics.
     ``use_mean=False`` (RMSNorm) returns a zero mean and the mean square as
     "variance". ``use_fast_variance`` uses ``E[x^2] - E[x]^2`` (one pass,
     clipped at 0), otherwise ``E[(x - E[x])^2]``. With ``axis_name`` the means
     are averaged across that mapped axis (data-parallel BatchNorm).
     """
-    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    x = x.astype(jnp.promote_types(x.dtype if dtype is None else dtype, jnp.float32))
 
     def mean(v: jax.Array) -> jax.Array:
         m = jnp.mean(v, axes, keepdims=True, where=mask)
@@ -101,15 +104,18 @@ def init_affine(
     bias_init: Initializer,
     param_dtype: Dtype,
     rngs: Rngs | None,
+    scale_metadata: Mapping[str, Any] = NO_METADATA,
+    bias_metadata: Mapping[str, Any] = NO_METADATA,
 ) -> None:
     """Create ``module.scale`` / ``module.bias`` (``(num_features,)`` ``Param`` cells, or
-    ``None`` when not asked for) from one key, recording the initializers' metadata on the cells."""
+    ``None`` when not asked for) from one key, recording the initializers' metadata and
+    ``scale_metadata``/``bias_metadata`` on the cells."""
     key = rngs.params() if rngs is not None else jax.random.key(0)  # the default initializers ignore it
     module.scale = None
     if use_scale:
         module.scale = Param(scale_init(key, (num_features,), param_dtype))
-        record_metadata(module, "scale", scale_init)
+        record_metadata(module, "scale", scale_init, scale_metadata)
     module.bias = None
     if use_bias:
         module.bias = Param(bias_init(key, (num_features,), param_dtype))
-        record_metadata(module, "bias", bias_init)
+        record_metadata(module, "bias", bias_init, bias_metadata)

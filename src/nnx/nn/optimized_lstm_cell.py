@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +12,7 @@ from nnx.nn import initializers
 from nnx.nn.carry_init import initial_state
 from nnx.nn.dtypes import Dtype
 from nnx.nn.linear import Linear, default_kernel_init
-from nnx.nn.metadata import Initializer
+from nnx.nn.metadata import NO_METADATA, Initializer
 from nnx.rngs import Rngs, RngStream
 
 
@@ -49,22 +49,28 @@ class OptimizedLSTMCell(Module):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
+        carry_init: Initializer | None = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
         rngs = layer_rngs("OptimizedLSTMCell", rngs, ctx)
         self.in_features = in_features
         self.hidden_features = hidden_features
+        self.carry_init = carry_init  # initialize_carry's default
         self.param_dtype = param_dtype
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self.dense_i = Linear(
             in_features, 4 * hidden_features, use_bias=False, dtype=dtype, param_dtype=param_dtype,
-            kernel_init=kernel_init, rngs=rngs,
+            kernel_init=kernel_init, kernel_metadata=kernel_metadata, rngs=rngs,
         )  # fmt: skip
         self.dense_h = Linear(
             hidden_features, 4 * hidden_features, dtype=dtype, param_dtype=param_dtype,
-            kernel_init=recurrent_kernel_init, bias_init=bias_init, rngs=rngs,
+            kernel_init=recurrent_kernel_init, bias_init=bias_init, kernel_metadata=recurrent_kernel_metadata,
+            bias_metadata=bias_metadata, rngs=rngs,
         )  # fmt: skip
 
     def __call__(
@@ -83,9 +89,10 @@ class OptimizedLSTMCell(Module):
         carry_init: Initializer | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """The first ``(c, h)`` for inputs ``(*batch, in_features)``: zeros, or two draws of
-        ``carry_init`` from ``rngs``' ``carry`` stream."""
-        c = initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "OptimizedLSTMCell")
-        h = initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "OptimizedLSTMCell")
+        ``carry_init`` (default: the constructor's) from ``rngs``' ``carry`` stream."""
+        init = carry_init if carry_init is not None else self.carry_init
+        c = initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "OptimizedLSTMCell")
+        h = initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "OptimizedLSTMCell")
         return c, h
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)

@@ -1,14 +1,16 @@
 """Recurrent cells (``LSTMCell``, ``GRUCell``) and ``RNN``, which scans a cell over time.
 
 A cell is a module called as ``cell(carry, x) -> (new_carry, y)`` on one time
-step; ``cell.initialize_carry(x.shape)`` makes the first carry. The gate
+step; ``cell.initialize_carry(x.shape)`` makes the first carry (zeros;
+``initialize_carry(x.shape, rngs, carry_init=init)`` draws it instead, and a
+``carry_init=`` given to the constructor is the default). The gate
 weights of a cell are fused into one input kernel and one recurrent kernel
 (gates side by side on the last axis), so a step is two matrix products.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, cast
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +22,9 @@ from nnx.graph import merge, split, state, update
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, promote_dtype
 from nnx.nn.linear import default_kernel_init
-from nnx.nn.metadata import Initializer, record_metadata
-from nnx.rngs import Rngs
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
+from nnx.nn.carry_init import initial_state
+from nnx.rngs import Rngs, RngStream
 from nnx.variables import Boxed, Param
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
@@ -52,10 +55,6 @@ def _is_half(dtype: Dtype) -> bool:
     return dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize < 4
 
 
-def _zeros_carry(batch: tuple[int, ...], hidden: int, dtype: Dtype) -> jax.Array:
-    return lax.full((*batch, hidden), 0, dtype)
-
-
 class _Cell(Module):
     """What the fused cells share: the two kernels, the bias and the projections."""
 
@@ -73,20 +72,23 @@ class _Cell(Module):
         bias_init: Initializer,
         dtype: Dtype | None,
         param_dtype: Dtype,
+        carry_init: Initializer | None,
+        metadata: tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]],
         rngs: Rngs,
     ) -> None:
+        self.carry_init = carry_init
         self.in_features = in_features
         self.hidden_features = hidden_features
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.input_kernel = Param(_gate_blocks(kernel_init, rngs, in_features, hidden_features, gates, param_dtype))
-        record_metadata(self, "input_kernel", kernel_init)
+        record_metadata(self, "input_kernel", kernel_init, metadata[0])
         self.recurrent_kernel = Param(
             _gate_blocks(recurrent_kernel_init, rngs, hidden_features, hidden_features, gates, param_dtype)
         )
-        record_metadata(self, "recurrent_kernel", recurrent_kernel_init)
+        record_metadata(self, "recurrent_kernel", recurrent_kernel_init, metadata[1])
         self.bias = Param(bias_init(rngs.params(), (gates * hidden_features,), param_dtype))
-        record_metadata(self, "bias", bias_init)
+        record_metadata(self, "bias", bias_init, metadata[2])
 
     def _projections(self, x: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``x @ input_kernel + bias`` and ``h @ recurrent_kernel``, all gates at once."""
@@ -115,6 +117,10 @@ class LSTMCell(_Cell):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
+        carry_init: Initializer | None = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -122,8 +128,9 @@ class LSTMCell(_Cell):
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self._build(
-            in_features, hidden_features, 4, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, rngs
-        )
+            in_features, hidden_features, 4, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, carry_init,
+            (kernel_metadata, recurrent_kernel_metadata, bias_metadata), rngs,
+        )  # fmt: skip
 
     def __call__(self, carry: tuple[jax.Array, jax.Array], x: jax.Array) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
         c, h = carry
@@ -133,10 +140,18 @@ class LSTMCell(_Cell):
         new_h = self.gate_fn(o) * self.activation_fn(new_c)
         return (new_c, new_h), new_h
 
-    def initialize_carry(self, input_shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
-        """Zero ``(c, h)`` for inputs of shape ``(*batch, in_features)``."""
-        zeros = _zeros_carry(tuple(input_shape[:-1]), self.hidden_features, self.param_dtype)
-        return zeros, zeros
+    def initialize_carry(
+        self,
+        input_shape: tuple[int, ...],
+        rngs: Rngs | RngStream | None = None,
+        carry_init: Initializer | None = None,
+    ) -> tuple[jax.Array, jax.Array]:
+        """The first ``(c, h)`` for inputs of shape ``(*batch, in_features)``: zeros, or two
+        draws of ``carry_init`` (default: the constructor's) from ``rngs``' ``carry`` stream."""
+        init = carry_init if carry_init is not None else self.carry_init
+        c = initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "LSTMCell")
+        h = initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "LSTMCell")
+        return c, h
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[LSTMCell, LSTMCellState]
@@ -161,6 +176,10 @@ class GRUCell(_Cell):
         bias_init: Initializer = initializers.zeros,
         dtype: Dtype | None = None,
         param_dtype: Dtype = jnp.float32,
+        carry_init: Initializer | None = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -168,8 +187,9 @@ class GRUCell(_Cell):
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
         self._build(
-            in_features, hidden_features, 3, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, rngs
-        )
+            in_features, hidden_features, 3, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, carry_init,
+            (kernel_metadata, recurrent_kernel_metadata, bias_metadata), rngs,
+        )  # fmt: skip
 
     def __call__(self, carry: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         from_x, from_h = self._projections(x, carry)
@@ -181,9 +201,16 @@ class GRUCell(_Cell):
         new_h = (1.0 - z) * n + z * carry
         return new_h, new_h
 
-    def initialize_carry(self, input_shape: tuple[int, ...]) -> jax.Array:
-        """A zero ``h`` for inputs of shape ``(*batch, in_features)``."""
-        return _zeros_carry(tuple(input_shape[:-1]), self.hidden_features, self.param_dtype)
+    def initialize_carry(
+        self,
+        input_shape: tuple[int, ...],
+        rngs: Rngs | RngStream | None = None,
+        carry_init: Initializer | None = None,
+    ) -> jax.Array:
+        """The first ``h`` for inputs of shape ``(*batch, in_features)``: zeros, or a draw of
+        ``carry_init`` (default: the constructor's) from ``rngs``' ``carry`` stream."""
+        init = carry_init if carry_init is not None else self.carry_init
+        return initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "GRUCell")
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[GRUCell, GRUCellState]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable, TYPE_CHECKING
+from typing import Any, Hashable, Mapping, TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 
 from nnx.seed_compat import Context, Module, layer_rngs
 from nnx.nn import initializers
-from nnx.nn.dtypes import Dtype, canonical_axes
-from nnx.nn.metadata import Initializer, record_metadata
+from nnx.nn.dtypes import Dtype, PromoteDtypeFn, canonical_axes, promote_dtype
+from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.nn.norm_stats import moments, normalize
 from nnx.rngs import Rngs
 from nnx.variables import Param
@@ -21,7 +21,12 @@ if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
 
 
 class RMSNorm(Module):
-    """``x / sqrt(mean(x^2) + epsilon) * scale``: LayerNorm without centring or bias."""
+    """``x / sqrt(mean(x^2) + epsilon) * scale``: LayerNorm without centring or bias.
+
+    ``promote_dtype`` casts the input and parameters before the statistics
+    (default: to ``dtype``, or their common dtype); ``scale_metadata`` is set on the cell.
+    ``use_fast_variance`` is accepted for Flax parity (there is no mean to subtract).
+    """
 
     scale: Param[jax.Array] | None  # None with use_scale=False
 
@@ -38,6 +43,9 @@ class RMSNorm(Module):
         feature_axes: int | tuple[int, ...] = -1,
         axis_name: Hashable | None = None,
         axis_index_groups: Any = None,
+        use_fast_variance: bool = True,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        scale_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
@@ -51,30 +59,30 @@ class RMSNorm(Module):
         self.feature_axes = feature_axes
         self.axis_name = axis_name
         self.axis_index_groups = axis_index_groups
+        self.use_fast_variance = use_fast_variance
+        self.promote_dtype = promote_dtype
         self.scale = None
         if use_scale:
             key = rngs.params() if rngs is not None else jax.random.key(0)  # ones() ignores it
             self.scale = Param(scale_init(key, (num_features,), param_dtype))
-            record_metadata(self, "scale", scale_init)
+            record_metadata(self, "scale", scale_init, scale_metadata)
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
+        scale = self.scale[...] if self.scale is not None else None
+        x, scale = self.promote_dtype((x, scale), dtype=self.dtype)
         mean, mean_square = moments(
             x,
             canonical_axes(self.reduction_axes, x.ndim),
+            dtype=self.dtype,
             use_mean=False,
+            use_fast_variance=self.use_fast_variance,
             axis_name=self.axis_name,
             axis_index_groups=self.axis_index_groups,
             mask=mask,
         )
+        feature_axes = canonical_axes(self.feature_axes, x.ndim)
         return normalize(
-            x,
-            mean,
-            mean_square,
-            self.scale[...] if self.scale is not None else None,
-            None,
-            feature_axes=canonical_axes(self.feature_axes, x.ndim),
-            epsilon=self.epsilon,
-            dtype=self.dtype,
+            x, mean, mean_square, scale, None, feature_axes=feature_axes, epsilon=self.epsilon, dtype=self.dtype
         )
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)

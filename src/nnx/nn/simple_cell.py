@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +12,7 @@ from nnx.nn import initializers
 from nnx.nn.carry_init import initial_state
 from nnx.nn.dtypes import Dtype
 from nnx.nn.linear import Linear, default_kernel_init
-from nnx.nn.metadata import Initializer
+from nnx.nn.metadata import NO_METADATA, Initializer
 from nnx.rngs import Rngs, RngStream
 
 
@@ -43,22 +43,27 @@ class SimpleCell(Module):
         kernel_init: Initializer = default_kernel_init,
         recurrent_kernel_init: Initializer = initializers.orthogonal(),
         bias_init: Initializer = initializers.zeros,
+        carry_init: Initializer | None = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs | None = None,
         ctx: Context | None = None,
     ) -> None:
         rngs = layer_rngs("SimpleCell", rngs, ctx)
         self.in_features = in_features
         self.hidden_features = hidden_features
+        self.carry_init = carry_init  # initialize_carry's default
         self.param_dtype = param_dtype
         self.residual = residual
         self.activation_fn = activation_fn
         self.dense_h = Linear(
             hidden_features, hidden_features, use_bias=False, dtype=dtype, param_dtype=param_dtype,
-            kernel_init=recurrent_kernel_init, rngs=rngs,
+            kernel_init=recurrent_kernel_init, kernel_metadata=recurrent_kernel_metadata, rngs=rngs,
         )  # fmt: skip
         self.dense_i = Linear(
             in_features, hidden_features, dtype=dtype, param_dtype=param_dtype, kernel_init=kernel_init,
-            bias_init=bias_init, rngs=rngs,
+            bias_init=bias_init, kernel_metadata=kernel_metadata, bias_metadata=bias_metadata, rngs=rngs,
         )  # fmt: skip
 
     def __call__(self, carry: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -75,8 +80,9 @@ class SimpleCell(Module):
         carry_init: Initializer | None = None,
     ) -> jax.Array:
         """The first ``h``, shaped ``(*batch, hidden_features)`` for inputs ``(*batch, in_features)``:
-        zeros, or drawn by ``carry_init`` from ``rngs``' ``carry`` stream."""
-        return initial_state(input_shape, self.hidden_features, self.param_dtype, carry_init, rngs, "SimpleCell")
+        zeros, or drawn by ``carry_init`` (default: the constructor's) from ``rngs``' ``carry`` stream."""
+        init = carry_init if carry_init is not None else self.carry_init
+        return initial_state(input_shape, self.hidden_features, self.param_dtype, init, rngs, "SimpleCell")
 
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[SimpleCell, SimpleCellState]
