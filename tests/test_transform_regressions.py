@@ -197,3 +197,37 @@ def test_scan_over_a_layer_stack_traces_once_and_keeps_state_flowing() -> None:
     forward(jnp.ones((2, 3)), layers)
     assert len(traces) == 1
     np.testing.assert_allclose(np.asarray(layers.bias), jnp.full((4, 3), 2.0))
+
+
+class _Holder(nnx.Module):
+    def __init__(self, inner: nnx.Linear) -> None:
+        self.inner = inner
+
+
+def test_vmap_refuses_one_module_mapped_two_ways_and_changes_nothing() -> None:
+    """``nnx.vmap(f, in_axes=(0, 1))(m, m)`` used axis 0 for both (the shared cells are listed
+    once, under the first argument), a silent wrong answer; Flax raises too."""
+    model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+    before = jax.tree.map(np.asarray, nnx.state(model))
+    with pytest.raises(ValueError, match=r"inconsistent aliasing: the same Param is argument 0 at '(kernel|bias)' with axis 0 and argument 1 at '(kernel|bias)' with axis 1"):
+        nnx.vmap(lambda a, b: a.kernel.value.sum() + b.kernel.value.sum(), in_axes=(0, 1))(model, model)
+    after = jax.tree.map(np.asarray, nnx.state(model))
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
+
+
+def test_vmap_refuses_a_shared_submodule_mapped_two_ways() -> None:
+    shared = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+    left, right = _Holder(shared), _Holder(shared)
+    with pytest.raises(ValueError, match=r"argument 0 at 'inner\.(kernel|bias)' with axis 0 and argument 1 at 'inner\.(kernel|bias)' with axis None"):
+        nnx.vmap(lambda a, b: a.inner.kernel.value.sum(), in_axes=(0, None))(left, right)
+
+
+def test_vmap_accepts_aliasing_that_agrees() -> None:
+    model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+    both = nnx.vmap(lambda a, b: a.kernel.value.sum(0) + b.kernel.value.sum(0), in_axes=(0, 0))(model, model)
+    once = nnx.vmap(lambda a: 2 * a.kernel.value.sum(0), in_axes=0)(model)
+    np.testing.assert_allclose(np.asarray(both), np.asarray(once), rtol=1e-6)
+    params_mapped = nnx.StateAxes({nnx.Param: 0, ...: None})
+    again = nnx.StateAxes({nnx.Param: 0, ...: None})  # equal, not the same object: still checked, and agrees
+    out = nnx.vmap(lambda a, b: a.kernel.value.sum(0), in_axes=(params_mapped, again))(model, model)
+    assert out.shape == (2,)  # one sum per mapped row of the kernel

@@ -24,12 +24,12 @@ import jax
 import jax.numpy as jnp
 
 from nnx.filters import Everything, Filter, LeafKind, to_filter
-from nnx.graph import _Slot
+from nnx.graph import _Slot, iter_graph
 from nnx.rngs import RngStream
 from nnx.jaxapi import tree_flatten, tree_unflatten
 from nnx.state import State, path_str
 from nnx.transforms.lift import NODE, Frame, Mixed, is_graph_node
-from nnx.variables import RngCount, RngKey
+from nnx.variables import RngCount, RngKey, Variable
 
 
 class _CarryType:
@@ -154,21 +154,54 @@ def cell_axes(frame: Frame, root_specs: Sequence[Any], where: str) -> tuple[list
     per_leaf: dict[int, dict[Any, Any]] = {}  # a State spec (nnx.prefix) by path, built once
     for path, cell in zip(frame.framedef.graphdef.layout.paths, frame.cells):
         spec = root_specs[int(path[0])]  # a frame's paths start at a root's position
-        spelled = isinstance(spec, State)  # every leaf's axis spelled out: each counts as chosen
-        if spelled:
-            spec = _state_entry(spec, per_leaf, path[1:], where)
-        if isinstance(spec, StateAxes):
-            axis, chosen = spec.axis_for(path[1:], cell, where)
-        elif spec is None or isinstance(spec, (int, _CarryType)):
-            axis, chosen = spec, spelled
-        else:
-            raise TypeError(
-                f"{where}: the axis spec {spec!r} for a module argument must be an int, None, "
-                "nnx.Carry or nnx.StateAxes({filter: axis, ...})."
-            )
+        axis, chosen = _axis_of(spec, path[1:], cell, per_leaf, where)
         axes.append(axis)
         explicit.append(chosen)
+    _check_aliasing(frame, root_specs, axes, per_leaf, where)
     return axes, explicit
+
+
+def _axis_of(spec: Any, path: tuple[Any, ...], cell: Any, per_leaf: dict[int, dict[Any, Any]], where: str) -> tuple[Axis, bool]:
+    """The axis ``spec`` (a module argument's) gives the cell at ``path`` in that argument,
+    and whether it was chosen explicitly."""
+    spelled = isinstance(spec, State)  # every leaf's axis spelled out: each counts as chosen
+    if spelled:
+        spec = _state_entry(cast(State[Any], spec), per_leaf, path, where)
+    if isinstance(spec, StateAxes):
+        return spec.axis_for(path, cell, where)
+    if spec is None or isinstance(spec, (int, _CarryType)):
+        return spec, spelled
+    raise TypeError(
+        f"{where}: the axis spec {spec!r} for a module argument must be an int, None, "
+        "nnx.Carry or nnx.StateAxes({filter: axis, ...})."
+    )
+
+
+def _check_aliasing(frame: Frame, root_specs: Sequence[Any], axes: list[Axis], per_leaf: dict[int, dict[Any, Any]], where: str) -> None:
+    """A cell reachable from two module arguments must get one axis from both specs.
+
+    The frame lists a shared cell once, under the first argument that reaches it, so a
+    different axis from a later argument would be dropped without a word. Only arguments
+    with differing specs can disagree, so the walk runs only then.
+    """
+    if len(frame.roots) < 2 or all(s is root_specs[0] for s in root_specs):
+        return
+    first = {id(cell): (axis, path) for axis, path, cell in zip(axes, frame.framedef.graphdef.layout.paths, frame.cells)}
+    for position, root in enumerate(frame.roots):
+        for path, value in iter_graph(root):
+            cell: Any = value
+            if id(cell) not in first or not isinstance(cell, Variable):
+                continue
+            axis, _ = _axis_of(root_specs[position], path, cell, per_leaf, where)
+            kept, first_path = first[id(value)]
+            if axis != kept:
+                here = f"argument {frame.owners[position]} at '{path_str(path)}'"
+                there = f"argument {frame.owners[int(first_path[0])]} at '{path_str(first_path[1:])}'"
+                raise ValueError(
+                    f"{where}: inconsistent aliasing: the same {type(value).__name__} is {there} with "
+                    f"axis {kept!r} and {here} with axis {axis!r}. A shared cell is mapped one way; "
+                    "give both arguments the same axis for it, or pass the module once."
+                )
 
 
 def _state_entry(spec: State[Any], per_leaf: dict[int, dict[Any, Any]], path: tuple[Any, ...], where: str) -> Any:
