@@ -716,20 +716,16 @@ class StubWriter:
     def _declared_origin(self, call: ast.Call) -> Origin | None:
         """What a field declared with ``nnx.param()`` / ``batch_stat()`` / ``ref("params")`` /
         ``variable(Kind)`` holds."""
-        declarator = _last_name(call.func)
-        first = call.args[0] if call.args else None
-        named = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
-        if declarator == "param" or (declarator == "ref" and named == "params"):
-            return _builtin_origin("Param")
-        if declarator == "batch_stat" or (declarator == "ref" and named == "batch_stats"):
-            return _builtin_origin("BatchStat")
-        if declarator == "variable" and first is not None:
-            ref = self.project.class_of(self.source, first)
-            if ref is not None:
-                return self.project.kind_origin(ref, exact=True)
-            name = _last_name(first)
-            return _builtin_origin(name) if name in _BUILTIN_COLLECTIONS else None
-        return None
+        builtin, kind = _declared_kind(call)
+        if builtin is not None:
+            return _builtin_origin(builtin)
+        if kind is None:
+            return None
+        ref = self.project.class_of(self.source, kind)
+        if ref is not None:
+            return self.project.kind_origin(ref, exact=True)
+        name = _last_name(kind)
+        return _builtin_origin(name) if name in _BUILTIN_COLLECTIONS else None
 
     # -- filtered parts ---------------------------------------------------------
     def part_fields(self, cls: ast.ClassDef, part: str) -> list[StateField]:
@@ -866,20 +862,12 @@ class StubWriter:
         return f"_Declared[{annotation}, {self._cell_kind(value, annotation)}]"
 
     def _cell_kind(self, call: ast.Call, annotation: str) -> str:
-        declarator = _last_name(call.func)
-        first = call.args[0] if call.args else None
-        if declarator == "param" or (
-            declarator == "ref" and isinstance(first, ast.Constant) and first.value == "params"
-        ):
-            return f"_nnx.Param[{annotation}]"
-        if declarator == "batch_stat" or (
-            declarator == "ref" and isinstance(first, ast.Constant) and first.value == "batch_stats"
-        ):
-            return f"_nnx.BatchStat[{annotation}]"
-        if declarator == "variable" and first is not None:
-            kind = ast.unparse(first)
-            generic = _last_name(first) in _KIND_BASES  # nnx's own kinds take the value type
-            return f"{kind}[{annotation}]" if generic else kind
+        builtin, kind = _declared_kind(call)
+        if builtin is not None:
+            return f"_nnx.{builtin}[{annotation}]"
+        if kind is not None:
+            generic = _last_name(kind) in _KIND_BASES  # nnx's own kinds take the value type
+            return f"{ast.unparse(kind)}[{annotation}]" if generic else ast.unparse(kind)
         return f"_nnx.Variable[{annotation}]"
 
     def _attribute_type(self, value: ast.expr, scope: Scope) -> str:
@@ -1151,6 +1139,22 @@ def _declared_state(ref: ClassRef) -> ast.expr | None:
             if isinstance(annotation, ast.Subscript) and isinstance(annotation.slice, ast.Tuple):
                 return annotation.slice.elts[-1]
     return None
+
+
+def _declared_kind(call: ast.Call) -> tuple[str | None, ast.expr | None]:
+    """The kind a field specifier call declares: ``("Param", None)`` for ``nnx.param()`` or
+    ``nnx.ref("params")``, ``("BatchStat", None)`` likewise, ``(None, Kind)`` for
+    ``nnx.variable(Kind)``, ``(None, None)`` when the call does not say."""
+    declarator = _last_name(call.func)
+    first = call.args[0] if call.args else None
+    named = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
+    if declarator == "param" or (declarator == "ref" and named == "params"):
+        return "Param", None
+    if declarator == "batch_stat" or (declarator == "ref" and named == "batch_stats"):
+        return "BatchStat", None
+    if declarator == "variable" and first is not None:
+        return None, first
+    return None, None
 
 
 def _sown(cls: ast.ClassDef) -> list[tuple[str, str | None]]:
