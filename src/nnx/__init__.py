@@ -138,3 +138,8 @@ from nnx import graph as graphlib  # Flax code reaches nnx.split as nnx.graphlib
 from nnx.view import view, view_info
 
 __all__ += ["graphlib", "view", "view_info"]
+# Flax 0.12's split-with-the-GraphDef (issue 12, item 5)
+from nnx.graph_state import GraphState
+from nnx.unpack import unpack
+
+__all__ += ["GraphState", "unpack"]

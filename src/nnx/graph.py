@@ -33,6 +33,7 @@ from nnx import epoch
 from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, Path
 from nnx.graphdef import GraphDef, Static
+from nnx.graph_state import GraphState, unbundle
 from nnx.modes import SWITCHED, check_tree
 from nnx.objects import Object, Walkable, is_array, is_node
 from nnx.refs import current_trace, trace_error
@@ -1069,24 +1070,41 @@ def build_node(
 _OPEN: Any = object()
 
 
-def merge(graphdef: GraphDef[N], state: State[Any], /, *states: State[Any]) -> N:
-    """Rebuild a module from its GraphDef and the States ``split`` produced.
+@overload
+def merge(graphdef: GraphDef[N], state: State[Any], /, *states: State[Any]) -> N: ...
+@overload
+def merge(bundle: GraphState[N], /, *bundles: GraphState[Any]) -> N: ...
+def merge(bundle: Any, state: Any = _OPEN, /, *states: Any) -> Any:
+    """Rebuild a module from its GraphDef and the States ``split`` produced
+    (or from the GraphStates ``nnx.unpack`` produced: ``merge(params, rest)``).
 
     The result is a new object graph with new cells; sharing and cycles are
     restored exactly as they were when the module was split. The States must
     have the paths, kinds and shapes the module had when it was split (a leaf
     may gain or lose leading axes, as under ``jax.vmap``).
     """
-    if not isinstance(graphdef, GraphDef):  # pyright: ignore[reportUnnecessaryIsInstance]  # untyped callers
+    graphdef: GraphDef[Any]
+    if isinstance(bundle, GraphState):
+        graphdef, parts = unbundle(bundle, () if state is _OPEN else (state, *states))  # pyright: ignore[reportUnknownArgumentType]
+        state, states = parts[0], tuple(parts[1:])
+    elif isinstance(bundle, GraphDef):
+        graphdef = bundle  # pyright: ignore[reportUnknownVariableType]  # GraphDef[Unknown] from Any
+    else:
         raise TypeError(
-            f"nnx.merge: the first argument must be the GraphDef from nnx.split, got {type(graphdef).__name__}."
+            f"nnx.merge: the first argument must be the GraphDef from nnx.split (or a GraphState "
+            f"from nnx.unpack), got {type(bundle).__name__}."
+        )
+    if state is _OPEN:
+        raise TypeError(
+            "nnx.merge() missing 1 required positional argument: 'state'; pass the State(s) "
+            "nnx.split returned with this GraphDef: nnx.merge(graphdef, state)."
         )
     leaves = _gather(graphdef, (state, *states), "nnx.merge")
     _check_shapes(graphdef, leaves)
     root, cells, nodes = _build(graphdef, leaves)
     if cells is not None and isinstance(root, Object):
         object.__setattr__(root, "_nnx_cache", (epoch.current(), graphdef, cells, _NodeIds(nodes)))
-    return root  # type: ignore[no-any-return]  # pyright: ignore[reportReturnType]
+    return root
 
 
 # -- update --------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing_extensions import deprecated
 from nnx.containers import Dict
 from nnx.filters import Filter, Key, to_filter
 from nnx.graph import state, update
+from nnx.graph_state import GraphState
 from nnx.objects import Object
 from nnx.state import HasState, State
 from nnx.variables import BatchStat, Cache, Intermediate, LoRAParam, Param, Variable
@@ -157,6 +158,8 @@ class Optimizer(Object):
         ``value=loss`` for line-search transformations).
         """
         model, grads = self._arguments(args)
+        if isinstance(grads, GraphState):  # from nnx.unpack: optax maps it against plain States
+            grads = grads._state
         params = state(model, self.wrt)
         if grads._layout != params._layout:
             grads = self._align(grads, params)
