@@ -34,6 +34,7 @@ from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, Path
 from nnx.graphdef import GraphDef, Static
 from nnx.graph_state import GraphState, unbundle
+from nnx.roots import PLAIN, refuse_array_writes, refuse_pop, tracked
 from nnx.modes import SWITCHED, check_tree
 from nnx.objects import Object, Walkable, is_array, is_node
 from nnx.refs import current_trace, trace_error
@@ -611,6 +612,8 @@ def split(node: Any, /, *filters: Filter, graph: bool | None = None) -> tuple[An
     end with ``...`` to collect the rest. With no filters, one State holds all.
     ``graph=False`` (tree mode, see ``nnx.modes``) also refuses a graph that shares.
     """
+    if type(node) in PLAIN:
+        node = tracked(node)
     if graph is not None or SWITCHED[0]:  # graph mode by default: not even a call
         check_tree(node, graph, "nnx.split")
     graphdef, cells, values = _read(node)
@@ -712,6 +715,8 @@ def state(node: N, /, *filters: Filter, graph: bool | None = None) -> tuple[Stat
 def state(node: Any, /, *filters: Filter, graph: bool | None = None) -> Any:
     """The module's state, or one State per filter (leaves matching none are left out).
     ``graph=False``: tree mode, as for ``split``."""
+    if type(node) in PLAIN:
+        node = tracked(node)
     if graph is not None or SWITCHED[0]:  # graph mode by default: not even a call
         check_tree(node, graph, "nnx.state")
     graphdef, cells, values = _read(node)
@@ -721,6 +726,8 @@ def state(node: Any, /, *filters: Filter, graph: bool | None = None) -> Any:
 
 def graphdef(node: N, /, *, graph: bool | None = None) -> GraphDef[N]:
     """The GraphDef of a module (the static half of ``split``). ``graph=False``: tree mode."""
+    if type(node) in PLAIN:
+        node = tracked(node)
     if graph is not None or SWITCHED[0]:  # graph mode by default: not even a call
         check_tree(node, graph, "nnx.graphdef")
     return _read(node)[0]
@@ -1119,7 +1126,8 @@ def update(node: Any, /, *states: State[Any]) -> None:
     to change a dtype: a silent change would recompile every ``jax.jit`` and can
     lose precision). Nothing is written unless every leaf fits.
     """
-    graphdef, cells = _walk_cached(node)
+    plain = type(node) in PLAIN
+    graphdef, cells = _walk_cached(tracked(node) if plain else node)
     layout = graphdef.layout
     _check_states(states, "nnx.update")
     made_in = _cells_trace(node, cells)
@@ -1128,6 +1136,8 @@ def update(node: Any, /, *states: State[Any]) -> None:
         targets = cells if s._layout == layout else [cells[i] for i in _update_plan(layout, s._layout, graphdef)]
         values = s.leaves
         _check_update(graphdef, s, targets, values, made_in)
+        if plain:
+            refuse_array_writes(node, targets, s.paths, "nnx.update")
         writes.append((targets, values))
     for targets, values in writes:
         for cell, value in zip(targets, values):
@@ -1323,6 +1333,8 @@ def pop(node: Any, /, *filters: Filter) -> Any:
     """Remove the leaves matching ``filters`` from the module and return them as States."""
     if not filters:
         raise TypeError("nnx.pop needs at least one filter, e.g. nnx.pop(model, nnx.Intermediate).")
+    if type(node) in PLAIN:
+        refuse_pop(node)
     graphdef, cells = _walk_cached(node)
     values = [c._value for c in cells]
 
@@ -1390,6 +1402,8 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
 def clone(node: N, /, *, graph: bool | None = None) -> N:
     """A deep copy of the module graph with new cells; sharing and cycles preserved.
     ``graph=False``: tree mode, as for ``split``."""
+    if type(node) in PLAIN:
+        node = tracked(node)
     check_tree(node, graph, "nnx.clone")
     graphdef, state_ = split(node, graph=True)
     return merge(graphdef, state_)
