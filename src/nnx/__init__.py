@@ -143,3 +143,6 @@ from nnx.graph_state import GraphState
 from nnx.unpack import unpack
 
 __all__ += ["GraphState", "unpack"]
+from nnx.call import Caller, PureState, call
+
+__all__ += ["Caller", "PureState", "call"]
