@@ -146,3 +146,7 @@ __all__ += ["GraphState", "unpack"]
 from nnx.call import Caller, PureState, call
 
 __all__ += ["Caller", "PureState", "call"]
+from nnx import statelib
+from nnx.var_metadata import VarDefaults, set_metadata, var_defaults
+
+__all__ += ["VarDefaults", "set_metadata", "statelib", "var_defaults"]
