@@ -134,7 +134,7 @@ from nnx.capture import capture
 
 __all__ += ["capture"]
 # Flax 0.12's model views and its module name for the graph functions (issue 12)
-from nnx import graph as graphlib  # Flax code reaches nnx.split as nnx.graphlib.split
+from nnx import graphlib  # Flax code reaches nnx.split as nnx.graphlib.split
 from nnx.view import view, view_info
 
 __all__ += ["graphlib", "view", "view_info"]
@@ -150,3 +150,15 @@ from nnx import statelib
 from nnx.var_metadata import VarDefaults, set_metadata, var_defaults
 
 __all__ += ["VarDefaults", "set_metadata", "statelib", "var_defaults"]
+from nnx.update_context import (
+    MergeContext, SplitContext, UpdateContext, current_update_context, merge_context, split_context, update_context,
+)
+
+__all__ += [
+    "MergeContext", "SplitContext", "UpdateContext", "current_update_context", "merge_context", "split_context",
+    "update_context",
+]
+from nnx import extract
+from nnx.extract import NodeStates, from_tree, to_tree
+
+__all__ += ["NodeStates", "extract", "from_tree", "to_tree"]
