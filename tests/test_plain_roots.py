@@ -98,3 +98,11 @@ def test_pop_refuses_a_plain_root() -> None:
 def test_other_values_are_still_refused_as_roots() -> None:
     with pytest.raises(TypeError, match="got int"):
         nnx.split(42)
+
+
+def test_tree_mode_checks_see_inside_a_plain_root() -> None:
+    v = nnx.Param(jnp.array(1))
+    with pytest.raises(ValueError, match='found at paths "0" and "1"'):
+        nnx.recursive_map(lambda path, node: node, [v, v], graph=False)
+    with pytest.raises(ValueError, match='found at paths "a.0" and "b"'):
+        nnx.iter_graph({"a": [v], "b": v}, graph=False)

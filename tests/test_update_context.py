@@ -228,3 +228,44 @@ def test_context_splits_of_any_nodes_merge_back_with_the_same_identities(case: C
     at_path = {path: after.objs[i] for i, path in after.first.items()}
     for original, copy in zip(roots, built):
         assert at_path[before.first[id(original)]] is copy
+
+
+def test_graphdef_nodes_lists_the_described_nodes_depth_first() -> None:
+    linear = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    nodes = nnx.graphdef(nnx.Sequential(linear, linear)).nodes
+    kinds = [type(n).__name__ for n in nodes]
+    assert kinds == ["NodeDef", "NodeDef", "NodeDef", "VariableDef", "VariableDef", "NodeRef"]
+    top, layers, first, _, kernel, again = nodes
+    assert isinstance(top, nnx.graphlib.NodeDef) and top.type is nnx.Sequential and top.keys == ("layers",)
+    assert isinstance(layers, nnx.graphlib.NodeDef) and layers.type is nnx.List and layers.keys == (0, 1)
+    assert isinstance(first, nnx.graphlib.NodeDef) and first.type is nnx.Linear
+    assert isinstance(kernel, nnx.graphlib.VariableDef) and kernel.type is nnx.Param
+    assert again == nnx.graphlib.NodeRef(first.index)  # the second place holds the same Linear
+
+
+class Stat(nnx.Module):
+    def __init__(self) -> None:
+        self.w = nnx.Param(jnp.array(1.0))
+        self.s = nnx.BatchStat(jnp.arange(3.0))
+
+
+def _by_kind(ctx: nnx.SplitContext, path: Any, prefix: Any, x: Any) -> nnx.NodeStates:
+    return nnx.NodeStates.from_split(*ctx.split(x, nnx.Param, nnx.BatchStat))
+
+
+def test_node_states_prefixes_give_each_part_its_own_vmap_axis() -> None:
+    m = Stat()
+    axes = (nnx.NodeStates.from_prefixes((None, 0)),)  # params broadcast, batch stats mapped
+    with nnx.update_context("v"):
+        pure = nnx.to_tree((m,), ctxtag="v", split_fn=_by_kind)
+
+        def body(pure: Any) -> Any:
+            (inner,) = nnx.from_tree(pure, ctxtag="v", is_inner=True)
+            assert inner.s.shape == () and inner.w.shape == ()
+            inner.s[...] = inner.s[...] + inner.w[...]
+            return nnx.to_tree((inner,), ctxtag="v", split_fn=_by_kind)
+
+        out = jax.vmap(body, in_axes=(axes,), out_axes=axes)(pure)
+        (back,) = nnx.from_tree(out, ctxtag="v", is_inner=False)
+    assert back is m
+    np.testing.assert_array_equal(m.s[...], [1.0, 2.0, 3.0])

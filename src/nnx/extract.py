@@ -82,12 +82,16 @@ class NodeStates:
         return f"NodeStates(graphdef={self._graphdef!r}, states={self.states!r})"
 
 
-def _flatten(ns: NodeStates) -> tuple[tuple[Any, ...], tuple[GraphDef[Any] | None, Any]]:
-    return ns.states, (ns._graphdef, ns.metadata)
+# The GraphDef is a child (a pytree with no leaves), not static data: a prefix tree's
+# NodeStates (``from_prefixes``, no GraphDef) then matches a value tree's, as ``None``
+# in ``in_axes`` covers any subtree.
+def _flatten(ns: NodeStates) -> tuple[tuple[Any, Any], Any]:
+    return (ns._graphdef, ns.states), ns.metadata
 
 
-def _unflatten(aux: tuple[GraphDef[Any] | None, Any], states: Any) -> NodeStates:
-    return NodeStates(aux[0], tuple(states), aux[1])
+def _unflatten(metadata: Any, children: Any) -> NodeStates:
+    graphdef, states = children
+    return NodeStates(graphdef, tuple(states), metadata)
 
 
 jax.tree_util.register_pytree_node(NodeStates, _flatten, _unflatten)  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry

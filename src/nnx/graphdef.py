@@ -21,11 +21,14 @@ Node descriptions (the tuples inside):
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import jax
 
 from nnx.state import Layout
+
+if TYPE_CHECKING:
+    from nnx.graph_nodes import NodeDef, NodeRef, VariableDef
 
 M = TypeVar("M")
 
@@ -85,6 +88,14 @@ class GraphDef(Generic[M]):
         if tag == "object":
             return self.node[1]  # type: ignore[no-any-return]
         return {"list": list, "dict": dict, "tuple": tuple}.get(tag, object)
+
+    @property
+    def nodes(self) -> list[NodeDef | VariableDef | NodeRef]:
+        """The graph's nodes depth first, as ``NodeDef`` / ``VariableDef`` / ``NodeRef``
+        records (see ``nnx.graph_nodes``)."""
+        from nnx.graph_nodes import records  # imported on use: an inspection aid, off the hot paths
+
+        return list(records(self.node))
 
     def __hash__(self) -> int:
         return self._hash

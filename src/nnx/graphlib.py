@@ -6,6 +6,7 @@ function itself, not a second implementation.
 """
 
 from nnx.graph import build_node, clone, graphdef, iter_graph, merge, pop, split, state, update, walk_nodes
+from nnx.graph_nodes import NodeDef, NodeRef, VariableDef
 from nnx.graph_state import GraphState
 from nnx.graphdef import GraphDef
 from nnx.update_context import (
@@ -14,7 +15,7 @@ from nnx.update_context import (
 )
 
 __all__ = [
-    "GraphDef", "GraphState", "LinkedGraphDef", "MergeContext", "SplitContext", "UpdateContext", "build_node",
-    "clone", "current_update_context", "graphdef", "iter_graph", "merge", "merge_context", "pop", "split",
-    "split_context", "state", "update", "update_context", "walk_nodes",
+    "GraphDef", "GraphState", "LinkedGraphDef", "MergeContext", "NodeDef", "NodeRef", "SplitContext", "UpdateContext",
+    "VariableDef", "build_node", "clone", "current_update_context", "graphdef", "iter_graph", "merge",
+    "merge_context", "pop", "split", "split_context", "state", "update", "update_context", "walk_nodes",
 ]

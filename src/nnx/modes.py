@@ -38,7 +38,7 @@ import contextvars
 import functools
 from typing import Any, Callable, ClassVar, Iterable, TypeVar, cast
 
-from nnx.containers import Dict, List
+from nnx.containers import Dict, List, adopt
 from nnx.filters import Path
 from nnx.objects import Object, node_items
 from nnx.state import path_str
@@ -147,6 +147,8 @@ def check_tree(node: Any, graph: bool | None, where: str) -> None:
         return
     if graph is not None:
         _check_bool(graph, "graph=")
+    if type(node) in (list, dict):  # a plain root is walked as the tracked copy the graph functions take
+        node = adopt(node)
     ensure_tree([((), node)], where)
 
 
