@@ -162,3 +162,6 @@ from nnx import extract
 from nnx.extract import NodeStates, from_tree, to_tree
 
 __all__ += ["NodeStates", "extract", "from_tree", "to_tree"]
+from nnx.children import iter_children
+
+__all__ += ["iter_children"]

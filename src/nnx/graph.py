@@ -1399,14 +1399,41 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
     epoch.bump()
 
 
-def clone(node: N, /, *, graph: bool | None = None) -> N:
+def clone(node: N, variables: bool = True, /, *, arrays: bool = False, graph: bool | None = None) -> N:
     """A deep copy of the module graph with new cells; sharing and cycles preserved.
-    ``graph=False``: tree mode, as for ``split``."""
+
+    The new cells hold the same (immutable) arrays. ``arrays=True`` copies each
+    array too, so that the copy's buffers can be donated (``jax.jit(...,
+    donate_argnums=...)``) without the original's. ``variables=False`` copies
+    the modules and containers but shares the cells with ``node``.
+    ``graph=False``: tree mode, as for ``split``.
+    """
     if type(node) in PLAIN:
         node = tracked(node)
     check_tree(node, graph, "nnx.clone")
+    if arrays and not variables:
+        raise ValueError(
+            "nnx.clone: arrays=True copies the arrays into new cells, but variables=False keeps the old "
+            "cells; pass one or the other."
+        )
     graphdef, state_ = split(node, graph=True)
+    if arrays:
+        state_ = State._make(state_._layout, [_copied(v) for v in state_.leaves])
+    if not variables:
+        nodes = walk_nodes(node)[2]
+        cells: dict[int, Any] = {i: n for i, n in enumerate(nodes) if isinstance(n, Variable)}
+        root: N = build_node(graphdef.node, state_.leaves, {}, cells)[0]
+        return root
     return merge(graphdef, state_)
+
+
+def _copied(value: Any) -> Any:
+    """A copy of an array leaf in a new buffer (other leaves as they are)."""
+    if isinstance(value, jax.Array):
+        return jax.numpy.array(value, copy=True)
+    if isinstance(value, np.ndarray):
+        return value.copy()  # pyright: ignore[reportUnknownVariableType]
+    return value
 
 
 def iter_graph(node: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Path, Any]]:

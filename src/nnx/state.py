@@ -432,12 +432,30 @@ class State(Mapping[Key, Any], Generic[M, K]):
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, State):
+            if isinstance(other, Mapping):  # a nested dict: same paths, equal values (``state == {}``)
+                return self._equals_mapping(other)  # pyright: ignore[reportUnknownArgumentType]
             return NotImplemented
         return self._layout == other._layout and all(
             a is b or _values_equal(a, b) for a, b in zip(self.leaves, other.leaves)
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+    def _equals_mapping(self, other: Mapping[Any, Any]) -> bool:
+        """Equality with a nested mapping: the same leaf paths holding equal values
+        (a Variable there compares by its value; kinds are not compared)."""
+        flat: dict[Path, Any] = {}
+        try:
+            _flatten_nested(other, (), flat)
+        except TypeError:  # a key that is not a str or int: no State has that path
+            return False
+        if set(flat) != set(self.paths):
+            return False
+        mine = dict(zip(self.paths, self.leaves))
+        return all(
+            _values_equal(mine[p], v._value if isinstance(v, Variable) else v)
+            for p, v in flat.items()
+        )
 
     def to_dict(self) -> dict[Key, Any]:
         """A nested plain ``dict`` of the values (no kinds, no metadata)."""
