@@ -9,8 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nnx
+from test_properties import SETTINGS, Case, analyze, assert_same_graph, graphs
 
 
 def test_split_of_a_list_of_modules_keys_the_state_by_position() -> None:
@@ -106,3 +109,20 @@ def test_tree_mode_checks_see_inside_a_plain_root() -> None:
         nnx.recursive_map(lambda path, node: node, [v, v], graph=False)
     with pytest.raises(ValueError, match='found at paths "a.0" and "b"'):
         nnx.iter_graph({"a": [v], "b": v}, graph=False)
+
+
+@SETTINGS
+@given(case=graphs(), picks=st.lists(st.integers(0, 20), min_size=1, max_size=4), as_dict=st.booleans())
+def test_a_plain_root_splits_as_the_tracked_container_of_the_same_nodes(
+    case: Case, picks: list[int], as_dict: bool
+) -> None:
+    """For random graphs: a plain list/dict of modules splits exactly as the nnx.List/nnx.Dict
+    holding them (sharing between the entries included), and merges to the same graph."""
+    mods = [case.mods[i % len(case.mods)] for i in picks]
+    plain: Any = {f"k{i}": m for i, m in enumerate(mods)} if as_dict else list(mods)
+    tracked: Any = nnx.Dict(plain) if as_dict else nnx.List(plain)
+    graphdef, state = nnx.split(plain)
+    assert (graphdef, state) == tuple(nnx.split(tracked))
+    assert nnx.state(plain) == state and nnx.graphdef(plain) == graphdef
+    assert_same_graph(analyze(tracked), analyze(nnx.merge(graphdef, state)))
+    assert_same_graph(analyze(tracked), analyze(nnx.clone(plain)))
