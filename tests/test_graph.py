@@ -393,9 +393,9 @@ def test_merge_sees_an_array_replaced_by_one_of_another_shape() -> None:
 def test_merge_refuses_what_is_not_a_state_naming_the_argument(bad: object) -> None:
     graphdef, state = nnx.split(Linear(2, 3, rngs=nnx.Rngs(0)))
     with pytest.raises(TypeError, match=r"nnx.merge: state argument 1 \(after the GraphDef\) is a .*nnx.State"):
-        nnx.merge(graphdef, bad)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+        nnx.merge(graphdef, bad)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
     with pytest.raises(TypeError, match=r"state argument 2"):
-        nnx.merge(graphdef, state, bad)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+        nnx.merge(graphdef, state, bad)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 
 
 @pytest.mark.parametrize("bad", ["x", "module", "object"])
