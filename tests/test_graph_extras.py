@@ -37,7 +37,7 @@ def test_a_clone_with_its_own_arrays_can_be_donated_next_to_the_original() -> No
 
 def test_clone_without_variables_shares_the_cells() -> None:
     m: Any = nnx.Sequential(nnx.Linear(2, 2, rngs=nnx.Rngs(0)))  # Any: Sequential's layers are typed as callables
-    copy = nnx.clone(m, False)
+    copy = nnx.clone(m, variables=False)
     assert copy is not m and copy.layers is not m.layers and copy.layers[0] is not m.layers[0]
     assert copy.layers[0].kernel is m.layers[0].kernel
     with pytest.raises(ValueError, match="arrays=True .* variables=False"):

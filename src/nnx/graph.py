@@ -1399,7 +1399,7 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
     epoch.bump()
 
 
-def clone(node: N, variables: bool = True, /, *, arrays: bool = False, graph: bool | None = None) -> N:
+def clone(node: N, /, variables: bool = True, *, arrays: bool = False, graph: bool | None = None) -> N:
     """A deep copy of the module graph with new cells; sharing and cycles preserved.
 
     The new cells hold the same (immutable) arrays. ``arrays=True`` copies each
