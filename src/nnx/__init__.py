@@ -138,3 +138,8 @@ from nnx import graph as graphlib  # Flax code reaches nnx.split as nnx.graphlib
 from nnx.view import view, view_info
 
 __all__ += ["graphlib", "view", "view_info"]
+# Flax 0.12's pytree objects and data/static marks (issue 12, item 5)
+from nnx.data import Data, Static, is_data, register_data_type
+from nnx.pytree import Pytree
+
+__all__ += ["Data", "Pytree", "Static", "is_data", "register_data_type"]

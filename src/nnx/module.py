@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import jax
 
 from nnx.containers import Dict, List
+from nnx.markers import MARKS
 from nnx.objects import Key, Object, iter_submodules
 from nnx.variables import Variable
 
@@ -119,7 +120,7 @@ def _render(value: Any, path: tuple[Key, ...], seen: dict[int, tuple[Key, ...]],
             return f"<shared {type(node).__name__} at {where}>"
         seen[id(node)] = path
     if isinstance(value, Object):
-        items = sorted(value.__dict__.items())
+        items = sorted(kv for kv in value.__dict__.items() if kv[0] != MARKS)
         inner = "".join(f"{pad}{k}={_render(v, (*path, k), seen, depth + 1)},\n" for k, v in items)
         return f"{type(value).__name__}(\n{inner}{'  ' * depth})" if inner else f"{type(value).__name__}()"
     if isinstance(value, List) or type(value) is tuple:  # pyright: ignore[reportUnknownArgumentType]
