@@ -1369,12 +1369,23 @@ def _remove(root: Walkable, doomed: list[Variable[Any] | _Slot]) -> None:
     epoch.bump()
 
 
-def clone(node: N, /, *, graph: bool | None = None) -> N:
+def clone(node: N, /, *, arrays: bool = False, graph: bool | None = None) -> N:
     """A deep copy of the module graph with new cells; sharing and cycles preserved.
+    The new cells hold the same (immutable) arrays; ``arrays=True`` copies the buffers
+    too, so that donating one model's state leaves the other's intact.
     ``graph=False``: tree mode, as for ``split``."""
     check_tree(node, graph, "nnx.clone")
     graphdef, state_ = split(node, graph=True)
+    if arrays:
+        state_ = jax.tree.map(_copy_buffer, state_)
     return merge(graphdef, state_)
+
+
+def _copy_buffer(leaf: Any) -> Any:
+    if isinstance(leaf, (jax.Array, np.ndarray)):
+        array: Any = leaf  # pyright: ignore[reportUnknownVariableType]  # narrowed to ndarray[Unknown]
+        return array.copy()
+    return leaf
 
 
 def iter_graph(node: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Path, Any]]:

@@ -1,4 +1,4 @@
-"""Walking a model's graph: Flax 0.12's ``iter_modules``, ``find_duplicates``, ``recursive_map``, ``with_attributes``.
+"""Walking a model's graph: Flax 0.12's ``iter_modules``, ``iter_children``, ``find_duplicates``, ``recursive_map``, ``with_attributes``.
 
 All four see the graph ``nnx.iter_graph`` sees (modules, ``nnx.List`` /
 ``nnx.Dict`` / tuples, cells, arrays), children in sorted key order.
@@ -38,6 +38,25 @@ def iter_modules(module: ModuleBase, /, *, graph: bool | None = None) -> Iterato
     check_tree(module, graph, "nnx.iter_modules")
     found = [(path, node) for path, node in iter_graph(module, graph=True) if isinstance(node, ModuleBase)]
     yield from sorted(found, key=lambda item: _post_order(item[0]))
+
+
+def iter_children(node: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Key, Any]]:
+    """The immediate children of ``node`` that are graph nodes (modules and other
+    Objects, ``nnx.List``/``nnx.Dict``, cells), with their keys, in sorted order; nothing
+    below them. A list assigned to a module attribute is an ``nnx.List``, so it is a
+    child too. ``graph=False``: tree mode, a shared module or cell raises."""
+    check_tree(node, graph, "nnx.iter_children")
+    if not _shareable(node):
+        raise ValueError(
+            f"nnx.iter_children takes a graph node (a Module, another nnx.Object, nnx.List, nnx.Dict or "
+            f"a Variable); got {type(node).__name__}."
+        )
+    return iter([(key, child) for key, child in _children(node) if _shareable(child)])
+
+
+def iter_module_children(node: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Key, ModuleBase]]:
+    """``iter_children`` restricted to modules."""
+    return iter([(key, child) for key, child in iter_children(node, graph=graph) if isinstance(child, ModuleBase)])
 
 
 def _all_paths(node: Any) -> dict[int, list[Path]]:
