@@ -19,6 +19,12 @@ nnx functions treat it as the graph object it also is (``nnx.split``,
 ``nnx.state``, ``nnx.jit``/``nnx.vmap``/``nnx.scan``, which update its
 Variables in place and keep shared ones shared).
 
+The nnx functions see the graph as they see any module's: by value. So a
+Python number marked ``nnx.data`` is a pytree child for JAX but static for
+``nnx.split`` and the nnx transforms (hold it in a cell, ``nnx.Variable``, to
+make it state there too), and a NamedTuple or dataclass of Variables is
+static to them (use ``nnx.List`` / ``nnx.Dict`` or another Pytree).
+
 Each attribute is data or static, decided at its first assignment and kept
 afterwards (``nnx.data`` says how it is decided and how to mark it). A static
 attribute may not hold data, since JAX would carry it as a compile-time
