@@ -194,6 +194,17 @@ def test_annotations_declare_data_and_static_for_std_dataclasses() -> None:
     assert leaves(Sub(a=5, b=6, c=jnp.array(7))) == [5, 7]
 
 
+def test_data_fields_work_with_std_dataclasses() -> None:
+    @dataclasses.dataclass
+    class Foo(nnx.Pytree):
+        a: int = nnx.data()
+        b: int = nnx.data(default=3)
+
+    assert leaves(Foo(1)) == [1, 3] and leaves(Foo(1, 7)) == [1, 7]
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'a'"):
+        Foo()  # checkers see `= nnx.data()` as a default here (it is one only under @nnx.dataclass)
+
+
 def test_frozen_dataclasses_settle_after_construction() -> None:
     @dataclasses.dataclass(frozen=True)
     class Point(nnx.Pytree):

@@ -52,7 +52,11 @@ class DataField(Field):
 
     def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
         if instance is None:
-            return self
+            # What ``@dataclasses.dataclass`` reads as the field's default: the default, or
+            # none at all (the declaration itself is found in the class ``__dict__``).
+            if self.default is _NO_DEFAULT:
+                raise AttributeError(self.name)
+            return self.default
         try:
             return instance.__dict__[self.name]
         except KeyError:
