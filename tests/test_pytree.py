@@ -202,7 +202,7 @@ def test_data_fields_work_with_std_dataclasses() -> None:
 
     assert leaves(Foo(1)) == [1, 3] and leaves(Foo(1, 7)) == [1, 7]
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'a'"):
-        Foo()  # checkers see `= nnx.data()` as a default here (it is one only under @nnx.dataclass)
+        Foo()  # checkers take `= nnx.data()` for a default here; at run time it has none
 
 
 def test_frozen_dataclasses_settle_after_construction() -> None:
