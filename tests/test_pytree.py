@@ -172,9 +172,10 @@ def test_dataclass_fields_declare_data_and_static() -> None:
         b: int = nnx.static()
         c: jax.Array
         d: int = nnx.data(default=4)
+        e: str = nnx.static(default="e")
 
     foo = Foo(1, 2, jnp.array(3))
-    assert leaves(foo) == [1, 3, 4]
+    assert leaves(foo) == [1, 3, 4] and foo.e == "e"
     assert foo.d == 4 and leaves(Foo(1, 2, jnp.array(3), 9))[-1] == 9
 
 
