@@ -145,9 +145,12 @@ def test_to_flat_state_pairs_paths_with_cells() -> None:
     assert flat.paths == [("bias",), ("kernel",)] and [leaf.shape for leaf in flat.leaves] == [(3,), (2, 3)]
 
 
-def test_data_returns_its_argument() -> None:
+def test_data_marks_are_unwrapped_by_module_assignment() -> None:
     value = jnp.ones(3)
-    assert nnx.data(value) is value and nnx.data(None) is None
+    module = nnx.Module()
+    module.a = nnx.data(value)  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+    module.b = nnx.data(None)  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+    assert vars(module)["a"] is value and vars(module)["b"] is None
 
 
 @settings(max_examples=30, deadline=None)

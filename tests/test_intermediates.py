@@ -61,7 +61,7 @@ def test_sow_with_a_reduction() -> None:
 
 def test_sow_refuses_a_name_holding_other_state() -> None:
     block = Block(nnx.Rngs(0))
-    with pytest.raises(TypeError, match="attribute 'linear' already holds a Linear"):
+    with pytest.raises(ValueError, match="expected attribute 'linear' to be a Variable, got Linear"):
         block.sow(nnx.Intermediate, "linear", X)
 
 

@@ -55,7 +55,7 @@ def test_train_and_eval_flip_flags_everywhere() -> None:
 
 
 def test_set_attributes_reports_unknown_names() -> None:
-    with pytest.raises(AttributeError, match="no submodule of Net has attribute"):
+    with pytest.raises(ValueError, match=r"following attributes: \['determinstic'\] in Net or its submodules"):
         Net().set_attributes(determinstic=True)
 
 

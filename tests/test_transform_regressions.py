@@ -231,3 +231,21 @@ def test_vmap_accepts_aliasing_that_agrees() -> None:
     again = nnx.StateAxes({nnx.Param: 0, ...: None})  # equal, not the same object: still checked, and agrees
     out = nnx.vmap(lambda a, b: a.kernel.value.sum(0), in_axes=(params_mapped, again))(model, model)
     assert out.shape == (2,)  # one sum per mapped row of the kernel
+
+
+def test_scan_returns_a_module_carry_as_the_callers_updated_object() -> None:
+    """``nnx.scan`` returned ``None`` for a carry that is a module: the carry was looked up
+    among the non-module arguments only."""
+
+    class Total(nnx.Module):
+        def __init__(self) -> None:
+            self.value = nnx.Variable(jnp.zeros(()))
+
+    def add(total: Total, x: jax.Array) -> tuple[Total, jax.Array]:
+        total.value[...] = total.value[...] + x.sum()
+        return total, x.sum()
+
+    total = Total()
+    carry, sums = nnx.scan(add, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, 0))(total, jnp.ones((4, 2)))
+    assert carry is total and float(total.value[...]) == 8.0
+    assert sums.shape == (4,)

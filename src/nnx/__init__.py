@@ -83,11 +83,11 @@ from nnx.nn.spectral_norm import SpectralNorm
 from nnx.nn.weight_norm import WeightNorm
 from nnx.optim import ModelAndOptimizer
 from nnx.pure import replace_by_pure_dict, to_flat_state, to_pure_dict
-from nnx.traversal import find_duplicates, iter_modules, recursive_map, with_attributes
+from nnx.traversal import find_duplicates, iter_module_children, iter_modules, recursive_map, with_attributes
 
 __all__ += [
     "Initializer", "InstanceNorm", "ModelAndOptimizer", "OptimizedLSTMCell", "PReLU", "SimpleCell", "SpectralNorm", "WeightNorm",
-    "data", "find_duplicates", "iter_modules", "recursive_map", "replace_by_pure_dict", "to_flat_state",
+    "data", "find_duplicates", "iter_module_children", "iter_modules", "recursive_map", "replace_by_pure_dict", "to_flat_state",
     "to_pure_dict", "with_attributes",
 ]
 
@@ -165,3 +165,13 @@ __all__ += ["NodeStates", "extract", "from_tree", "to_tree"]
 from nnx.children import iter_children
 
 __all__ += ["iter_children"]
+# Flax 0.12's pytree objects and data/static marks (issue 12, item 5)
+from nnx.data import Data, Static, is_data, register_data_type
+from nnx.pytree import Pytree
+
+__all__ += ["Data", "Pytree", "Static", "is_data", "register_data_type"]
+# Flax 0.12's gradient of intermediate values: module.perturb, nnx.capture(init=), merge_state
+from nnx.variables import Perturbation
+
+merge_state = State.merge  # Flax's name for combining States (later ones win)
+__all__ += ["Perturbation", "merge_state"]

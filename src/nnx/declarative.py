@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from typing_extensions import dataclass_transform
 
+from nnx.data import data
 from nnx.fields import _NO_DEFAULT, Field, batch_stat, param, ref, static, variable
 
 C = TypeVar("C", bound=type[Any])
@@ -45,7 +46,7 @@ def _field_names(cls: type[Any]) -> list[str]:
     return list(names)
 
 
-@dataclass_transform(field_specifiers=(param, batch_stat, variable, ref, static))
+@dataclass_transform(field_specifiers=(param, batch_stat, variable, ref, static, data))
 def dataclass(cls: C) -> C:
     """Give ``cls`` an ``__init__`` taking each annotated field (declared fields first
     in definition order); a plain class-level value is that parameter's default."""

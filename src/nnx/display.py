@@ -15,6 +15,7 @@ import sys
 from typing import Any, Literal
 
 from nnx.containers import Dict, List
+from nnx.markers import MARKS
 from nnx.module import render
 from nnx.objects import Object
 from nnx.state import State
@@ -91,7 +92,7 @@ def require_treescope() -> Any:
 
 def _object_handler(repr_lib: Any) -> Any:
     def handle(node: Object, path: str | None, subtree_renderer: Any) -> Any:
-        attributes = dict(sorted(node.__dict__.items()))
+        attributes = dict(sorted(kv for kv in node.__dict__.items() if kv[0] != MARKS))
         return repr_lib.render_object_constructor(type(node), attributes, path, subtree_renderer)
 
     return handle

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from nnx import epoch
+from nnx.markers import Marked
 from nnx.refs import check_store
 from nnx.variables import (
     BatchStat,
@@ -136,7 +137,11 @@ class VariableField(Field, Generic[T]):
 
 
 class StaticField(Field):
-    """A static field: a plain Python value that is part of the GraphDef."""
+    """A static field: a plain Python value that is part of the GraphDef
+    (with ``default=``, read as the default until assigned)."""
+
+    def __init__(self, default: Any = _NO_DEFAULT) -> None:
+        self.default = default
 
     def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
         if instance is None:
@@ -144,6 +149,8 @@ class StaticField(Field):
         try:
             return instance.__dict__[self.name]
         except KeyError:
+            if self.default is not _NO_DEFAULT:
+                return self.default
             raise self._unset(instance) from None
 
     def __set__(self, instance: object, value: Any) -> None:
@@ -221,9 +228,22 @@ def ref(collection: str, *, default: Any = _NO_DEFAULT, **metadata: Any) -> Any:
     return field
 
 
-def static() -> Any:
-    """Declare a static field: ``din: int = nnx.static()``; it lives in the GraphDef."""
-    return StaticField()
+@overload
+def static(value: T, /) -> T: ...
+@overload
+def static(*, default: Any = ...) -> Any: ...
+def static(value: Any = _NO_DEFAULT, /, *, default: Any = _NO_DEFAULT) -> Any:
+    """Declare a static field: ``din: int = nnx.static()``; it lives in the GraphDef.
+
+    ``nnx.static(value)`` marks one assignment instead (Flax 0.12's spelling):
+    ``self.table = nnx.static(table)`` stores ``table`` as a static attribute and
+    refuses a value holding arrays, cells or modules (see ``nnx.data``).
+    """
+    if value is _NO_DEFAULT:
+        return StaticField(default)
+    if default is not _NO_DEFAULT:
+        raise TypeError("nnx.static() takes a value to mark or default= to declare a field, not both.")
+    return Marked(value, is_data=False)
 
 
 def cell(obj: object, name: str) -> Any:

@@ -12,15 +12,19 @@ this class; use ``nnx.Module`` as the base of your own modules.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable, Iterator, TypeVar
 
 import jax
+import jax.numpy as jnp
 
 from nnx.containers import Dict, List
+from nnx.markers import MARKS
 from nnx.objects import Key, Object, iter_submodules
-from nnx.variables import Variable
+from nnx.variables import Perturbation, Variable
 
 M = TypeVar("M", bound="ModuleBase")
+A = TypeVar("A")
 
 
 class ModuleBase(Object):
@@ -47,9 +51,10 @@ class ModuleBase(Object):
                     found.add(name)
         missing = sorted(set(attributes) - found)
         if raise_if_not_found and missing:
-            raise AttributeError(
-                f"set_attributes: no submodule of {type(self).__name__} has attribute(s) {missing}; "
-                "pass raise_if_not_found=False to ignore."
+            raise ValueError(
+                f"set_attributes: Could not find at least one instance of the following attributes: "
+                f"{missing} in {type(self).__name__} or its submodules (check the spelling); "
+                "pass raise_if_not_found=False to ignore them."
             )
 
     def train(self, **attributes: Any) -> None:
@@ -79,18 +84,40 @@ class ModuleBase(Object):
         if isinstance(current, Variable):
             cell: Variable[Any] = current  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to Variable[Unknown]
             if not isinstance(cell, kind):
-                raise TypeError(
-                    f"{type(self).__name__}.sow: attribute {name!r} holds a {type(cell).__name__}, "
-                    f"not a {kind.__name__}; pick another name."
+                raise ValueError(
+                    f"{type(self).__name__}.sow: expected attribute {name!r} to be of type {kind.__name__}, "
+                    f"but it holds a {type(cell).__name__}; sow under another name."
                 )
             cell.value = reduce_fn(cell.value, value)
         elif current is None and name not in type(self).__nnx_fields__:
             setattr(self, name, kind(reduce_fn(init_fn(), value)))
         else:
-            raise TypeError(
-                f"{type(self).__name__}.sow: attribute {name!r} already holds a "
-                f"{type(current).__name__}; pick another name."
+            raise ValueError(
+                f"{type(self).__name__}.sow: expected attribute {name!r} to be a Variable, got "
+                f"{type(current).__name__}; sow under another name."
             )
+
+    def perturb(self, name: str, value: A, kind: type[Variable[Any]] = Perturbation) -> A:
+        """``value`` plus this module's ``kind`` cell ``name`` (zeros, made on first use).
+
+        Differentiating with respect to that cell differentiates with respect to
+        ``value`` at this point of the forward pass. Collect the zero cells with
+        ``_, perturbations = nnx.capture(model, nnx.Perturbation)(x)``, then inside
+        the loss run ``nnx.capture(model, nnx.Intermediate, init=perturbations)(x)``
+        and take ``nnx.grad`` with respect to ``perturbations``. Use the returned value.
+        """
+        current = self.__dict__.get(name)
+        if current is None and name not in type(self).__nnx_fields__:
+            setattr(self, name, kind(jax.tree.map(jnp.zeros_like, value)))
+            return value
+        if not isinstance(current, kind):
+            raise ValueError(
+                f"{type(self).__name__}.perturb: expected attribute {name!r} to be of type {kind.__name__}, "
+                f"got {type(current).__name__}; perturb under another name."
+            )
+        cell: Variable[Any] = current  # pyright: ignore[reportUnknownVariableType]  # Any narrowed to Variable[Unknown]
+        added: A = jax.tree.map(operator.add, value, cell.get_value())
+        return added
 
     def __repr__(self) -> str:
         return render(self)
@@ -119,7 +146,7 @@ def _render(value: Any, path: tuple[Key, ...], seen: dict[int, tuple[Key, ...]],
             return f"<shared {type(node).__name__} at {where}>"
         seen[id(node)] = path
     if isinstance(value, Object):
-        items = sorted(value.__dict__.items())
+        items = sorted(kv for kv in value.__dict__.items() if kv[0] != MARKS)
         inner = "".join(f"{pad}{k}={_render(v, (*path, k), seen, depth + 1)},\n" for k, v in items)
         return f"{type(value).__name__}(\n{inner}{'  ' * depth})" if inner else f"{type(value).__name__}()"
     if isinstance(value, List) or type(value) is tuple:  # pyright: ignore[reportUnknownArgumentType]

@@ -26,7 +26,8 @@ from typing_extensions import Self
 
 from nnx import epoch
 from nnx.containers import Dict, List, adopt
-from nnx.fields import Field, StaticField, VariableField
+from nnx.fields import Field, StaticField, VariableField, _state_inside
+from nnx.markers import Marked
 from nnx.refs import INERT, check_store, current_trace
 from nnx.variables import Boxed, Variable
 
@@ -149,6 +150,8 @@ class Object(_WithMeta):
     else:
 
         def __setattr__(self, name: str, value: Any) -> None:
+            if type(value) is Marked:
+                value = _unmark(self, name, value)
             if _is_data_descriptor(type(self), name):
                 object.__setattr__(self, name, value)  # fields decide about the epoch
                 return
@@ -173,6 +176,31 @@ class Object(_WithMeta):
 
 
 _MISSING = object()
+
+
+def _unmark(obj: Object, name: str, marked: Marked) -> Any:
+    """The value ``nnx.data(x)`` / ``nnx.static(x)`` carries. An Object decides by value,
+    so the mark changes nothing, except that a static mark on state is refused."""
+    found = None if marked.is_data else _state_inside(marked.value)
+    if found is not None:
+        raise static_holds_data(obj, name, marked.value, found)
+    return marked.value
+
+
+def static_holds_data(obj: object, name: str, value: object, found: object) -> ValueError:
+    """The error for ``obj.name = nnx.static(value)`` where ``value`` holds ``found``."""
+    inside = "" if found is value else f" (it holds a {type_name(found)})"
+    return ValueError(
+        f"Found data in value of type '{type_name(value)}'{inside} marked nnx.static(...) for "
+        f"attribute '{type(obj).__name__}.{name}': a static attribute is part of the structure, "
+        "where an array, Variable or module would be a constant that transforms never update. "
+        f"Drop the nnx.static(...) (or write nnx.data(...)) to keep it as data: `self.{name} = value`."
+    )
+
+
+def type_name(value: object) -> str:
+    """``value``'s type for an error message (``jax.Array``, not JAX's private class)."""
+    return "jax.Array" if isinstance(value, jax.Array) else type(value).__name__
 
 
 def _boxed_error(obj: Object, name: str, value: Boxed) -> TypeError:

@@ -1,4 +1,4 @@
-"""Walking a model's graph: Flax 0.12's ``iter_modules``, ``find_duplicates``, ``recursive_map``, ``with_attributes``.
+"""Walking a model's graph: Flax 0.12's ``iter_modules``, ``iter_module_children``, ``find_duplicates``, ``recursive_map``, ``with_attributes``.
 
 All four see the graph ``nnx.iter_graph`` sees (modules, ``nnx.List`` /
 ``nnx.Dict`` / tuples, cells, arrays), children in sorted key order.
@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import jax
 import numpy as np
 
+from nnx.children import iter_children
 from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, to_filter
 from nnx.graph import clone, iter_graph
@@ -38,6 +39,11 @@ def iter_modules(module: ModuleBase, /, *, graph: bool | None = None) -> Iterato
     check_tree(module, graph, "nnx.iter_modules")
     found = [(path, node) for path, node in iter_graph(module, graph=True) if isinstance(node, ModuleBase)]
     yield from sorted(found, key=lambda item: _post_order(item[0]))
+
+
+def iter_module_children(node: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Key, ModuleBase]]:
+    """``nnx.iter_children`` restricted to modules."""
+    return iter([(key, child) for key, child in iter_children(node, graph=graph) if isinstance(child, ModuleBase)])
 
 
 def _all_paths(node: Any) -> dict[int, list[Path]]:

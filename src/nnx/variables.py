@@ -563,6 +563,13 @@ class Intermediate(Variable[T], collection="intermediates"):
     created_lazily = True
 
 
+class Perturbation(Intermediate[T], collection="perturbations"):
+    """A zero added to a value in the forward pass (``module.perturb``), whose gradient is
+    the gradient with respect to that value; an ``Intermediate``, so created lazily."""
+
+    __slots__ = ()
+
+
 class RngState(Variable[T], collection="rngs"):
     """Base kind of the state held by ``nnx.Rngs`` streams."""
 

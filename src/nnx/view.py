@@ -16,6 +16,7 @@ import inspect
 from typing import Any, Callable, TypeVar
 
 from nnx.filters import Filter, to_filter
+from nnx.modes import check_tree
 from nnx.traversal import Path, recursive_map
 
 N = TypeVar("N")
@@ -35,15 +36,19 @@ def _accepts(method: Callable[..., Any]) -> tuple[set[str], bool]:
     return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
-def view(node: N, /, *, only: Filter = ..., raise_if_not_found: bool = True, **options: Any) -> N:
+def view(
+    node: N, /, *, only: Filter = ..., raise_if_not_found: bool = True, graph: bool | None = None, **options: Any
+) -> N:
     """A copy of ``node`` whose modules' ``set_view`` got ``options`` (``deterministic=True``, ...).
 
     ``node`` is unchanged; the copy shares its cells. ``only`` (a filter, e.g.
     ``nnx.Dropout``) chooses the modules. Each chosen module with a
     ``set_view`` receives the options it declares (all of them if it takes
     ``**kwargs``). An option no chosen module declares raises ``ValueError``
-    unless ``raise_if_not_found=False``.
+    unless ``raise_if_not_found=False``. ``graph=False``: tree mode (``nnx.modes``), a
+    shared module or cell raises.
     """
+    check_tree(node, graph, "nnx.view")
     chosen = to_filter(only)
     unused = set(options)
 
@@ -70,9 +75,11 @@ def view(node: N, /, *, only: Filter = ..., raise_if_not_found: bool = True, **o
     return out
 
 
-def view_info(node: Any, /, *, only: Filter = ...) -> str:
+def view_info(node: Any, /, *, only: Filter = ..., graph: bool | None = None) -> str:
     """The options ``nnx.view`` accepts for ``node``: per module class with a ``set_view``
-    (sorted by name), each keyword with its annotation, default and documentation."""
+    (sorted by name), each keyword with its annotation, default and documentation.
+    ``graph=False``: tree mode, as for ``nnx.view``."""
+    check_tree(node, graph, "nnx.view_info")
     chosen = to_filter(only)
     classes: dict[str, type[Any]] = {}
 

@@ -81,7 +81,7 @@ def _targets(
             return cell._value if isinstance(cell, _Slot) else cell
 
         (sub,), (idx,) = layout.split((wrt,), value_at, exhaustive=False, where=where)
-        if not idx:
+        if not idx and layout.paths:  # a module with no state at all has an empty gradient
             kinds = sorted({k.__name__ if k is not None else "array" for k in layout.kinds})
             raise ValueError(
                 f"{where}: wrt={describe((wrt,))} matches no state of argument {k} "

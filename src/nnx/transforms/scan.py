@@ -253,7 +253,9 @@ def scan(
         frame.land(Landing(True, None, None, (), 0), new, None)
         if fork is not None:
             fork.restore()
-        carry_at = [k for k, plan in enumerate(plans) if plan.carry]
+        # By spec, not by plan: a module carry is no dyn argument, and comes back as the
+        # caller's object, which landing has just updated.
+        carry_at = [k for k, spec in enumerate(specs) if isinstance(spec, _CarryType)]
         carry: Any = None
         if carry_at:  # the carry argument as the caller passed it, modules included
             final = [c if k in carry_at else d for k, (c, d) in enumerate(zip(carry_out, dyn))]
