@@ -173,7 +173,6 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
     kinds: list[Any] = []
     metas: list[Any] = []
     cells: list[Any] = []
-    avals: list[Any] = []
     # A frame is one container being described: [children iterator, its path's link, the owner
     # of its array slots, descriptions so far, keyed?, its key in the parent, tag, type, index].
     stack: list[list[Any]] = []
@@ -205,7 +204,6 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
         return None
 
     categories = _categories
-    has_aval = _HAS_AVAL
     if type(root) is tuple and not is_node(root):  # pyright: ignore[reportUnknownArgumentType]
         node: tuple[Any, ...] = ("static", Static(root))  # pyright: ignore[reportUnknownArgumentType]
     else:
@@ -232,8 +230,6 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                     kinds.append(kind)
                     metas.append(meta)
                     cells.append(v)
-                    value = v._value
-                    avals.append(value.aval if type(value) in has_aval else _aval(value))
                     d: tuple[Any, ...] = ("var", kind, i, meta)
                 else:
                     d = ("ref", i)
@@ -266,8 +262,6 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                                 kinds.append(ckind)
                                 metas.append(meta)
                                 cells.append(cv)
-                                value = cv._value
-                                avals.append(value.aval if type(value) in has_aval else _aval(value))
                                 inner.append((ck, ("var", ckind, j, meta)))
                             else:
                                 inner.append((ck, ("ref", j)))
@@ -286,7 +280,6 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                 kinds.append(None)
                 metas.append(())
                 cells.append(_Slot(owner, k))
-                avals.append(v.aval if kind in has_aval else _aval(v))
                 d = _ARRAY
             elif category == _STATIC or (category == _TUPLE and not is_node(v)):
                 d = ("static", Static(v))
@@ -310,7 +303,8 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                 parent = stack[-1]
                 parent[3].append((frame[5], node) if parent[4] else node)
     layout = Layout.deferred(lambda: _unlink_all(paths), tuple(kinds), tuple(metas))
-    return GraphDef(node, layout, tuple(avals)), cells, nodes, index
+    # The leaves' shapes and dtypes, read in one C-level pass rather than one cell at a time.
+    return GraphDef(node, layout, _avals(list(map(_GET_VALUE, cells)))), cells, nodes, index
 
 
 def _unlink(link: Any) -> Path:
@@ -802,6 +796,7 @@ def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str)
 
 
 _AVAL, _NONE, _NO_AVAL = repeat("aval"), repeat(None), repeat(object())
+_GET_VALUE = attrgetter("_value")  # a cell's raw value, or the array an array slot points at
 #: Types whose instances carry a jax ``aval`` (shape and dtype) as an attribute.
 _HAS_AVAL: set[type] = set()
 
@@ -912,8 +907,8 @@ def _compile(node: tuple[Any, ...]) -> Any:
     """
     env: dict[str, Any] = {
         "new": object.__new__, "st": _SET_TRACE, "sd": _SET_DICT, "ext": list.extend,  # pyright: ignore[reportUnknownMemberType]
-        "upd": dict.update, "mklist": List.__new__,  # pyright: ignore[reportUnknownMemberType]
-        "List": List, "mkdict": Dict.__new__, "Dict": Dict,
+        "upd": dict.update, "lnew": list.__new__, "dnew": dict.__new__,  # pyright: ignore[reportUnknownMemberType]
+        "List": List, "Dict": Dict, "sa": object.__setattr__,
     }  # fmt: skip
     const_names: dict[int, str] = {}
     meta_names: dict[Any, str] = {}
@@ -963,11 +958,11 @@ def _compile(node: tuple[Any, ...]) -> Any:
             made.append(f"n{sub[2]}")
             stack.append((iter(sub[3]), f"n{sub[2]}", [], tag, key))
         elif tag == "list":
-            lines.append(f"n{sub[1]} = mklist(List)")
+            lines.append(f"n{sub[1]} = lnew(List); sa(n{sub[1]}, '_nnx_trace', tr)")
             made.append(f"n{sub[1]}")
             stack.append((iter(sub[2]), f"n{sub[1]}", [], tag, key))
         elif tag == "dict":
-            lines.append(f"n{sub[1]} = mkdict(Dict)")
+            lines.append(f"n{sub[1]} = dnew(Dict); sa(n{sub[1]}, '_nnx_trace', tr)")
             made.append(f"n{sub[1]}")
             stack.append((iter(sub[2]), f"n{sub[1]}", [], tag, key))
         else:
