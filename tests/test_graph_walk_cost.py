@@ -44,7 +44,8 @@ def build(spec: Any) -> Any:
     if isinstance(spec, int):
         return nnx.Param(jnp.zeros((spec,)))
     if isinstance(spec, dict):
-        return Box(**{k: build(v) for k, v in spec.items()})
+        children: dict[str, Any] = spec  # pyright: ignore[reportUnknownVariableType]  # narrowed from Any
+        return Box(**{k: build(v) for k, v in children.items()})
     return nnx.List([build(v) for v in spec])
 
 
