@@ -367,7 +367,7 @@ def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
 
 _UNASKED, _MIXED = object(), object()
 _VALUES: Any = dict.values  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # on the plain dict: nnx.Dict and Object.__dict__ alike
-_METADATA, _ID = repeat("_metadata"), repeat(id)
+_METADATA = repeat("_metadata")
 _AS_TUPLE: Any = tuple  # typed Any: the snapshots are tuples of whatever the nodes hold
 
 
@@ -406,16 +406,26 @@ class _NodeIds:
 
     def _read(self) -> tuple[list[Any], ...]:
         """What a walk reads of each node, by identity: the keys and children of
-        Objects and containers, and the metadata dict of cells."""
+        Objects and containers, and the metadata dict of cells.
+
+        Each kind of container is read as flat lists (every container's length,
+        then all keys, then all children's ids, one after another): equal lengths
+        cut equal flat lists into equal pieces, and flat lists of ints compare
+        without a tuple per container.
+        """
         assert self._parts is not None
         objects, lists, dicts, cells = self._parts
         slots = list(map(vars, objects))
+        flat = chain.from_iterable
         return (
-            list(map(_AS_TUPLE, slots)),
-            list(map(_AS_TUPLE, map(map, _ID, map(_VALUES, slots)))),  # pyright: ignore[reportUnknownArgumentType]
-            list(map(_AS_TUPLE, map(map, _ID, lists))),
-            list(map(_AS_TUPLE, dicts)),
-            list(map(_AS_TUPLE, map(map, _ID, map(_VALUES, dicts)))),  # pyright: ignore[reportUnknownArgumentType]
+            list(map(len, slots)),
+            list(flat(slots)),
+            list(map(id, flat(map(_VALUES, slots)))),
+            list(map(len, lists)),
+            list(map(id, flat(lists))),
+            list(map(len, dicts)),
+            list(flat(dicts)),
+            list(map(id, flat(map(_VALUES, dicts)))),
             list(map(id, map(getattr, cells, _METADATA))),
         )
 
