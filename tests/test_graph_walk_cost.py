@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import jax.numpy as jnp
@@ -100,3 +102,24 @@ def test_merged_cells_without_metadata_stay_independent() -> None:
     nnx.cell(built[1], "a").set_metadata(tag=1)
     assert [nnx.cell(m, "a").get_metadata() for m in built] == [{}, {"tag": 1}, {}]
     assert nnx.cell(built[1], "b").get_metadata() == {}
+
+
+class Pair(nnx.Module):
+    def __init__(self) -> None:
+        self.w = nnx.Param(jnp.arange(3.0), sharding=("x",))
+        self.blocks = nnx.List([Box(b=nnx.BatchStat(jnp.ones(2)))])
+
+
+def test_a_split_pickles_and_deep_copies_with_its_deferred_paths() -> None:
+    model = Pair()
+    graphdef, state = nnx.split(model)
+    for copied_graphdef, copied_state in (
+        pickle.loads(pickle.dumps((graphdef, state))),
+        copy.deepcopy((graphdef, state)),
+    ):
+        assert copied_state.paths == (("blocks", 0, "b"), ("w",))
+        assert copied_graphdef == graphdef
+        rebuilt = nnx.merge(copied_graphdef, copied_state)
+        assert isinstance(rebuilt, Pair)
+        assert nnx.cell(rebuilt, "w").get_metadata("sharding") == ("x",)
+        assert float(rebuilt.w[2]) == 2.0

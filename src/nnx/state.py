@@ -168,6 +168,11 @@ class Layout:
     def __len__(self) -> int:
         return len(self.kinds)
 
+    def __reduce__(self) -> tuple[type[Layout], tuple[tuple[Path, ...], tuple[LeafKind, ...], tuple[Meta, ...]]]:
+        # Pickled (and deep-copied) with its paths built: the function that
+        # builds them is local to the walk, and the caches are rebuilt on use.
+        return (Layout, (self.paths, self.kinds, self.metas))
+
     def __hash__(self) -> int:
         if self._hash is None:
             self._hash = hash((self.paths, self.kinds, self.metas))
