@@ -160,9 +160,12 @@ class Layout:
         """The leaf paths, in sorted order."""
         paths = self._paths
         if paths is None:
-            assert self._make_paths is not None
-            paths = self._paths = self._make_paths()
-            self._make_paths = None
+            make = self._make_paths
+            if make is None:  # another thread built them meanwhile (it stores them first)
+                assert self._paths is not None
+                return self._paths
+            paths = self._paths = make()
+            self._make_paths = None  # the walk's links are no longer needed
         return paths
 
     def __len__(self) -> int:
