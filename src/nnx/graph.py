@@ -156,7 +156,14 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
 
 
 def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[int, int]]:
-    """``walk_nodes`` plus the index it built: node id -> node index (a cache's set of ids)."""
+    """``walk_nodes`` plus the index it built: node id -> node index (a cache's set of ids).
+
+    Paths are not built as tuples during the walk: a container's path is a
+    *link* ``(its parent's link, its key)`` (the root's is ``()``), made in
+    constant time however deep the container sits, and each leaf records the
+    link of its path. The Layout turns the links into tuples only if its paths
+    are read (``_unlink_all``), so the walk stays linear in the depth.
+    """
     if not isinstance(root, (Object, List, Dict, tuple)):
         raise TypeError(
             f"nnx.split takes a Module (or another nnx.Object, nnx.List, nnx.Dict or tuple of them); "
@@ -164,16 +171,15 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
         )
     index: dict[int, int] = {}
     nodes: list[Any] = []
-    paths: list[Path] = []
+    paths: list[Any] = []  # each leaf's path as a link
     kinds: list[Any] = []
     metas: list[Any] = []
     cells: list[Any] = []
-    avals: list[Any] = []
-    # A frame is one container being described: [children iterator, its path, the owner
+    # A frame is one container being described: [children iterator, its path's link, the owner
     # of its array slots, descriptions so far, keyed?, its key in the parent, tag, type, index].
     stack: list[list[Any]] = []
 
-    def enter(value: Any, category: int, path: Path, owner: Any, key: Any) -> tuple[Any, ...] | None:
+    def enter(value: Any, category: int, path: Any, owner: Any, key: Any) -> tuple[Any, ...] | None:
         """Open a frame for a container (``None``), or describe one already seen."""
         if category == _TUPLE:
             stack.append([iter(enumerate(value)), path, _Slot(owner, key), [], False, key, "tuple", None, -1])  # pyright: ignore[reportUnknownArgumentType]
@@ -192,7 +198,7 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
             for k in value:
                 if not isinstance(k, (str, int)):
                     raise TypeError(
-                        f"nnx.split: dict key {k!r} at '{path_str(path)}' is not a str or int; "
+                        f"nnx.split: dict key {k!r} at '{path_str(_unlink(path))}' is not a str or int; "
                         "state paths are made of attribute names, string keys and indices."
                     )
             items = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
@@ -200,7 +206,6 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
         return None
 
     categories = _categories
-    has_aval = _HAS_AVAL
     if type(root) is tuple and not is_node(root):  # pyright: ignore[reportUnknownArgumentType]
         node: tuple[Any, ...] = ("static", Static(root))  # pyright: ignore[reportUnknownArgumentType]
     else:
@@ -223,12 +228,10 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                     nodes.append(v)
                     metadata = v._metadata
                     meta = freeze_metadata(metadata) if metadata else ()
-                    paths.append((*path, k))
+                    paths.append((path, k))
                     kinds.append(kind)
                     metas.append(meta)
                     cells.append(v)
-                    value = v._value
-                    avals.append(value.aval if type(value) in has_aval else _aval(value))
                     d: tuple[Any, ...] = ("var", kind, i, meta)
                 else:
                     d = ("ref", i)
@@ -240,7 +243,7 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                 else:
                     i = index[vid] = len(nodes)
                     nodes.append(v)
-                    sub = (*path, k)
+                    sub = (path, k)
                     inner: list[Any] = []
                     items = iter(sorted(v.__dict__.items()))
                     # A leaf module (cells and static values only: most layers) is described
@@ -257,12 +260,10 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                                 nodes.append(cv)
                                 metadata = cv._metadata
                                 meta = freeze_metadata(metadata) if metadata else ()
-                                paths.append((*sub, ck))
+                                paths.append((sub, ck))
                                 kinds.append(ckind)
                                 metas.append(meta)
                                 cells.append(cv)
-                                value = cv._value
-                                avals.append(value.aval if type(value) in has_aval else _aval(value))
                                 inner.append((ck, ("var", ckind, j, meta)))
                             else:
                                 inner.append((ck, ("ref", j)))
@@ -277,16 +278,15 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                         continue
                     break  # describe the child first; this iterator resumes after it
             elif category == _ARRAY_LEAF:
-                paths.append((*path, k))
+                paths.append((path, k))
                 kinds.append(None)
                 metas.append(())
                 cells.append(_Slot(owner, k))
-                avals.append(v.aval if kind in has_aval else _aval(v))
                 d = _ARRAY
             elif category == _STATIC or (category == _TUPLE and not is_node(v)):
                 d = ("static", Static(v))
             else:
-                entered = enter(v, category, (*path, k), owner, k)
+                entered = enter(v, category, (path, k), owner, k)
                 if entered is None:
                     break  # describe the child first; this iterator resumes after it
                 d = entered
@@ -304,8 +304,35 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
             if stack:
                 parent = stack[-1]
                 parent[3].append((frame[5], node) if parent[4] else node)
-    layout = Layout(tuple(paths), tuple(kinds), tuple(metas))
-    return GraphDef(node, layout, tuple(avals)), cells, nodes, index
+    layout = Layout.deferred(lambda: _unlink_all(paths), tuple(kinds), tuple(metas))
+    # The leaves' shapes and dtypes, read in one C-level pass rather than one cell at a time.
+    return GraphDef(node, layout, _avals(list(map(_GET_VALUE, cells)))), cells, nodes, index
+
+
+def _unlink(link: Any) -> Path:
+    """The path a walk's link stands for (see ``_walk_indexed``)."""
+    keys: list[Key] = []
+    while link:
+        link, key = link
+        keys.append(key)
+    return tuple(reversed(keys))
+
+
+def _unlink_all(links: list[Any]) -> tuple[Path, ...]:
+    """The paths of many links; each prefix's tuple is built once and extended."""
+    done: dict[int, Path] = {}
+    out: list[Path] = []
+    for link in links:
+        up: list[Any] = []
+        node = link
+        while node and id(node) not in done:
+            up.append(node)
+            node = node[0]
+        path = done[id(node)] if node else ()
+        for node in reversed(up):
+            path = done[id(node)] = (*path, node[1])
+        out.append(path)
+    return tuple(out)
 
 
 def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
@@ -342,7 +369,7 @@ def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
 
 _UNASKED, _MIXED = object(), object()
 _VALUES: Any = dict.values  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # on the plain dict: nnx.Dict and Object.__dict__ alike
-_METADATA, _ID = repeat("_metadata"), repeat(id)
+_METADATA = repeat("_metadata")
 _AS_TUPLE: Any = tuple  # typed Any: the snapshots are tuples of whatever the nodes hold
 
 
@@ -381,16 +408,26 @@ class _NodeIds:
 
     def _read(self) -> tuple[list[Any], ...]:
         """What a walk reads of each node, by identity: the keys and children of
-        Objects and containers, and the metadata dict of cells."""
+        Objects and containers, and the metadata dict of cells.
+
+        Each kind of container is read as flat lists (every container's length,
+        then all keys, then all children's ids, one after another): equal lengths
+        cut equal flat lists into equal pieces, and flat lists of ints compare
+        without a tuple per container.
+        """
         assert self._parts is not None
         objects, lists, dicts, cells = self._parts
         slots = list(map(vars, objects))
+        flat = chain.from_iterable
         return (
-            list(map(_AS_TUPLE, slots)),
-            list(map(_AS_TUPLE, map(map, _ID, map(_VALUES, slots)))),  # pyright: ignore[reportUnknownArgumentType]
-            list(map(_AS_TUPLE, map(map, _ID, lists))),
-            list(map(_AS_TUPLE, dicts)),
-            list(map(_AS_TUPLE, map(map, _ID, map(_VALUES, dicts)))),  # pyright: ignore[reportUnknownArgumentType]
+            list(map(len, slots)),
+            list(flat(slots)),
+            list(map(id, flat(map(_VALUES, slots)))),
+            list(map(len, lists)),
+            list(map(id, flat(lists))),
+            list(map(len, dicts)),
+            list(flat(dicts)),
+            list(map(id, flat(map(_VALUES, dicts)))),
             list(map(id, map(getattr, cells, _METADATA))),
         )
 
@@ -777,6 +814,7 @@ def _gather(graphdef: GraphDef[Any], states: tuple[State[Any], ...], where: str)
 
 
 _AVAL, _NONE, _NO_AVAL = repeat("aval"), repeat(None), repeat(object())
+_GET_VALUE = attrgetter("_value")  # a cell's raw value, or the array an array slot points at
 #: Types whose instances carry a jax ``aval`` (shape and dtype) as an attribute.
 _HAS_AVAL: set[type] = set()
 
@@ -846,6 +884,8 @@ def _check_shapes(graphdef: GraphDef[Any], leaves: list[Any]) -> None:
 
 _SET_TRACE: Any = Object._nnx_trace.__set__  # type: ignore[attr-defined]  # the slot's descriptor
 _SET_DICT: Any = Object.__dict__["__dict__"].__set__
+#: The metadata dict of every built cell without metadata (never changed in place).
+_NO_METADATA: dict[str, Any] = {}
 #: The builder of a GraphDef merged once: compile it at the next merge.
 _MERGED_ONCE: Any = object()
 
@@ -878,13 +918,18 @@ def _compile(node: tuple[Any, ...]) -> Any:
     metadata) bound by name. Node ``i`` of the description is the local
     ``n{i}``; containers are created before their children (a reference back to
     an ancestor finds it) and filled after them.
+
+    Cells with the same metadata share one metadata dict, made when the
+    builder is compiled: no code changes a cell's metadata dict in place
+    (``set_metadata`` replaces it), so sharing is safe and saves a dict per cell.
     """
     env: dict[str, Any] = {
         "new": object.__new__, "st": _SET_TRACE, "sd": _SET_DICT, "ext": list.extend,  # pyright: ignore[reportUnknownMemberType]
-        "upd": dict.update, "mklist": List.__new__,  # pyright: ignore[reportUnknownMemberType]
-        "List": List, "mkdict": Dict.__new__, "Dict": Dict,
+        "upd": dict.update, "lnew": list.__new__, "dnew": dict.__new__,  # pyright: ignore[reportUnknownMemberType]
+        "List": List, "Dict": Dict, "sa": object.__setattr__,
     }  # fmt: skip
     const_names: dict[int, str] = {}
+    meta_names: dict[Any, str] = {}
     lines: list[str] = []
     cells: list[str] = []
     count = [0, 0]  # leaves, tuples
@@ -898,15 +943,21 @@ def _compile(node: tuple[Any, ...]) -> Any:
             env[name] = value
         return name
 
+    def metadata(meta: Any) -> str:
+        """The name of the metadata dict that every cell built with ``meta`` shares."""
+        name = meta_names.get(meta)
+        if name is None:
+            name = meta_names[meta] = const(thaw_metadata(meta) if meta else _NO_METADATA)
+        return name
+
     def open_(sub: tuple[Any, ...], key: Any) -> str | None:
         """The expression of a leaf-like node, or ``None`` after opening a container."""
         tag = sub[0]
         if tag == "var":
             _, kind, i, meta = sub
-            metadata = f"{{**{const(thaw_metadata(meta))}}}" if meta else "{}"
             lines.append(
                 f"n{i} = new({const(kind)}); n{i}._value = L[{count[0]}]; "
-                f"n{i}._trace = tr; n{i}._metadata = {metadata}"
+                f"n{i}._trace = tr; n{i}._metadata = {metadata(meta)}"
             )
             count[0] += 1
             cells.append(f"n{i}")
@@ -925,11 +976,11 @@ def _compile(node: tuple[Any, ...]) -> Any:
             made.append(f"n{sub[2]}")
             stack.append((iter(sub[3]), f"n{sub[2]}", [], tag, key))
         elif tag == "list":
-            lines.append(f"n{sub[1]} = mklist(List)")
+            lines.append(f"n{sub[1]} = lnew(List); sa(n{sub[1]}, '_nnx_trace', tr)")
             made.append(f"n{sub[1]}")
             stack.append((iter(sub[2]), f"n{sub[1]}", [], tag, key))
         elif tag == "dict":
-            lines.append(f"n{sub[1]} = mkdict(Dict)")
+            lines.append(f"n{sub[1]} = dnew(Dict); sa(n{sub[1]}, '_nnx_trace', tr)")
             made.append(f"n{sub[1]}")
             stack.append((iter(sub[2]), f"n{sub[1]}", [], tag, key))
         else:
@@ -1168,8 +1219,10 @@ def _check_update(graphdef: GraphDef[Any], s: State[Any], targets: list[Any], va
     in this trace: ``made_in``) is decided with a few C-level passes; only a
     misfit walks leaf by leaf.
     """
-    try:  # the old values' avals read straight from the cells (one C-level pass)
-        fits = set(map(type, values)) <= _HAS_AVAL and list(map(_HELD_AVAL, targets)) == list(map(getattr, values, _AVAL))
+    # C-level passes: the new values are all jax arrays (a Variable would forward ``.aval``
+    # to its value), and their avals equal the old values' read straight from the cells.
+    try:
+        fits = _HAS_AVAL.issuperset(map(type, values)) and list(map(_HELD_AVAL, targets)) == list(map(getattr, values, _AVAL))
     except AttributeError:  # an old value without an aval: decided leaf by leaf below
         fits = False
     if not fits:

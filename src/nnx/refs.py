@@ -138,6 +138,8 @@ class Ref(Generic[T]):
 
     _value: T
     _trace: object
+    # Replaced, never changed in place (``set_metadata`` builds a new dict), so that
+    # cells may share one: ``nnx.merge`` gives its cells one dict per distinct metadata.
     _metadata: dict[str, Any]
 
     def __init__(self, value: T, **metadata: Any) -> None:

@@ -15,7 +15,7 @@ Sub-states (``state.block``) are views over the same leaf list, so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Iterator, Mapping, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Mapping, Protocol, TypeVar, overload
 
 import jax
 import numpy as np
@@ -127,12 +127,19 @@ def path_str(path: Path) -> str:
 
 
 class Layout:
-    """The structure of a State: sorted leaf paths with their kinds and metadata."""
+    """The structure of a State: sorted leaf paths with their kinds and metadata.
 
-    __slots__ = ("paths", "kinds", "metas", "_hash", "_children", "_subs", "_splits")
+    The paths can also be given as a function that makes them, called the
+    first time something reads ``paths`` (``Layout.deferred``). The graph walk
+    uses that: a chain of submodules ``d`` deep has paths of total length
+    about ``d²/2``, so a split that never reads them stays linear in ``d``.
+    """
+
+    __slots__ = ("_paths", "_make_paths", "kinds", "metas", "_hash", "_children", "_subs", "_splits")
 
     def __init__(self, paths: tuple[Path, ...], kinds: tuple[LeafKind, ...], metas: tuple[Meta, ...]) -> None:
-        self.paths = paths
+        self._paths: tuple[Path, ...] | None = paths
+        self._make_paths: Callable[[], tuple[Path, ...]] | None = None
         self.kinds = kinds
         self.metas = metas
         self._hash: int | None = None
@@ -141,8 +148,33 @@ class Layout:
         # Cached filter splits, and the graph layer's gather/update plans.
         self._splits: dict[Any, Any] = {}
 
+    @classmethod
+    def deferred(cls, make_paths: Callable[[], tuple[Path, ...]], kinds: tuple[LeafKind, ...], metas: tuple[Meta, ...]) -> Layout:
+        """A layout whose paths ``make_paths()`` builds when they are first read."""
+        layout = cls((), kinds, metas)
+        layout._paths, layout._make_paths = None, make_paths
+        return layout
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """The leaf paths, in sorted order."""
+        paths = self._paths
+        if paths is None:
+            make = self._make_paths
+            if make is None:  # another thread built them meanwhile (it stores them first)
+                assert self._paths is not None
+                return self._paths
+            paths = self._paths = make()
+            self._make_paths = None  # the walk's links are no longer needed
+        return paths
+
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.kinds)
+
+    def __reduce__(self) -> tuple[type[Layout], tuple[tuple[Path, ...], tuple[LeafKind, ...], tuple[Meta, ...]]]:
+        # Pickled (and deep-copied) with its paths built: the function that
+        # builds them is local to the walk, and the caches are rebuilt on use.
+        return (Layout, (self.paths, self.kinds, self.metas))
 
     def __hash__(self) -> int:
         if self._hash is None:
@@ -326,7 +358,7 @@ class State(Mapping[Key, Any], Generic[M, K]):
     @property
     def leaves(self) -> list[Any]:
         """The leaf values, in path order (a copy)."""
-        n = len(self._layout.paths)
+        n = len(self._layout.kinds)
         return self._leaves[self._offset : self._offset + n]
 
     def kind(self, path: Path) -> LeafKind:
