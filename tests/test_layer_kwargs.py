@@ -484,8 +484,8 @@ def test_conv_strides_and_dilations_of_none_mean_one() -> None:
 @pytest.mark.parametrize(
     ("cell_type", "where"),
     [
-        (nnx.LSTMCell, {"kernel": ("input_kernel",), "recurrent": ("recurrent_kernel",), "bias": ("bias",)}),
-        (nnx.GRUCell, {"kernel": ("input_kernel",), "recurrent": ("recurrent_kernel",), "bias": ("bias",)}),
+        (nnx.LSTMCell, {"kernel": ("ii", "kernel"), "recurrent": ("hf", "kernel"), "bias": ("ho", "bias")}),
+        (nnx.GRUCell, {"kernel": ("dense_i", "kernel"), "recurrent": ("dense_h", "kernel"), "bias": ("dense_i", "bias")}),
         (nnx.SimpleCell, {"kernel": ("dense_i", "kernel"), "recurrent": ("dense_h", "kernel"), "bias": ("dense_i", "bias")}),
         (nnx.OptimizedLSTMCell,
          {"kernel": ("dense_i", "kernel"), "recurrent": ("dense_h", "kernel"), "bias": ("dense_h", "bias")}),

@@ -223,52 +223,64 @@ ConvTransposeState_params_not_lora = ConvTransposeState
 
 
 class DropoutState(_State[Dropout]):
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     @property
-    def __nnx_params__(self) -> _NoState: ...
+    def __nnx_params__(self) -> DropoutState_params: ...
     @property
     def __nnx_not_params__(self) -> DropoutState_not_params: ...
     @property
-    def __nnx_batch_stats__(self) -> _NoState: ...
+    def __nnx_batch_stats__(self) -> DropoutState_batch_stats: ...
     @property
     def __nnx_not_batch_stats__(self) -> DropoutState_not_batch_stats: ...
     @property
-    def __nnx_cache__(self) -> _NoState: ...
+    def __nnx_cache__(self) -> DropoutState_cache: ...
     @property
     def __nnx_not_cache__(self) -> DropoutState_not_cache: ...
     @property
-    def __nnx_intermediates__(self) -> _NoState: ...
+    def __nnx_intermediates__(self) -> DropoutState_intermediates: ...
     @property
     def __nnx_not_intermediates__(self) -> DropoutState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> DropoutState_not_params_batch_stats: ...
     @property
-    def __nnx_lora__(self) -> _NoState: ...
+    def __nnx_lora__(self) -> DropoutState_lora: ...
     @property
     def __nnx_not_lora__(self) -> DropoutState_not_lora: ...
     @property
-    def __nnx_params_not_lora__(self) -> _NoState: ...
+    def __nnx_params_not_lora__(self) -> DropoutState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> DropoutState: ...
-    def __nnx_collections__(self, name: _t.Literal['rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
+DropoutState_params = DropoutState
+
 DropoutState_not_params = DropoutState
+
+DropoutState_batch_stats = DropoutState
 
 DropoutState_not_batch_stats = DropoutState
 
+DropoutState_cache = DropoutState
+
 DropoutState_not_cache = DropoutState
+
+DropoutState_intermediates = DropoutState
 
 DropoutState_not_intermediates = DropoutState
 
 DropoutState_not_params_batch_stats = DropoutState
 
+DropoutState_lora = DropoutState
+
 DropoutState_not_lora = DropoutState
+
+DropoutState_params_not_lora = DropoutState
 
 
 class EinsumState(_State[Einsum]):
@@ -823,7 +835,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     key: LinearGeneralState
     value: LinearGeneralState
     out: LinearGeneralState
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState
     key_ln: LayerNormState
     @property
@@ -831,7 +843,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     @property
     def __nnx_not_params__(self) -> MultiHeadAttentionState_not_params: ...
     @property
-    def __nnx_batch_stats__(self) -> _NoState: ...
+    def __nnx_batch_stats__(self) -> MultiHeadAttentionState_batch_stats: ...
     @property
     def __nnx_not_batch_stats__(self) -> MultiHeadAttentionState_not_batch_stats: ...
     @property
@@ -845,14 +857,14 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     @property
     def __nnx_not_params_batch_stats__(self) -> MultiHeadAttentionState_not_params_batch_stats: ...
     @property
-    def __nnx_lora__(self) -> _NoState: ...
+    def __nnx_lora__(self) -> MultiHeadAttentionState_lora: ...
     @property
     def __nnx_not_lora__(self) -> MultiHeadAttentionState_not_lora: ...
     @property
     def __nnx_params_not_lora__(self) -> MultiHeadAttentionState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> MultiHeadAttentionState: ...
-    def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
+    def __nnx_collections__(self, name: str, /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -872,7 +884,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState: ...
     @_t.overload
@@ -886,6 +898,7 @@ class MultiHeadAttentionState_params(_State[MultiHeadAttention]):
     key: LinearGeneralState_params
     value: LinearGeneralState_params
     out: LinearGeneralState_params
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_params
     key_ln: LayerNormState_params
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -899,6 +912,8 @@ class MultiHeadAttentionState_params(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_params: ...
     @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
+    @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_params: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["key_ln"]) -> LayerNormState_params: ...
@@ -911,7 +926,7 @@ class MultiHeadAttentionState_not_params(_State[MultiHeadAttention]):
     cached_value: jax.Array
     cache_index: jax.Array
     attention_weights: tuple[jax.Array, ...]
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -923,7 +938,17 @@ class MultiHeadAttentionState_not_params(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class MultiHeadAttentionState_batch_stats(_State[MultiHeadAttention]):
+    rngs: nnx.object_states.RngStreamState
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -937,7 +962,7 @@ class MultiHeadAttentionState_not_batch_stats(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_batch_stats
     value: LinearGeneralState_not_batch_stats
     out: LinearGeneralState_not_batch_stats
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_not_batch_stats
     key_ln: LayerNormState_not_batch_stats
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -959,7 +984,7 @@ class MultiHeadAttentionState_not_batch_stats(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_batch_stats: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_batch_stats: ...
     @_t.overload
@@ -972,6 +997,7 @@ class MultiHeadAttentionState_cache(_State[MultiHeadAttention]):
     cached_key: jax.Array
     cached_value: jax.Array
     cache_index: jax.Array
+    rngs: nnx.object_states.RngStreamState
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -980,6 +1006,8 @@ class MultiHeadAttentionState_cache(_State[MultiHeadAttention]):
     def __getitem__(self, key: _t.Literal["cached_value"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -990,7 +1018,7 @@ class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_cache
     value: LinearGeneralState_not_cache
     out: LinearGeneralState_not_cache
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_not_cache
     key_ln: LayerNormState_not_cache
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1006,7 +1034,7 @@ class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_cache: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_cache: ...
     @_t.overload
@@ -1017,10 +1045,13 @@ class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
 
 class MultiHeadAttentionState_intermediates(_State[MultiHeadAttention]):
     attention_weights: tuple[jax.Array, ...]
+    rngs: nnx.object_states.RngStreamState
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -1033,7 +1064,7 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_intermediates
     value: LinearGeneralState_not_intermediates
     out: LinearGeneralState_not_intermediates
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_not_intermediates
     key_ln: LayerNormState_not_intermediates
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1053,7 +1084,7 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_intermediates: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_intermediates: ...
     @_t.overload
@@ -1062,6 +1093,8 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 MultiHeadAttentionState_not_params_batch_stats = MultiHeadAttentionState_not_params
+
+MultiHeadAttentionState_lora = MultiHeadAttentionState_batch_stats
 
 
 class MultiHeadAttentionState_not_lora(_State[MultiHeadAttention]):
@@ -1073,7 +1106,7 @@ class MultiHeadAttentionState_not_lora(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_lora
     value: LinearGeneralState_not_lora
     out: LinearGeneralState_not_lora
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_not_lora
     key_ln: LayerNormState_not_lora
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1095,7 +1128,7 @@ class MultiHeadAttentionState_not_lora(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_lora: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_lora: ...
     @_t.overload
@@ -1109,6 +1142,7 @@ class MultiHeadAttentionState_params_not_lora(_State[MultiHeadAttention]):
     key: LinearGeneralState_params_not_lora
     value: LinearGeneralState_params_not_lora
     out: LinearGeneralState_params_not_lora
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_params_not_lora
     key_ln: LayerNormState_params_not_lora
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1121,6 +1155,8 @@ class MultiHeadAttentionState_params_not_lora(_State[MultiHeadAttention]):
     def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_params_not_lora: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_params_not_lora: ...
     @_t.overload
@@ -1297,9 +1333,14 @@ PReLUState_params_not_lora = PReLUState
 
 
 class LSTMCellState(_State[LSTMCell]):
-    input_kernel: jax.Array
-    recurrent_kernel: jax.Array
-    bias: jax.Array
+    ii: LinearState
+    if_: LinearState
+    ig: LinearState
+    io: LinearState
+    hi: LinearState
+    hf: LinearState
+    hg: LinearState
+    ho: LinearState
     @property
     def __nnx_params__(self) -> LSTMCellState_params: ...
     @property
@@ -1330,31 +1371,214 @@ class LSTMCellState(_State[LSTMCell]):
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["input_kernel"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["recurrent_kernel"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
-LSTMCellState_params = LSTMCellState
 
-LSTMCellState_not_batch_stats = LSTMCellState
+class LSTMCellState_params(_State[LSTMCell]):
+    ii: LinearState_params
+    if_: LinearState_params
+    ig: LinearState_params
+    io: LinearState_params
+    hi: LinearState_params
+    hf: LinearState_params
+    hg: LinearState_params
+    ho: LinearState_params
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
-LSTMCellState_not_cache = LSTMCellState
 
-LSTMCellState_not_intermediates = LSTMCellState
+class LSTMCellState_not_batch_stats(_State[LSTMCell]):
+    ii: LinearState_not_batch_stats
+    if_: LinearState_not_batch_stats
+    ig: LinearState_not_batch_stats
+    io: LinearState_not_batch_stats
+    hi: LinearState_not_batch_stats
+    hf: LinearState_not_batch_stats
+    hg: LinearState_not_batch_stats
+    ho: LinearState_not_batch_stats
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
-LSTMCellState_not_lora = LSTMCellState
 
-LSTMCellState_params_not_lora = LSTMCellState
+class LSTMCellState_not_cache(_State[LSTMCell]):
+    ii: LinearState_not_cache
+    if_: LinearState_not_cache
+    ig: LinearState_not_cache
+    io: LinearState_not_cache
+    hi: LinearState_not_cache
+    hf: LinearState_not_cache
+    hg: LinearState_not_cache
+    ho: LinearState_not_cache
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LSTMCellState_not_intermediates(_State[LSTMCell]):
+    ii: LinearState_not_intermediates
+    if_: LinearState_not_intermediates
+    ig: LinearState_not_intermediates
+    io: LinearState_not_intermediates
+    hi: LinearState_not_intermediates
+    hf: LinearState_not_intermediates
+    hg: LinearState_not_intermediates
+    ho: LinearState_not_intermediates
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LSTMCellState_not_lora(_State[LSTMCell]):
+    ii: LinearState_not_lora
+    if_: LinearState_not_lora
+    ig: LinearState_not_lora
+    io: LinearState_not_lora
+    hi: LinearState_not_lora
+    hf: LinearState_not_lora
+    hg: LinearState_not_lora
+    ho: LinearState_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LSTMCellState_params_not_lora(_State[LSTMCell]):
+    ii: LinearState_params_not_lora
+    if_: LinearState_params_not_lora
+    ig: LinearState_params_not_lora
+    io: LinearState_params_not_lora
+    hi: LinearState_params_not_lora
+    hf: LinearState_params_not_lora
+    hg: LinearState_params_not_lora
+    ho: LinearState_params_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class GRUCellState(_State[GRUCell]):
-    input_kernel: jax.Array
-    recurrent_kernel: jax.Array
-    bias: jax.Array
+    dense_i: LinearState
+    dense_h: LinearState
     @property
     def __nnx_params__(self) -> GRUCellState_params: ...
     @property
@@ -1385,25 +1609,89 @@ class GRUCellState(_State[GRUCell]):
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["input_kernel"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["recurrent_kernel"]) -> jax.Array: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
-GRUCellState_params = GRUCellState
 
-GRUCellState_not_batch_stats = GRUCellState
+class GRUCellState_params(_State[GRUCell]):
+    dense_i: LinearState_params
+    dense_h: LinearState_params
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
-GRUCellState_not_cache = GRUCellState
 
-GRUCellState_not_intermediates = GRUCellState
+class GRUCellState_not_batch_stats(_State[GRUCell]):
+    dense_i: LinearState_not_batch_stats
+    dense_h: LinearState_not_batch_stats
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
-GRUCellState_not_lora = GRUCellState
 
-GRUCellState_params_not_lora = GRUCellState
+class GRUCellState_not_cache(_State[GRUCell]):
+    dense_i: LinearState_not_cache
+    dense_h: LinearState_not_cache
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class GRUCellState_not_intermediates(_State[GRUCell]):
+    dense_i: LinearState_not_intermediates
+    dense_h: LinearState_not_intermediates
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class GRUCellState_not_lora(_State[GRUCell]):
+    dense_i: LinearState_not_lora
+    dense_h: LinearState_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class GRUCellState_params_not_lora(_State[GRUCell]):
+    dense_i: LinearState_params_not_lora
+    dense_h: LinearState_params_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class RNNState(_State[RNN]):
@@ -1635,8 +1923,7 @@ class SimpleCellState_params_not_lora(_State[SimpleCell]):
 
 
 class SpectralNormState(_State[SpectralNorm]):
-    u: _t.Any
-    sigma: _t.Any
+    batch_stats: _t.Any
     layer_instance: _t.Any
     @property
     def __nnx_params__(self) -> SpectralNormState_params: ...
@@ -1668,9 +1955,7 @@ class SpectralNormState(_State[SpectralNorm]):
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["u"]) -> _t.Any: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["sigma"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["batch_stats"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["layer_instance"]) -> _t.Any: ...
     @_t.overload
