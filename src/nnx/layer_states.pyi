@@ -225,32 +225,32 @@ ConvTransposeState_params_not_lora = ConvTransposeState
 class DropoutState(_State[Dropout]):
     rngs: nnx.object_states.RngStreamState
     @property
-    def __nnx_params__(self) -> DropoutState_params: ...
+    def __nnx_params__(self) -> _NoState: ...
     @property
     def __nnx_not_params__(self) -> DropoutState_not_params: ...
     @property
-    def __nnx_batch_stats__(self) -> DropoutState_batch_stats: ...
+    def __nnx_batch_stats__(self) -> _NoState: ...
     @property
     def __nnx_not_batch_stats__(self) -> DropoutState_not_batch_stats: ...
     @property
-    def __nnx_cache__(self) -> DropoutState_cache: ...
+    def __nnx_cache__(self) -> _NoState: ...
     @property
     def __nnx_not_cache__(self) -> DropoutState_not_cache: ...
     @property
-    def __nnx_intermediates__(self) -> DropoutState_intermediates: ...
+    def __nnx_intermediates__(self) -> _NoState: ...
     @property
     def __nnx_not_intermediates__(self) -> DropoutState_not_intermediates: ...
     @property
     def __nnx_not_params_batch_stats__(self) -> DropoutState_not_params_batch_stats: ...
     @property
-    def __nnx_lora__(self) -> DropoutState_lora: ...
+    def __nnx_lora__(self) -> _NoState: ...
     @property
     def __nnx_not_lora__(self) -> DropoutState_not_lora: ...
     @property
-    def __nnx_params_not_lora__(self) -> DropoutState_params_not_lora: ...
+    def __nnx_params_not_lora__(self) -> _NoState: ...
     @property
     def __nnx_whole__(self) -> DropoutState: ...
-    def __nnx_collections__(self, name: str, /) -> None: ...
+    def __nnx_collections__(self, name: _t.Literal['rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -258,29 +258,17 @@ class DropoutState(_State[Dropout]):
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
-DropoutState_params = DropoutState
-
 DropoutState_not_params = DropoutState
-
-DropoutState_batch_stats = DropoutState
 
 DropoutState_not_batch_stats = DropoutState
 
-DropoutState_cache = DropoutState
-
 DropoutState_not_cache = DropoutState
-
-DropoutState_intermediates = DropoutState
 
 DropoutState_not_intermediates = DropoutState
 
 DropoutState_not_params_batch_stats = DropoutState
 
-DropoutState_lora = DropoutState
-
 DropoutState_not_lora = DropoutState
-
-DropoutState_params_not_lora = DropoutState
 
 
 class EinsumState(_State[Einsum]):
@@ -843,7 +831,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     @property
     def __nnx_not_params__(self) -> MultiHeadAttentionState_not_params: ...
     @property
-    def __nnx_batch_stats__(self) -> MultiHeadAttentionState_batch_stats: ...
+    def __nnx_batch_stats__(self) -> _NoState: ...
     @property
     def __nnx_not_batch_stats__(self) -> MultiHeadAttentionState_not_batch_stats: ...
     @property
@@ -857,14 +845,14 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     @property
     def __nnx_not_params_batch_stats__(self) -> MultiHeadAttentionState_not_params_batch_stats: ...
     @property
-    def __nnx_lora__(self) -> MultiHeadAttentionState_lora: ...
+    def __nnx_lora__(self) -> _NoState: ...
     @property
     def __nnx_not_lora__(self) -> MultiHeadAttentionState_not_lora: ...
     @property
     def __nnx_params_not_lora__(self) -> MultiHeadAttentionState_params_not_lora: ...
     @property
     def __nnx_whole__(self) -> MultiHeadAttentionState: ...
-    def __nnx_collections__(self, name: str, /) -> None: ...
+    def __nnx_collections__(self, name: _t.Literal['cache', 'intermediates', 'params', 'rng_counts', 'rng_keys', 'rngs'], /) -> None: ...
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -898,7 +886,6 @@ class MultiHeadAttentionState_params(_State[MultiHeadAttention]):
     key: LinearGeneralState_params
     value: LinearGeneralState_params
     out: LinearGeneralState_params
-    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_params
     key_ln: LayerNormState_params
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -911,8 +898,6 @@ class MultiHeadAttentionState_params(_State[MultiHeadAttention]):
     def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_params: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_params: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_params: ...
     @_t.overload
@@ -937,16 +922,6 @@ class MultiHeadAttentionState_not_params(_State[MultiHeadAttention]):
     def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
-    @_t.overload
-    def __getitem__(self, key: str | int) -> _t.Any: ...
-
-
-class MultiHeadAttentionState_batch_stats(_State[MultiHeadAttention]):
-    rngs: nnx.object_states.RngStreamState
-    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
-    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
@@ -997,7 +972,6 @@ class MultiHeadAttentionState_cache(_State[MultiHeadAttention]):
     cached_key: jax.Array
     cached_value: jax.Array
     cache_index: jax.Array
-    rngs: nnx.object_states.RngStreamState
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -1006,8 +980,6 @@ class MultiHeadAttentionState_cache(_State[MultiHeadAttention]):
     def __getitem__(self, key: _t.Literal["cached_value"]) -> jax.Array: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["cache_index"]) -> jax.Array: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -1045,13 +1017,10 @@ class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
 
 class MultiHeadAttentionState_intermediates(_State[MultiHeadAttention]):
     attention_weights: tuple[jax.Array, ...]
-    rngs: nnx.object_states.RngStreamState
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
     def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -1093,8 +1062,6 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
 MultiHeadAttentionState_not_params_batch_stats = MultiHeadAttentionState_not_params
-
-MultiHeadAttentionState_lora = MultiHeadAttentionState_batch_stats
 
 
 class MultiHeadAttentionState_not_lora(_State[MultiHeadAttention]):
@@ -1142,7 +1109,6 @@ class MultiHeadAttentionState_params_not_lora(_State[MultiHeadAttention]):
     key: LinearGeneralState_params_not_lora
     value: LinearGeneralState_params_not_lora
     out: LinearGeneralState_params_not_lora
-    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_params_not_lora
     key_ln: LayerNormState_params_not_lora
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1155,8 +1121,6 @@ class MultiHeadAttentionState_params_not_lora(_State[MultiHeadAttention]):
     def __getitem__(self, key: _t.Literal["value"]) -> LinearGeneralState_params_not_lora: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_params_not_lora: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_params_not_lora: ...
     @_t.overload
