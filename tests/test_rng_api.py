@@ -331,3 +331,15 @@ def test_fork_without_split_draws_a_new_key_per_stream() -> None:
         np.testing.assert_array_equal(data(forked.stream(name).key.value), data(parent_key))
         assert int(forked.stream(name).count.value) == 0
     assert not np.array_equal(data(forked.params()), data(nnx.Rngs(params=0).params()))
+
+
+def test_a_stream_name_as_filter_gets_the_translation_that_works() -> None:
+    # Flax reads split(m, ..., 'dropout') as the 'dropout' stream's cells; in nnx a string
+    # names a collection, and the error spells the filter that selects the stream.
+    rngs = nnx.Rngs(params=0, dropout=1)
+    with pytest.raises(ValueError, match=r"nnx.All\(nnx.RngState, nnx.PathContains\('dropout'\)\)"):
+        nnx.split(rngs, nnx.RngCount, "dropout", ...)
+    _, counts, dropout_key, rest = nnx.split(rngs, nnx.RngCount, nnx.All(nnx.RngState, nnx.PathContains("dropout")), ...)
+    assert set(dropout_key.paths) == {("dropout", "key")}
+    assert set(counts.paths) == {("dropout", "count"), ("params", "count")}
+    assert set(rest.paths) == {("params", "key")}
