@@ -338,7 +338,7 @@ def test_a_stream_name_as_filter_gets_the_translation_that_works() -> None:
     # names a collection, and the error spells the filter that selects the stream.
     rngs = nnx.Rngs(params=0, dropout=1)
     with pytest.raises(ValueError, match=r"nnx.All\(nnx.RngState, nnx.PathContains\('dropout'\)\)"):
-        nnx.split(rngs, nnx.RngCount, "dropout", ...)
+        nnx.split(rngs, nnx.RngCount, "dropout", ...)  # type: ignore[arg-type, nnx-collection]  # the mistake under test
     _, counts, dropout_key, rest = nnx.split(rngs, nnx.RngCount, nnx.All(nnx.RngState, nnx.PathContains("dropout")), ...)
     assert set(dropout_key.paths) == {("dropout", "key")}
     assert set(counts.paths) == {("dropout", "count"), ("params", "count")}
