@@ -46,7 +46,7 @@ def test_every_library_layer_holds_cells_of_its_kind() -> None:
     bn = nnx.BatchNorm(3, rngs=rngs)
     assert isinstance(bn.scale, nnx.Param) and isinstance(bn.mean, nnx.BatchStat)
     assert isinstance(nnx.Embed(5, 3, rngs=rngs).embedding, nnx.Param)
-    assert isinstance(nnx.LSTMCell(2, 3, rngs=rngs).recurrent_kernel, nnx.Param)
+    assert isinstance(nnx.LSTMCell(2, 3, rngs=rngs).hi.kernel, nnx.Param)
     lora = nnx.LoRA(2, 1, 3, rngs=rngs)
     assert isinstance(lora.lora_a, nnx.LoRAParam)
     mha = nnx.MultiHeadAttention(2, 4, decode=True, rngs=rngs)

@@ -52,7 +52,7 @@ def test_rate_edges() -> None:
 
 
 def test_missing_rngs_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="no random keys"):
+    with pytest.raises(ValueError, match="no `rngs` argument was provided to Dropout, and it keeps no stream"):
         nnx.Dropout(0.5)(jnp.ones(3))
     # call-time rngs work for a layer built without any
     assert nnx.Dropout(0.5)(jnp.ones(3), rngs=nnx.Rngs(dropout=0)).shape == (3,)
@@ -85,3 +85,30 @@ def test_dropout_matches_flax_with_the_same_key() -> None:
     ours = nnx.Dropout(0.3, broadcast_dims=(0,))(x, rngs=nnx.Rngs(dropout=7))
     theirs = fnnx.Dropout(0.3, broadcast_dims=(0,))(x, rngs=fnnx.Rngs(dropout=7))
     assert_close(ours, theirs)
+
+
+def test_holds_one_rng_stream_as_flax_does() -> None:
+    dropout = nnx.Dropout(0.5, rngs=nnx.Rngs(dropout=0))
+    assert isinstance(dropout.rngs, nnx.RngStream) and dropout.rngs.tag == "dropout"
+    assert set(nnx.state(dropout).paths) == {("rngs", "key"), ("rngs", "count")}
+    from_stream = nnx.Dropout(0.5, rngs=nnx.Rngs(dropout=0).dropout)  # a stream is forked too
+    x = jnp.ones((4, 16))
+    assert_close(dropout(x), from_stream(x))
+
+
+def test_call_time_keys_from_rngs_stream_or_key() -> None:
+    # rngs= at call time may be an Rngs (its rng_collection stream), a stream, or a key,
+    # and takes precedence over the layer's own stream, which does not move.
+    dropout = nnx.Dropout(0.5, rngs=nnx.Rngs(dropout=3))
+    own = dropout.rngs
+    assert own is not None
+    x = jnp.ones((4, 16))
+    key = jax.random.key(7)
+    from_key = dropout(x, rngs=key)
+    assert_close(from_key, nnx.Dropout(0.5)(x, rngs=key))
+    via_stream = dropout(x, rngs=nnx.RngStream(7, tag="dropout"))
+    via_rngs = dropout(x, rngs=nnx.Rngs(dropout=7))
+    assert_close(via_stream, via_rngs)
+    assert int(own.count.value) == 0
+    with pytest.raises(TypeError, match="Dropout: rngs=.* is not random keys"):
+        dropout(x, rngs=3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

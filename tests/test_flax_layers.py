@@ -118,7 +118,7 @@ def test_weight_norm_matches_flax() -> None:
     theirs = fnnx.WeightNorm(fnnx.Linear(8, 4, rngs=fnnx.Rngs(0)), scale_init=scale_init, rngs=fnnx.Rngs(1))
     ours = nnx.WeightNorm(nnx.Linear(8, 4, rngs=nnx.Rngs(0)), scale_init=scale_init, rngs=nnx.Rngs(1))
     copy_from_flax(ours.layer_instance, theirs.layer_instance)
-    nnx.update(ours, nnx.State.from_flat_state({("scales", "kernel"): theirs.scales[("kernel",)]}))
+    ours.scales[("kernel",)].value = theirs.scales[("kernel",)][...]
     assert_close(ours(x), theirs(x))
 
 
@@ -133,23 +133,23 @@ def test_spectral_norm_divides_by_the_largest_singular_value() -> None:
     assert float(np.linalg.svd(np.asarray(effective), compute_uv=False)[0]) == pytest.approx(1.0, rel=1e-4)
     kernel = np.asarray(nnx.state(linear)["kernel"])
     sigma = float(np.linalg.svd(kernel, compute_uv=False)[0])
-    assert float(norm.sigma["kernel"].value) == pytest.approx(sigma, rel=1e-4)
+    assert float(norm.batch_stats[("kernel", "sigma")].value) == pytest.approx(sigma, rel=1e-4)
     assert_close(nnx.state(linear)["kernel"], kernel)  # the stored kernel is untouched
 
 
 def test_spectral_norm_updates_its_estimate_only_in_training() -> None:
     model = nnx.SpectralNorm(nnx.Linear(5, 3, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
     x = jnp.ones((2, 5))
-    u0 = model.u["kernel"].value
+    u0 = model.batch_stats[("kernel", "u")].value
     model.eval()
     model(x)
-    assert_close(model.u["kernel"].value, u0)
+    assert_close(model.batch_stats[("kernel", "u")].value, u0)
     model.train()
     model(x)
-    assert not np.allclose(np.asarray(model.u["kernel"].value), np.asarray(u0))
-    u1 = model.u["kernel"].value
+    assert not np.allclose(np.asarray(model.batch_stats[("kernel", "u")].value), np.asarray(u0))
+    u1 = model.batch_stats[("kernel", "u")].value
     model(x, update_stats=False)
-    assert_close(model.u["kernel"].value, u1)
+    assert_close(model.batch_stats[("kernel", "u")].value, u1)
 
 
 def test_spectral_norm_inside_jit_writes_its_statistics_back() -> None:
@@ -162,12 +162,12 @@ def test_spectral_norm_inside_jit_writes_its_statistics_back() -> None:
 
     y = call(model, x)
     assert_close(y, eager(x))
-    assert_close(model.sigma["kernel"].value, eager.sigma["kernel"].value)
+    assert_close(model.batch_stats[("kernel", "sigma")].value, eager.batch_stats[("kernel", "sigma")].value)
 
 
 def test_spectral_norm_non_matrix_weights() -> None:
     conv = nnx.Conv(2, 3, kernel_size=(3, 3), rngs=nnx.Rngs(0))
-    assert nnx.SpectralNorm(conv, rngs=nnx.Rngs(1)).u["kernel"].value.shape == (1, 3)
+    assert nnx.SpectralNorm(conv, rngs=nnx.Rngs(1)).batch_stats[("kernel", "u")].value.shape == (1, 3)
     with pytest.raises(ValueError, match=r"'kernel' has 4 axes \(3, 3, 2, 3\) and error_on_non_matrix=True"):
         nnx.SpectralNorm(conv, error_on_non_matrix=True, rngs=nnx.Rngs(1))
 
@@ -178,10 +178,10 @@ def test_spectral_norm_matches_flax(n_steps: int) -> None:
     theirs = fnnx.SpectralNorm(fnnx.Linear(5, 4, rngs=fnnx.Rngs(0)), n_steps=n_steps, rngs=fnnx.Rngs(1))
     ours = nnx.SpectralNorm(nnx.Linear(5, 4, rngs=nnx.Rngs(0)), n_steps=n_steps, rngs=nnx.Rngs(1))
     copy_from_flax(ours.layer_instance, theirs.layer_instance)
-    ours.u["kernel"].value = theirs.batch_stats[("kernel", "u")][...]
+    ours.batch_stats[("kernel", "u")].value = theirs.batch_stats[("kernel", "u")][...]
     assert_close(ours(x), theirs(x))
-    assert_close(ours.u["kernel"].value, theirs.batch_stats[("kernel", "u")][...])
-    assert_close(ours.sigma["kernel"].value, theirs.batch_stats[("kernel", "sigma")][...])
+    assert_close(ours.batch_stats[("kernel", "u")].value, theirs.batch_stats[("kernel", "u")][...])
+    assert_close(ours.batch_stats[("kernel", "sigma")].value, theirs.batch_stats[("kernel", "sigma")][...])
 
 
 # -- SimpleCell, OptimizedLSTMCell -------------------------------------------------
@@ -203,11 +203,14 @@ def test_optimized_lstm_cell_equals_lstm_cell_with_the_same_weights() -> None:
     fused = nnx.OptimizedLSTMCell(3, 4, rngs=nnx.Rngs(0))
     plain = nnx.LSTMCell(3, 4, rngs=nnx.Rngs(1))
     params = nnx.state(fused)
-    nnx.update(plain, nnx.State.from_flat_state({
-        ("input_kernel",): params["dense_i"]["kernel"],
-        ("recurrent_kernel",): params["dense_h"]["kernel"],
-        ("bias",): params["dense_h"]["bias"],
-    }))  # fmt: skip
+    gates = ("i", "f", "g", "o")
+    per_gate: dict[tuple[str | int, ...], jax.Array] = {}
+    for k, gate in enumerate(gates):
+        columns = slice(k * 4, (k + 1) * 4)
+        per_gate[("if_" if gate == "f" else f"i{gate}", "kernel")] = params["dense_i"]["kernel"][:, columns]
+        per_gate[(f"h{gate}", "kernel")] = params["dense_h"]["kernel"][:, columns]
+        per_gate[(f"h{gate}", "bias")] = params["dense_h"]["bias"][columns]
+    nnx.update(plain, nnx.State.from_flat_state(per_gate))
     x = jax.random.normal(jax.random.key(0), (2, 3))
     carry = (jax.random.normal(jax.random.key(1), (2, 4)), jax.random.normal(jax.random.key(2), (2, 4)))
     jax.tree.map(assert_close, fused(carry, x), plain(carry, x))

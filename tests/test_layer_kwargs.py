@@ -421,7 +421,7 @@ def test_lora_param_type_sets_the_kind_of_the_adapter_cells() -> None:
     linear = nnx.LoRALinear(3, 4, lora_rank=2, lora_param_type=nnx.Param, rngs=nnx.Rngs(0))
     assert type(linear.lora.lora_a) is nnx.Param
     with pytest.raises(TypeError, match="expected a Variable kind"):
-        nnx.LoRA(3, 2, 4, lora_param_type=int, rngs=nnx.Rngs(0))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]  # the error under test
+        nnx.LoRA(3, 2, 4, lora_param_type=int, rngs=nnx.Rngs(0))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue]  # the error under test
 
 
 def test_lora_passes_call_keywords_to_its_base_module() -> None:
@@ -484,8 +484,8 @@ def test_conv_strides_and_dilations_of_none_mean_one() -> None:
 @pytest.mark.parametrize(
     ("cell_type", "where"),
     [
-        (nnx.LSTMCell, {"kernel": ("input_kernel",), "recurrent": ("recurrent_kernel",), "bias": ("bias",)}),
-        (nnx.GRUCell, {"kernel": ("input_kernel",), "recurrent": ("recurrent_kernel",), "bias": ("bias",)}),
+        (nnx.LSTMCell, {"kernel": ("ii", "kernel"), "recurrent": ("hf", "kernel"), "bias": ("ho", "bias")}),
+        (nnx.GRUCell, {"kernel": ("dense_i", "kernel"), "recurrent": ("dense_h", "kernel"), "bias": ("dense_i", "bias")}),
         (nnx.SimpleCell, {"kernel": ("dense_i", "kernel"), "recurrent": ("dense_h", "kernel"), "bias": ("dense_i", "bias")}),
         (nnx.OptimizedLSTMCell,
          {"kernel": ("dense_i", "kernel"), "recurrent": ("dense_h", "kernel"), "bias": ("dense_h", "bias")}),

@@ -226,3 +226,24 @@ def test_welford_updates_inside_nnx_jit() -> None:
     step(welford, jnp.array([3.0, 2.0, 1.0, 0.0]))
     assert float(welford.compute().mean) == pytest.approx(2.0)
     assert float(welford.compute().standard_deviation) == pytest.approx(np.std([1, 2, 3, 4, 3, 2, 1, 0]), rel=1e-5)
+
+
+def test_metric_split_is_nnx_split_and_merges_back() -> None:
+    # Flax's Metric.split: a metric carried through jax.jit as (graphdef, state).
+    welford = nnx.metrics.Welford()
+    welford.update(values=jnp.arange(6.0))
+    graphdef, state = welford.split()
+    assert set(state.paths) == set(nnx.split(welford)[1].paths)
+
+    @jit
+    def add(state: nnx.State[nnx.metrics.Welford], values: jax.Array) -> nnx.State[nnx.metrics.Welford]:
+        metric = nnx.merge(graphdef, state)
+        metric.update(values=values)
+        return nnx.state(metric)
+
+    merged = nnx.merge(graphdef, add(state, jnp.arange(6.0, 10.0)))
+    assert float(merged.compute().mean) == pytest.approx(4.5)
+    assert float(merged.compute().standard_deviation) == pytest.approx(float(np.std(np.arange(10.0))), rel=1e-5)
+    accuracy = nnx.metrics.Accuracy()
+    _, counts, rest = accuracy.split(nnx.metrics.MetricState, ...)
+    assert set(counts.paths) == {("total",), ("count",)} and not rest.paths

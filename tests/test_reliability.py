@@ -241,14 +241,14 @@ def _use_then_raise_no_structure(m: Noisy, x: jax.Array) -> Any:
     raise Boom("inside")
 
 
-def _rngs(m: Noisy) -> nnx.Rngs:
-    rngs = m.drop.rngs
-    assert rngs is not None
-    return rngs
+def _rngs(m: Noisy) -> nnx.RngStream:
+    stream = m.drop.rngs
+    assert stream is not None
+    return stream
 
 
-def _draw_then_raise(carry: jax.Array, rngs: nnx.Rngs, x: jax.Array) -> Any:
-    rngs.dropout()
+def _draw_then_raise(carry: jax.Array, stream: nnx.RngStream, x: jax.Array) -> Any:
+    stream()
     raise Boom("inside")
 
 
@@ -289,7 +289,7 @@ def _snapshot(m: Noisy) -> Any:
 
 
 def _dropout_count(m: Noisy) -> int:
-    return int(_rngs(m).dropout.count.value)
+    return int(_rngs(m).count.value)
 
 
 @pytest.mark.parametrize("name", list(FAILING_CALLS))

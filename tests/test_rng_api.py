@@ -318,3 +318,28 @@ def test_split_rngs_inside_a_jax_transform_on_outside_streams_changes_nothing() 
     assert errors and "created outside the JAX transform" in errors[0]
     assert inner.a.key.shape == () and outer.b.key.shape == ()
     assert int(inner.a.count.value) == 0
+
+
+def test_fork_without_split_draws_a_new_key_per_stream() -> None:
+    # Regression: Rngs.fork() copied each stream's key instead of drawing a new one,
+    # so a forked Rngs repeated its parent's keys (Flax: fork() draws one key per stream).
+    rngs = nnx.Rngs(params=0, dropout=1)
+    forked = rngs.fork()
+    assert int(rngs.params.count.value) == 1 and int(rngs.dropout.count.value) == 1
+    for name in ("params", "dropout"):
+        parent_key = nnx.Rngs(params=0, dropout=1).stream(name)()  # what the parent drew for the fork
+        np.testing.assert_array_equal(data(forked.stream(name).key.value), data(parent_key))
+        assert int(forked.stream(name).count.value) == 0
+    assert not np.array_equal(data(forked.params()), data(nnx.Rngs(params=0).params()))
+
+
+def test_a_stream_name_as_filter_gets_the_translation_that_works() -> None:
+    # Flax reads split(m, ..., 'dropout') as the 'dropout' stream's cells; in nnx a string
+    # names a collection, and the error spells the filter that selects the stream.
+    rngs = nnx.Rngs(params=0, dropout=1)
+    with pytest.raises(ValueError, match=r"nnx.All\(nnx.RngState, nnx.PathContains\('dropout'\)\)"):
+        nnx.split(rngs, nnx.RngCount, "dropout", ...)  # type: ignore[arg-type, nnx-collection]  # the mistake under test
+    _, counts, dropout_key, rest = nnx.split(rngs, nnx.RngCount, nnx.All(nnx.RngState, nnx.PathContains("dropout")), ...)
+    assert set(dropout_key.paths) == {("dropout", "key")}
+    assert set(counts.paths) == {("dropout", "count"), ("params", "count")}
+    assert set(rest.paths) == {("params", "key")}

@@ -313,7 +313,7 @@ def test_001_model_surgery_lora() -> None:
     original1, original2 = model.linear1, model.linear2
     assert isinstance(original1, Linear001) and isinstance(original2, Linear001)
     paths_before = leaf_paths(nnx.state(model))
-    assert {"linear1.w", "linear2.w", "bn.mean", "dropout.rngs.dropout.count"} <= paths_before
+    assert {"linear1.w", "linear2.w", "bn.mean", "dropout.rngs.count"} <= paths_before
 
     # Model surgery.
     model.linear1 = LoraLinear(original1, 4, rngs=rngs)
@@ -337,7 +337,7 @@ def test_001_model_surgery_lora() -> None:
     assert all_close(lora(x), original1(x) + x @ lora.A.value @ lora.B.value)
     # the forward pass drew a dropout key and updated the batch stats
     dropout_rngs = model.dropout.rngs
-    assert dropout_rngs is not None and int(dropout_rngs.dropout.count.value) == 1
+    assert dropout_rngs is not None and int(dropout_rngs.count.value) == 1
     assert not all_close(model.bn.mean, 0.0)
 
     # split/merge keeps the surgery
@@ -402,12 +402,13 @@ def test_002_state_management_and_functional_api() -> None:
 
 def test_002_dropout_holds_forked_rngs() -> None:
     """Seed 002, "Key NNX Classes": "Layers that use RNGs (like Dropout) hold a forked copy
-    of the Rngs object, not a shared reference": ``nnx.Dropout(0.5, rngs=rngs)``."""
+    of the Rngs object, not a shared reference": ``nnx.Dropout(0.5, rngs=rngs)``. As in Flax
+    0.12 the copy is the one stream it draws from, an ``RngStream`` forked from the caller's."""
     rngs = nnx.Rngs(0)
     dropout = nnx.Dropout(0.5, rngs=rngs)
     own = dropout.rngs
-    assert own is not None and own is not rngs
-    assert own.dropout is not rngs.default  # its stream is a new object with its own key
+    assert isinstance(own, nnx.RngStream)
+    assert own is not rngs.default  # a new stream object with its own key
     count = int(rngs.default.count.value)  # forking drew one key from the caller's stream
     assert count == 1
     x = jnp.ones((64,))
@@ -415,8 +416,8 @@ def test_002_dropout_holds_forked_rngs() -> None:
     assert not all_close(a, b)  # every call draws a new key from the forked stream
     assert int(rngs.default.count.value) == count  # the caller's stream did not move
     # the forked stream is state of the layer, and advances as such
-    assert {"rngs.dropout.key", "rngs.dropout.count"} == leaf_paths(nnx.state(dropout))
-    assert int(own.dropout.count.value) == 2
+    assert {"rngs.key", "rngs.count"} == leaf_paths(nnx.state(dropout))
+    assert int(own.count.value) == 2
     # the caller's later draws do not depend on how often the layer was used
     fresh = nnx.Rngs(0)
     nnx.Dropout(0.5, rngs=fresh)

@@ -223,7 +223,7 @@ ConvTransposeState_params_not_lora = ConvTransposeState
 
 
 class DropoutState(_State[Dropout]):
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     @property
     def __nnx_params__(self) -> _NoState: ...
     @property
@@ -254,7 +254,7 @@ class DropoutState(_State[Dropout]):
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -823,7 +823,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     key: LinearGeneralState
     value: LinearGeneralState
     out: LinearGeneralState
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState
     key_ln: LayerNormState
     @property
@@ -872,7 +872,7 @@ class MultiHeadAttentionState(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState: ...
     @_t.overload
@@ -911,7 +911,7 @@ class MultiHeadAttentionState_not_params(_State[MultiHeadAttention]):
     cached_value: jax.Array
     cache_index: jax.Array
     attention_weights: tuple[jax.Array, ...]
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
@@ -923,7 +923,7 @@ class MultiHeadAttentionState_not_params(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["attention_weights"]) -> tuple[jax.Array, ...]: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
@@ -937,7 +937,7 @@ class MultiHeadAttentionState_not_batch_stats(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_batch_stats
     value: LinearGeneralState_not_batch_stats
     out: LinearGeneralState_not_batch_stats
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_not_batch_stats
     key_ln: LayerNormState_not_batch_stats
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -959,7 +959,7 @@ class MultiHeadAttentionState_not_batch_stats(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_batch_stats: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_batch_stats: ...
     @_t.overload
@@ -990,7 +990,7 @@ class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_cache
     value: LinearGeneralState_not_cache
     out: LinearGeneralState_not_cache
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_not_cache
     key_ln: LayerNormState_not_cache
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1006,7 +1006,7 @@ class MultiHeadAttentionState_not_cache(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_cache: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_cache: ...
     @_t.overload
@@ -1033,7 +1033,7 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_intermediates
     value: LinearGeneralState_not_intermediates
     out: LinearGeneralState_not_intermediates
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_not_intermediates
     key_ln: LayerNormState_not_intermediates
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1053,7 +1053,7 @@ class MultiHeadAttentionState_not_intermediates(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_intermediates: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_intermediates: ...
     @_t.overload
@@ -1073,7 +1073,7 @@ class MultiHeadAttentionState_not_lora(_State[MultiHeadAttention]):
     key: LinearGeneralState_not_lora
     value: LinearGeneralState_not_lora
     out: LinearGeneralState_not_lora
-    rngs: nnx.object_states.RngsState
+    rngs: nnx.object_states.RngStreamState
     query_ln: LayerNormState_not_lora
     key_ln: LayerNormState_not_lora
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
@@ -1095,7 +1095,7 @@ class MultiHeadAttentionState_not_lora(_State[MultiHeadAttention]):
     @_t.overload
     def __getitem__(self, key: _t.Literal["out"]) -> LinearGeneralState_not_lora: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngsState: ...
+    def __getitem__(self, key: _t.Literal["rngs"]) -> nnx.object_states.RngStreamState: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["query_ln"]) -> LayerNormState_not_lora: ...
     @_t.overload
@@ -1297,9 +1297,14 @@ PReLUState_params_not_lora = PReLUState
 
 
 class LSTMCellState(_State[LSTMCell]):
-    input_kernel: jax.Array
-    recurrent_kernel: jax.Array
-    bias: jax.Array
+    ii: LinearState
+    if_: LinearState
+    ig: LinearState
+    io: LinearState
+    hi: LinearState
+    hf: LinearState
+    hg: LinearState
+    ho: LinearState
     @property
     def __nnx_params__(self) -> LSTMCellState_params: ...
     @property
@@ -1330,31 +1335,214 @@ class LSTMCellState(_State[LSTMCell]):
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["input_kernel"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["recurrent_kernel"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
-LSTMCellState_params = LSTMCellState
 
-LSTMCellState_not_batch_stats = LSTMCellState
+class LSTMCellState_params(_State[LSTMCell]):
+    ii: LinearState_params
+    if_: LinearState_params
+    ig: LinearState_params
+    io: LinearState_params
+    hi: LinearState_params
+    hf: LinearState_params
+    hg: LinearState_params
+    ho: LinearState_params
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
-LSTMCellState_not_cache = LSTMCellState
 
-LSTMCellState_not_intermediates = LSTMCellState
+class LSTMCellState_not_batch_stats(_State[LSTMCell]):
+    ii: LinearState_not_batch_stats
+    if_: LinearState_not_batch_stats
+    ig: LinearState_not_batch_stats
+    io: LinearState_not_batch_stats
+    hi: LinearState_not_batch_stats
+    hf: LinearState_not_batch_stats
+    hg: LinearState_not_batch_stats
+    ho: LinearState_not_batch_stats
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
-LSTMCellState_not_lora = LSTMCellState
 
-LSTMCellState_params_not_lora = LSTMCellState
+class LSTMCellState_not_cache(_State[LSTMCell]):
+    ii: LinearState_not_cache
+    if_: LinearState_not_cache
+    ig: LinearState_not_cache
+    io: LinearState_not_cache
+    hi: LinearState_not_cache
+    hf: LinearState_not_cache
+    hg: LinearState_not_cache
+    ho: LinearState_not_cache
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LSTMCellState_not_intermediates(_State[LSTMCell]):
+    ii: LinearState_not_intermediates
+    if_: LinearState_not_intermediates
+    ig: LinearState_not_intermediates
+    io: LinearState_not_intermediates
+    hi: LinearState_not_intermediates
+    hf: LinearState_not_intermediates
+    hg: LinearState_not_intermediates
+    ho: LinearState_not_intermediates
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LSTMCellState_not_lora(_State[LSTMCell]):
+    ii: LinearState_not_lora
+    if_: LinearState_not_lora
+    ig: LinearState_not_lora
+    io: LinearState_not_lora
+    hi: LinearState_not_lora
+    hf: LinearState_not_lora
+    hg: LinearState_not_lora
+    ho: LinearState_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class LSTMCellState_params_not_lora(_State[LSTMCell]):
+    ii: LinearState_params_not_lora
+    if_: LinearState_params_not_lora
+    ig: LinearState_params_not_lora
+    io: LinearState_params_not_lora
+    hi: LinearState_params_not_lora
+    hf: LinearState_params_not_lora
+    hg: LinearState_params_not_lora
+    ho: LinearState_params_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ii"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["if_"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ig"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["io"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hi"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hf"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["hg"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["ho"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class GRUCellState(_State[GRUCell]):
-    input_kernel: jax.Array
-    recurrent_kernel: jax.Array
-    bias: jax.Array
+    dense_i: LinearState
+    dense_h: LinearState
     @property
     def __nnx_params__(self) -> GRUCellState_params: ...
     @property
@@ -1385,25 +1573,89 @@ class GRUCellState(_State[GRUCell]):
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["input_kernel"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState: ...
     @_t.overload
-    def __getitem__(self, key: _t.Literal["recurrent_kernel"]) -> jax.Array: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["bias"]) -> jax.Array: ...
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState: ...
     @_t.overload
     def __getitem__(self, key: str | int) -> _t.Any: ...
 
-GRUCellState_params = GRUCellState
 
-GRUCellState_not_batch_stats = GRUCellState
+class GRUCellState_params(_State[GRUCell]):
+    dense_i: LinearState_params
+    dense_h: LinearState_params
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_params: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
-GRUCellState_not_cache = GRUCellState
 
-GRUCellState_not_intermediates = GRUCellState
+class GRUCellState_not_batch_stats(_State[GRUCell]):
+    dense_i: LinearState_not_batch_stats
+    dense_h: LinearState_not_batch_stats
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_batch_stats: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
-GRUCellState_not_lora = GRUCellState
 
-GRUCellState_params_not_lora = GRUCellState
+class GRUCellState_not_cache(_State[GRUCell]):
+    dense_i: LinearState_not_cache
+    dense_h: LinearState_not_cache
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_cache: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class GRUCellState_not_intermediates(_State[GRUCell]):
+    dense_i: LinearState_not_intermediates
+    dense_h: LinearState_not_intermediates
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_intermediates: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class GRUCellState_not_lora(_State[GRUCell]):
+    dense_i: LinearState_not_lora
+    dense_h: LinearState_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
+
+
+class GRUCellState_params_not_lora(_State[GRUCell]):
+    dense_i: LinearState_params_not_lora
+    dense_h: LinearState_params_not_lora
+    __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
+    def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_i"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: _t.Literal["dense_h"]) -> LinearState_params_not_lora: ...
+    @_t.overload
+    def __getitem__(self, key: str | int) -> _t.Any: ...
 
 
 class RNNState(_State[RNN]):
@@ -1635,8 +1887,7 @@ class SimpleCellState_params_not_lora(_State[SimpleCell]):
 
 
 class SpectralNormState(_State[SpectralNorm]):
-    u: _t.Any
-    sigma: _t.Any
+    batch_stats: _t.Any
     layer_instance: _t.Any
     @property
     def __nnx_params__(self) -> SpectralNormState_params: ...
@@ -1668,9 +1919,7 @@ class SpectralNormState(_State[SpectralNorm]):
     __getattr__: None  # type: ignore[misc, assignment]  # pyright: ignore[reportIncompatibleMethodOverride]  # no fallback: unknown paths are errors
     def __setattr__(self, name: _t.NoReturn, value: _t.Any) -> None: ...  # type: ignore[misc, override]  # pyright: ignore[reportIncompatibleMethodOverride]  # nor writes
     @_t.overload
-    def __getitem__(self, key: _t.Literal["u"]) -> _t.Any: ...
-    @_t.overload
-    def __getitem__(self, key: _t.Literal["sigma"]) -> _t.Any: ...
+    def __getitem__(self, key: _t.Literal["batch_stats"]) -> _t.Any: ...
     @_t.overload
     def __getitem__(self, key: _t.Literal["layer_instance"]) -> _t.Any: ...
     @_t.overload

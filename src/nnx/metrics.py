@@ -13,13 +13,19 @@ like any other state::
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from typing_extensions import Self
+
+from nnx.filters import Filter
+from nnx.graph import split
+from nnx.graphdef import GraphDef
 from nnx.objects import Object
+from nnx.state import State
 from nnx.variables import Variable
 
 if TYPE_CHECKING:
@@ -92,6 +98,18 @@ class Metric(Object):
 
     def _describe(self) -> str:
         return type(self).__name__
+
+    @overload
+    def split(self, /) -> tuple[GraphDef[Self], State[Self]]: ...
+    @overload
+    def split(self, f1: Filter, /) -> tuple[GraphDef[Self], State[Self]]: ...
+    @overload
+    def split(self, f1: Filter, f2: Filter, /) -> tuple[GraphDef[Self], State[Self], State[Self]]: ...
+    @overload
+    def split(self, /, *filters: Filter) -> tuple[Any, ...]: ...
+    def split(self, /, *filters: Filter) -> tuple[Any, ...]:
+        """``nnx.split(metric, *filters)``: Flax's spelling, for moving a metric through ``jax.jit``."""
+        return split(self, *filters)
 
 
 def _masked(values: jax.Array, mask: Any, who: str) -> tuple[jax.Array, jax.Array]:

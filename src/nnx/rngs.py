@@ -201,9 +201,8 @@ class Rngs(Object, Draws):
         """New independent streams. ``split=n`` gives every stream a leading axis of n keys
         (for ``vmap``/``scan`` over n members, each drawing different keys); a mapping
         ``{filter: n}`` splits only the streams it selects (see ``split``)."""
-        if split is None or isinstance(split, (int, tuple)):
-            return self._derive({...: split}, lambda s, k: s.fork(k))
-        return self._derive(split, lambda s, k: s.fork(k), otherwise=lambda s: s.fork())
+        rules: SizeRules = {...: split} if split is None or isinstance(split, (int, tuple)) else split
+        return self._derive(rules, lambda s, k: s.fork(k), otherwise=lambda s: s.fork())
 
     def split(self, k: SizeRules) -> Rngs:
         """New streams with ``k`` independent keys each: ``rngs.split(5)``, or per stream

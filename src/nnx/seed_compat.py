@@ -34,7 +34,7 @@ from nnx import graph
 from nnx.filters import Filter
 from nnx.graphdef import GraphDef
 from nnx.module import ModuleBase
-from nnx.rngs import Rngs, Seed
+from nnx.rngs import Rngs, RngStream, Seed
 from nnx.state import State
 from nnx.variables import Variable
 
@@ -70,24 +70,43 @@ def layer_rngs(layer: str, rngs: Rngs | None, ctx: Rngs | None, *, required: boo
     return found
 
 
-def forked_stream(rngs: Rngs | None, name: str) -> Rngs | None:
-    """What a layer that draws keys when called (Dropout, attention dropout) holds: its own
-    ``Rngs`` with one stream ``name``, seeded by one key drawn from the caller's stream
+def forked_stream(rngs: Rngs | RngStream | None, name: str) -> RngStream | None:
+    """What a layer that draws keys when called (Dropout, attention dropout) holds, as in
+    Flax: its own ``RngStream`` ``name``, seeded by one key drawn from the caller's stream
     ``name`` (or ``default``), so using it never advances the caller's streams. ``None``
     when the caller has no such stream: keys must then come at call time."""
+    if isinstance(rngs, RngStream):
+        return rngs.fork()
     if rngs is None or not ({name, "default"} & set(rngs.names())):
         return None
-    return Rngs(**{name: rngs.stream(name)()})
+    return rngs.stream(name).fork()
 
 
-def call_rngs(rngs: Rngs | None, ctx: Rngs | None, own: Rngs | None) -> Rngs | None:
-    """The streams a layer draws from when called: ``rngs=`` or ``ctx=`` given to the
-    call, else the layer's own."""
+KeySource = Rngs | RngStream | jax.Array
+
+
+def call_rngs(rngs: KeySource | None, ctx: Rngs | None, own: RngStream | None) -> KeySource | None:
+    """Where a layer draws keys from when called: ``rngs=`` (an ``Rngs``, a stream or a
+    key) or ``ctx=`` given to the call, else the layer's own stream."""
     if rngs is not None:
         return rngs
     if ctx is not None and ctx.names():
         return ctx
     return own
+
+
+def draw_key(source: KeySource, name: str, layer: str) -> jax.Array:
+    """One key from ``source``: the stream ``name`` of an ``Rngs`` (or its ``default``),
+    the next key of a stream, or a key given as is."""
+    if isinstance(source, Rngs):
+        return source.stream(name)()
+    if isinstance(source, RngStream):
+        return source()
+    if isinstance(source, jax.Array):  # pyright: ignore[reportUnnecessaryIsInstance]  # checked for callers without types
+        return source
+    raise TypeError(
+        f"{layer}: rngs={source!r} is not random keys; pass an nnx.Rngs, an nnx.RngStream or a jax.random.key."
+    )
 
 
 def call_flag(name: str, given: bool | None, ctx: Rngs | None, attribute: bool) -> bool:

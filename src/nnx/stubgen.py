@@ -475,13 +475,13 @@ class StubWriter:
 
     def _object_type(self, ref: ClassRef) -> str:
         """The stub type of an nnx Object that is not a Module (``Rngs``, ``Optimizer``, a
-        metric): the State class it ships, else ``Any``. Only ``Rngs``'s leaf kinds are known
-        (rng streams); the others' are kept in every filtered part."""
+        metric): the State class it ships, else ``Any``. Only the leaf kinds of ``Rngs`` and
+        ``RngStream`` are known (rng keys and counts); the others' are kept in every filtered part."""
         state = self.state_of(ref)
         text = _ANY if state is None else state.type
         if state is not None:
             self.extra_imports.update(state.imports)
-        return _Typed(text, _RNGS) if ref.fullname == "nnx.rngs.Rngs" else text
+        return _Typed(text, _RNGS) if ref.fullname in ("nnx.rngs.Rngs", "nnx.rngs.RngStream") else text
 
     def _module_type(self, ref: ClassRef) -> str:
         """A stub type for a submodule of class ``ref``: its State, else ``Any`` (never static)."""
@@ -563,6 +563,9 @@ class StubWriter:
             return None
         value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
         if isinstance(value, ast.Call) and _last_name(value.func) == "TypeVar":
+            default = next((k.value for k in value.keywords if k.arg == "default"), None)
+            if default is not None:  # the State of the default (``LoRA``'s LoRAParam): one State class per module class
+                return self.project.writer(source)._from_annotation(default, depth + 1)
             bound = next((k.value for k in value.keywords if k.arg == "bound"), None)
             return _ANY if bound is None or self.project.writer(source)._from_annotation(bound, depth + 1) else None
         if value is not None:  # an alias: ``Dtype = Any``, ``Layers = list[Block]``

@@ -526,7 +526,8 @@ def unknown_collection_error(collection: str, where: str) -> ValueError:
         f"{where}: unknown collection {collection!r}. Known collections: "
         f"{', '.join(repr(c) for c in known_collections())}. Use one of those, a Variable "
         "type such as nnx.Param, or declare a kind with `class MyKind(nnx.Variable, "
-        f"collection={collection!r})`."
+        f"collection={collection!r})`. (Flax reads a string as an RNG stream's tag: "
+        f"here that is nnx.All(nnx.RngState, nnx.PathContains({collection!r})).)"
     )
 
 

@@ -139,7 +139,7 @@ class Checks:
         if field.role in ("module", "items") and field.module is not None:
             found, complete = leaves(field.module, self.lookup)
             return not complete or any(_kind_in(leaf.kind, kinds) for leaf in found)
-        if field.role == "rngs":
+        if field.role in ("rngs", "stream"):
             return any(_kind_in(self.lookup(k), kinds) for k in (names.RNG_KEY, names.RNG_COUNT))
         return True  # opaque: may hold anything
 

@@ -12,7 +12,8 @@ is classified by its type:
 * an ``nnx.List`` / ``nnx.Dict`` / list / dict / tuple whose entries are all
   of one Module class: *items* (``state.blocks[0].kernel`` is checked);
 * an ``nnx.Rngs``: *rngs* (leaves of known kinds, ``RngKey`` and ``RngCount``,
-  under stream names that only the run time knows);
+  under stream names that only the run time knows); an ``nnx.RngStream``:
+  *stream* (its ``key`` and ``count``);
 * another container, another nnx Object, ``Any``, a TypeVar, a Protocol, or
   ``nnx.Module`` itself: *opaque* (the path exists; what is below it is not
   checked, and only checks that need the whole model switch off);
@@ -45,7 +46,7 @@ from mypy.types import (
 from nnx_mypy import names
 from nnx_mypy.record import is_subclass
 
-Role = Literal["leaf", "module", "items", "rngs", "opaque", "static"]
+Role = Literal["leaf", "module", "items", "rngs", "stream", "opaque", "static"]
 Lookup = Callable[[str], "TypeInfo | None"]
 
 
@@ -69,6 +70,8 @@ class Field:
             return f"{self.name}: [{self.module.name}]"
         if self.role == "rngs":
             return f"{self.name}: Rngs"
+        if self.role == "stream":
+            return f"{self.name}: RngStream"
         return f"{self.name}: ?"
 
 
@@ -128,7 +131,11 @@ def classify_type(name: str, typ: ProperType, depth: int = 0) -> Field:
     """The role of an attribute of type ``typ`` (``depth``: how far inside containers we are)."""
     if isinstance(typ, AnyType) or depth > _MAX_DEPTH:  # a recursive alias (``Filter``) ends here
         return Field(name, "opaque")
-    if isinstance(typ, TypeVarType):  # a generic module's submodule: any subclass of the bound
+    if isinstance(typ, TypeVarType):
+        default = get_proper_type(typ.default)
+        if not isinstance(default, AnyType):  # PEP 696 default: the kind a plain use gets (LoRA's LoRAParam)
+            return classify_type(name, default, depth + 1)
+        # a generic module's submodule: any subclass of the bound
         return Field(name, "opaque" if _holds_state(get_proper_type(typ.upper_bound)) else "static")
     if isinstance(typ, UnionType):  # Optional submodules etc.: state if any member is
         roles = [classify_type(name, get_proper_type(t), depth + 1) for t in typ.items]
@@ -151,6 +158,8 @@ def classify_type(name: str, typ: ProperType, depth: int = 0) -> Field:
         return Field(name, "leaf", None, typ)
     if is_subclass(info, names.RNGS):
         return Field(name, "rngs")
+    if is_subclass(info, names.RNG_STREAM):
+        return Field(name, "stream")
     if is_subclass(info, names.OBJECT):
         return Field(name, "opaque")
     if info.fullname in names.CONTAINERS or any(is_subclass(info, c) for c in names.CONTAINERS):
@@ -245,6 +254,8 @@ def leaves(info: TypeInfo, lookup: Lookup) -> tuple[list[Leaf], bool]:
             found.append(Leaf(path, field.kind))
         elif field.role == "rngs" and all(rng_kinds):
             found.extend(Leaf((*path, WILDCARD, leaf), kind) for leaf, kind in zip(("key", "count"), rng_kinds) if kind)
+        elif field.role == "stream" and all(rng_kinds):  # one stream (Dropout's): its key and count
+            found.extend(Leaf((*path, leaf), kind) for leaf, kind in zip(("key", "count"), rng_kinds) if kind)
         elif field.role != "static":
             complete = False
     return found, complete

@@ -8,6 +8,7 @@ VARIABLE = "nnx.variables.Variable"
 STATE = "nnx.state.State"
 ITEMS = "nnx.state.Items"
 RNGS = "nnx.rngs.Rngs"
+RNG_STREAM = "nnx.rngs.RngStream"
 RNG_KEY = "nnx.variables.RngKey"
 RNG_COUNT = "nnx.variables.RngCount"
 #: ``lookup(COLLECTION_PREFIX + "params")`` finds the kind ``nnx.ref("params")`` creates.

@@ -10,7 +10,9 @@ adapters, ``wrt=nnx.Param`` trains everything, and
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, TYPE_CHECKING
+from typing import Any, Callable, Generic, Mapping, TYPE_CHECKING, cast, overload
+
+from typing_extensions import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -21,14 +23,17 @@ from nnx.nn.dtypes import Dtype, PromoteDtypeFn, promote_dtype
 from nnx.nn.linear import Linear
 from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
 from nnx.rngs import Rngs
-from nnx.variables import LoRAParam, Variable
+from nnx.variables import LoRAParam, Param, Variable
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
     from nnx.layer_states import LoRAState, LoRALinearState  # pyright: ignore[reportMissingModuleSource]
     from nnx.state import StateOf
 
+#: The cell kind of a LoRA's adapter weights: ``LoRAParam`` unless ``lora_param_type`` says otherwise.
+K = TypeVar("K", bound=Variable[jax.Array], default=LoRAParam)
 
-class LoRA(Module):
+
+class LoRA(Module, Generic[K]):
     """``x @ lora_a @ lora_b`` (+ ``base_module(x, **kwargs)`` when one is given).
 
     ``LoRA(d_in, rank, d_out, base_module=layer, rngs=rngs)`` wraps an
@@ -36,14 +41,57 @@ class LoRA(Module):
     keyword arguments of a call go on to the base module (without one they
     are unused, as in Flax, so one call site serves both). ``lora_param_type``
     is the cell kind of the adapter weights (``LoRAParam``; ``nnx.Param``
-    makes them ordinary parameters). ``promote_dtype`` casts ``(x, lora_a,
+    makes them ordinary parameters: the checkers then see
+    ``LoRA[nnx.Param[jax.Array]]`` and ``lora_a: nnx.Param[jax.Array]``; the typed
+    State parts (plugin and stubs, one per class) follow the default kind).
+    ``promote_dtype`` casts ``(x, lora_a,
     lora_b)``; ``a_metadata``/``b_metadata`` are set on the cells.
     """
 
-    # Checkers see the default kind; with another lora_param_type the cells are of that kind.
-    lora_a: LoRAParam
-    lora_b: LoRAParam
+    lora_a: K
+    lora_b: K
 
+    # The kind the checkers see follows lora_param_type: LoRAParam by default, Param[jax.Array]
+    # for the bare nnx.Param (whose value type a class object does not carry), else the kind given.
+    @overload
+    def __init__(
+        self: LoRA[LoRAParam],
+        in_features: int,
+        lora_rank: int,
+        out_features: int,
+        *,
+        base_module: Callable[..., jax.Array] | None = None,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        a_initializer: Initializer = initializers.he_uniform(),
+        b_initializer: Initializer = initializers.zeros,
+        lora_param_type: type[LoRAParam] = ...,
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        a_metadata: Mapping[str, Any] = NO_METADATA,
+        b_metadata: Mapping[str, Any] = NO_METADATA,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: LoRA[Param[jax.Array]],
+        in_features: int,
+        lora_rank: int,
+        out_features: int,
+        *,
+        base_module: Callable[..., jax.Array] | None = None,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        a_initializer: Initializer = initializers.he_uniform(),
+        b_initializer: Initializer = initializers.zeros,
+        lora_param_type: type[Param[Any]],
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        a_metadata: Mapping[str, Any] = NO_METADATA,
+        b_metadata: Mapping[str, Any] = NO_METADATA,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
+    ) -> None: ...
+    @overload
     def __init__(
         self,
         in_features: int,
@@ -55,7 +103,25 @@ class LoRA(Module):
         param_dtype: Dtype = jnp.float32,
         a_initializer: Initializer = initializers.he_uniform(),
         b_initializer: Initializer = initializers.zeros,
-        lora_param_type: type[Variable[jax.Array]] = LoRAParam,
+        lora_param_type: type[K],
+        promote_dtype: PromoteDtypeFn = promote_dtype,
+        a_metadata: Mapping[str, Any] = NO_METADATA,
+        b_metadata: Mapping[str, Any] = NO_METADATA,
+        rngs: Rngs | None = None,
+        ctx: Context | None = None,
+    ) -> None: ...
+    def __init__(
+        self,
+        in_features: int,
+        lora_rank: int,
+        out_features: int,
+        *,
+        base_module: Callable[..., jax.Array] | None = None,
+        dtype: Dtype | None = None,
+        param_dtype: Dtype = jnp.float32,
+        a_initializer: Initializer = initializers.he_uniform(),
+        b_initializer: Initializer = initializers.zeros,
+        lora_param_type: type[Variable[Any]] = LoRAParam,
         promote_dtype: PromoteDtypeFn = promote_dtype,
         a_metadata: Mapping[str, Any] = NO_METADATA,
         b_metadata: Mapping[str, Any] = NO_METADATA,
@@ -76,9 +142,9 @@ class LoRA(Module):
         self.param_dtype = param_dtype
         self.lora_param_type = lora_param_type
         self.promote_dtype = promote_dtype
-        self.lora_a = lora_param_type(a_initializer(rngs.params(), (in_features, lora_rank), param_dtype))  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # a LoRAParam by default
+        self.lora_a = cast(K, lora_param_type(a_initializer(rngs.params(), (in_features, lora_rank), param_dtype)))
         record_metadata(self, "lora_a", a_initializer, a_metadata)
-        self.lora_b = lora_param_type(b_initializer(rngs.params(), (lora_rank, out_features), param_dtype))  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]  # a LoRAParam by default
+        self.lora_b = cast(K, lora_param_type(b_initializer(rngs.params(), (lora_rank, out_features), param_dtype)))
         record_metadata(self, "lora_b", b_initializer, b_metadata)
 
     def __call__(self, x: jax.Array, **kwargs: Any) -> jax.Array:

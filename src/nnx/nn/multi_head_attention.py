@@ -8,14 +8,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx.seed_compat import Context, Module, call_flag, call_rngs, forked_stream, layer_rngs
+from nnx.seed_compat import Context, Module, call_flag, call_rngs, draw_key, forked_stream, layer_rngs
 from nnx.nn.attention import combine_masks, dot_product_attention
 from nnx.nn.dtypes import Dtype
 from nnx.nn.layer_norm import LayerNorm
 from nnx.nn.linear import default_bias_init, default_kernel_init
 from nnx.nn.linear_general import LinearGeneral
 from nnx.nn.metadata import NO_METADATA, Initializer
-from nnx.rngs import Rngs
+from nnx.rngs import Rngs, RngStream
 from nnx.variables import Cache, Intermediate
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
@@ -167,7 +167,7 @@ class MultiHeadAttention(Module):
             self.key_ln = norm(key_ln_scale_metadata)
         self.cached_key = self.cached_value = self.cache_index = None
         keep = keep_rngs and dropout_rate > 0.0
-        self.rngs: Rngs | None = forked_stream(rngs, "dropout") if keep else None
+        self.rngs: RngStream | None = forked_stream(rngs, "dropout") if keep else None
 
     def set_view(
         self,
@@ -213,7 +213,7 @@ class MultiHeadAttention(Module):
         *,
         mask: jax.Array | None = None,
         deterministic: bool | None = None,
-        rngs: Rngs | None = None,
+        rngs: Rngs | RngStream | jax.Array | None = None,
         ctx: Context | None = None,
         sow_weights: bool = False,
         decode: bool | None = None,
@@ -244,7 +244,7 @@ class MultiHeadAttention(Module):
                     "building it (without keep_rngs=False) or when calling it, or pass "
                     "deterministic=True / call model.eval()."
                 )
-            dropout_rng = stream_owner.stream("dropout")()
+            dropout_rng = draw_key(stream_owner, "dropout", "MultiHeadAttention")
         x = self.attention_fn(
             query,
             key,

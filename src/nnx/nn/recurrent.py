@@ -3,28 +3,27 @@
 A cell is a module called as ``cell(carry, x) -> (new_carry, y)`` on one time
 step; ``cell.initialize_carry(x.shape)`` makes the first carry (zeros;
 ``initialize_carry(x.shape, rngs, carry_init=init)`` draws it instead, and a
-``carry_init=`` given to the constructor is the default). The gate
-weights of a cell are fused into one input kernel and one recurrent kernel
-(gates side by side on the last axis), so a step is two matrix products.
+``carry_init=`` given to the constructor is the default). The cells keep
+Flax's parameter layout, so their state loads from Flax path for path.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from nnx.seed_compat import Context, Module, layer_rngs
-from nnx.filters import Not
-from nnx.graph import merge, split, state, update
+from nnx.filters import All, Filter, Key, Not
+from nnx.graph import iter_graph, merge, split, state, update
 from nnx.nn import initializers
-from nnx.nn.dtypes import Dtype, promote_dtype
-from nnx.nn.linear import default_kernel_init
-from nnx.nn.metadata import NO_METADATA, Initializer, record_metadata
+from nnx.nn.dtypes import Dtype
+from nnx.nn.linear import Linear, default_kernel_init
+from nnx.nn.metadata import NO_METADATA, Initializer
 from nnx.nn.carry_init import initial_state
-from nnx.rngs import Rngs, RngStream
+from nnx.rngs import Rngs, RngStream, stream_filter
 from nnx.variables import Boxed, Param
 
 if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
@@ -32,77 +31,59 @@ if TYPE_CHECKING:  # a stub-only module (there is no run-time nnx.layer_states)
     from nnx.state import StateOf
 
 Carry = Any
-
-
-def _gate_blocks(init: Initializer, rngs: Rngs, rows: int, hidden: int, gates: int, dtype: Dtype) -> jax.Array:
-    """``gates`` kernels of shape ``(rows, hidden)``, each initialised on its own, side by side.
-
-    Half-precision kernels are initialised in float32 and cast: the default
-    recurrent initializer (orthogonal) runs a QR decomposition, which JAX has
-    no bfloat16/float16 kernel for.
-    """
-    wide = jnp.float32 if _is_half(dtype) else dtype
-    blocks = [init(rngs.params(), (rows, hidden), wide) for _ in range(gates)]
-    metadata: dict[str, Any] = {}
-    if isinstance(blocks[0], Boxed):  # nnx.with_partitioning: keep its axis names on the fused kernel
-        metadata = blocks[0].metadata
-        blocks = [b.value if isinstance(b, Boxed) else b for b in blocks]
-    fused = jnp.concatenate(blocks, axis=-1).astype(dtype)
-    return cast("jax.Array", Boxed(fused, **metadata)) if metadata else fused
+Path = tuple[Key, ...]
 
 
 def _is_half(dtype: Dtype) -> bool:
     return dtype is not None and jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize < 4
 
 
-class _Cell(Module):
-    """What the fused cells share: the two kernels, the bias and the projections."""
+def _in_float32(init: Initializer) -> Initializer:
+    """``init`` run in float32 and cast to the half-precision dtype asked for: the default
+    recurrent initializer (orthogonal) runs a QR decomposition, which JAX has no
+    bfloat16/float16 kernel for."""
 
-    input_kernel: Param[jax.Array]
-    recurrent_kernel: Param[jax.Array]
-    bias: Param[jax.Array]
+    def wide(key: jax.Array, shape: tuple[int, ...], dtype: Dtype = jnp.float32) -> Any:
+        made = init(key, shape, jnp.float32)
+        if isinstance(made, Boxed):  # nnx.with_partitioning: keep its axis names
+            return Boxed(made.value.astype(dtype), **made.metadata)
+        return made.astype(dtype)
 
-    def _build(
-        self,
-        in_features: int,
-        hidden_features: int,
-        gates: int,
-        kernel_init: Initializer,
-        recurrent_kernel_init: Initializer,
-        bias_init: Initializer,
-        dtype: Dtype | None,
-        param_dtype: Dtype,
-        carry_init: Initializer | None,
-        metadata: tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]],
-        rngs: Rngs,
-    ) -> None:
-        self.carry_init = carry_init
-        self.in_features = in_features
-        self.hidden_features = hidden_features
-        self.dtype = dtype
-        self.param_dtype = param_dtype
-        self.input_kernel = Param(_gate_blocks(kernel_init, rngs, in_features, hidden_features, gates, param_dtype))
-        record_metadata(self, "input_kernel", kernel_init, metadata[0])
-        self.recurrent_kernel = Param(
-            _gate_blocks(recurrent_kernel_init, rngs, hidden_features, hidden_features, gates, param_dtype)
-        )
-        record_metadata(self, "recurrent_kernel", recurrent_kernel_init, metadata[1])
-        self.bias = Param(bias_init(rngs.params(), (gates * hidden_features,), param_dtype))
-        record_metadata(self, "bias", bias_init, metadata[2])
-
-    def _projections(self, x: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """``x @ input_kernel + bias`` and ``h @ recurrent_kernel``, all gates at once."""
-        weights = (self.input_kernel[...], self.recurrent_kernel[...], self.bias[...])
-        x, h, wi, wh, b = promote_dtype((x, h, *weights), dtype=self.dtype)
-        return x @ wi + b, h @ wh
+    return wide
 
 
-class LSTMCell(_Cell):
+def _dense(
+    rows: int,
+    hidden: int,
+    use_bias: bool,
+    kernel_init: Initializer,
+    bias_init: Initializer,
+    dtype: Dtype | None,
+    param_dtype: Dtype,
+    kernel_metadata: Mapping[str, Any],
+    bias_metadata: Mapping[str, Any],
+    rngs: Rngs,
+) -> Linear:
+    """One gate projection ``rows -> hidden`` (a ``Linear``), as Flax lays the cells out."""
+    if _is_half(param_dtype):
+        kernel_init, bias_init = _in_float32(kernel_init), _in_float32(bias_init)
+    return Linear(
+        rows, hidden, use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, kernel_init=kernel_init,
+        bias_init=bias_init, kernel_metadata=kernel_metadata, bias_metadata=bias_metadata, rngs=rngs,
+    )  # fmt: skip
+
+
+class LSTMCell(Module):
     """Long short-term memory: carry ``(c, h)``; gates input ``i``, forget ``f``,
-    candidate ``g``, output ``o`` (in that order along the fused kernels)::
+    candidate ``g``, output ``o``, each from its own pair of ``Linear`` layers
+    (Flax's layout: ``ii``, ``if_``, ``ig``, ``io`` read the input, without
+    bias; ``hi``, ``hf``, ``hg``, ``ho`` read ``h`` and hold the bias)::
 
-        i, f, o = gate_fn(...), g = activation_fn(...)
+        i = gate_fn(ii(x) + hi(h)), f, o likewise;  g = activation_fn(ig(x) + hg(h))
         c' = f * c + i * g;  h' = o * activation_fn(c');  output h'
+
+    ``OptimizedLSTMCell`` computes the same function with the gates fused into
+    two matrix products.
     """
 
     def __init__(
@@ -125,19 +106,39 @@ class LSTMCell(_Cell):
         ctx: Context | None = None,
     ) -> None:
         rngs = layer_rngs(type(self).__name__, rngs, ctx)
+        self.in_features = in_features
+        self.hidden_features = hidden_features
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.carry_init = carry_init  # initialize_carry's default
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
-        self._build(
-            in_features, hidden_features, 4, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, carry_init,
-            (kernel_metadata, recurrent_kernel_metadata, bias_metadata), rngs,
-        )  # fmt: skip
+
+        def from_x() -> Linear:
+            return _dense(in_features, hidden_features, False, kernel_init, bias_init, dtype, param_dtype,
+                          kernel_metadata, bias_metadata, rngs)  # fmt: skip
+
+        def from_h() -> Linear:
+            return _dense(hidden_features, hidden_features, True, recurrent_kernel_init, bias_init, dtype,
+                          param_dtype, recurrent_kernel_metadata, bias_metadata, rngs)  # fmt: skip
+
+        self.ii = from_x()
+        self.if_ = from_x()
+        self.ig = from_x()
+        self.io = from_x()
+        self.hi = from_h()
+        self.hf = from_h()
+        self.hg = from_h()
+        self.ho = from_h()
 
     def __call__(self, carry: tuple[jax.Array, jax.Array], x: jax.Array) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
         c, h = carry
-        from_x, from_h = self._projections(x, h)
-        i, f, g, o = jnp.split(from_x + from_h, 4, axis=-1)
-        new_c = self.gate_fn(f) * c + self.gate_fn(i) * self.activation_fn(g)
-        new_h = self.gate_fn(o) * self.activation_fn(new_c)
+        i = self.gate_fn(self.ii(x) + self.hi(h))
+        f = self.gate_fn(self.if_(x) + self.hf(h))
+        g = self.activation_fn(self.ig(x) + self.hg(h))
+        o = self.gate_fn(self.io(x) + self.ho(h))
+        new_c = f * c + i * g
+        new_h = o * self.activation_fn(new_c)
         return (new_c, new_h), new_h
 
     def initialize_carry(
@@ -157,8 +158,12 @@ class LSTMCell(_Cell):
         __nnx_state__: StateOf[LSTMCell, LSTMCellState]
 
 
-class GRUCell(_Cell):
-    """Gated recurrent unit: carry ``h``; gates reset ``r``, update ``z``, candidate ``n``::
+class GRUCell(Module):
+    """Gated recurrent unit: carry ``h``; gates reset ``r``, update ``z``, candidate ``n``.
+
+    Flax's layout: ``dense_i`` (``in_features -> 3 * hidden``, with the bias)
+    and ``dense_h`` (``hidden -> 3 * hidden``, no bias) give the three gates
+    side by side, in the order ``r``, ``z``, ``n``::
 
         r = gate_fn(x W_r + b_r + h U_r);  z = gate_fn(x W_z + b_z + h U_z)
         n = activation_fn(x W_n + b_n + r * (h U_n));  h' = (1 - z) * n + z * h
@@ -184,17 +189,25 @@ class GRUCell(_Cell):
         ctx: Context | None = None,
     ) -> None:
         rngs = layer_rngs(type(self).__name__, rngs, ctx)
+        self.in_features = in_features
+        self.hidden_features = hidden_features
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.carry_init = carry_init  # initialize_carry's default
         self.gate_fn = gate_fn
         self.activation_fn = activation_fn
-        self._build(
-            in_features, hidden_features, 3, kernel_init, recurrent_kernel_init, bias_init, dtype, param_dtype, carry_init,
-            (kernel_metadata, recurrent_kernel_metadata, bias_metadata), rngs,
+        self.dense_i = _dense(
+            in_features, 3 * hidden_features, True, kernel_init, bias_init, dtype, param_dtype, kernel_metadata,
+            bias_metadata, rngs,
+        )  # fmt: skip
+        self.dense_h = _dense(
+            hidden_features, 3 * hidden_features, False, recurrent_kernel_init, bias_init, dtype, param_dtype,
+            recurrent_kernel_metadata, bias_metadata, rngs,
         )  # fmt: skip
 
     def __call__(self, carry: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        from_x, from_h = self._projections(x, carry)
-        xr, xz, xn = jnp.split(from_x, 3, axis=-1)
-        hr, hz, hn = jnp.split(from_h, 3, axis=-1)
+        xr, xz, xn = jnp.split(self.dense_i(x), 3, axis=-1)
+        hr, hz, hn = jnp.split(self.dense_h(carry), 3, axis=-1)
         r = self.gate_fn(xr + hr)
         z = self.gate_fn(xz + hz)
         n = self.activation_fn(xn + r * hn)
@@ -233,6 +246,11 @@ class RNN(Module):
     count, a counter) is carried from step to step and written back, so a
     cell holding a ``Dropout`` draws a new mask at every step.
     The carry keeps the dtype of the initial carry.
+    ``broadcast_rngs`` (a filter over the cell's RNG streams; a string names a
+    stream, as in Flax) picks streams that draw the *same* keys at every step:
+    each call takes one key from such a stream (its count advances by one)
+    and every step starts from it, so e.g. a recurrent dropout keeps one mask
+    across the sequence.
     ``seq_lengths`` (one per example) freezes each example's carry after its
     last valid step; with ``reverse=True`` each example is read backwards from
     its last valid step (``keep_order=True`` puts outputs back in input order).
@@ -247,6 +265,7 @@ class RNN(Module):
         reverse: bool = False,
         keep_order: bool = False,
         unroll: int = 1,
+        broadcast_rngs: Filter | None = None,
     ) -> None:
         self.cell = cell
         self.time_major = time_major
@@ -254,6 +273,7 @@ class RNN(Module):
         self.reverse = reverse
         self.keep_order = keep_order
         self.unroll = unroll
+        self.broadcast_rngs = broadcast_rngs
 
     def __call__(
         self,
@@ -281,15 +301,19 @@ class RNN(Module):
         return (final_carry, outputs) if return_carry else outputs
 
     def _scan(self, carry: Carry, xs: jax.Array, seq_lengths: jax.Array | None, steps: int) -> tuple[Carry, jax.Array]:
-        # The parameters are closed over (broadcast to every step); the rest of the
-        # cell's state rides in the scan carry and is written back at the end.
-        graphdef, params, rest = split(self.cell, Param, ...)
+        # The parameters (and the broadcast streams, at this call's key) are closed over:
+        # every step sees the same. The rest of the cell's state rides in the scan carry
+        # and is written back at the end.
+        streams = self._broadcast_streams()
+        held = _cells_of(set(streams))
+        graphdef, *fixed, rest = _split_holding(self.cell, streams, held)
+        carried = All(Not(Param), Not(held)) if streams else Not(Param)
         times = jnp.arange(steps)
 
         def step(loop: tuple[Carry, Any], inputs: tuple[jax.Array, jax.Array]) -> tuple[tuple[Carry, Any], jax.Array]:
             carry, rest = loop
             t, x = inputs
-            cell = merge(graphdef, params, rest)
+            cell = merge(graphdef, *fixed, rest)
             new_carry, y = cell(carry, x)
             alive = None if seq_lengths is None else t < seq_lengths  # (batch,): still inside their sequence
 
@@ -302,14 +326,47 @@ class RNN(Module):
                 return jnp.where(alive.reshape(alive.shape + (1,) * (new.ndim - alive.ndim)), new, old)
 
             new_carry = jax.tree.map(next_carry, new_carry, carry)
-            return (new_carry, state(cell, Not(Param))), y
+            return (new_carry, state(cell, carried)), y
 
         (final_carry, final_rest), ys = lax.scan(step, (carry, rest), (times, xs), unroll=self.unroll)
         update(self.cell, final_rest)
         return final_carry, ys
 
+    def _broadcast_streams(self) -> dict[Path, RngStream]:
+        """The cell's streams chosen by ``broadcast_rngs``, by path."""
+        if self.broadcast_rngs is None:
+            return {}
+        chosen = stream_filter(self.broadcast_rngs)
+        return {
+            path: node for path, node in iter_graph(self.cell) if isinstance(node, RngStream) and chosen(path, node)
+        }
+
     if TYPE_CHECKING:  # checkers only: nnx.state(layer) is this State class (nnx/layer_states.pyi)
         __nnx_state__: StateOf[RNN, RNNState]
+
+
+def _cells_of(stream_paths: set[Path]) -> Filter:
+    """A filter for the ``key``/``count`` cells of the streams at ``stream_paths``."""
+    return lambda path, value: path[:-1] in stream_paths
+
+
+def _split_holding(cell: RecurrentCell, streams: dict[Path, RngStream], held: Filter) -> tuple[Any, ...]:
+    """``(graphdef, params, rest)``, or with broadcast ``streams`` ``(graphdef, params,
+    streams, rest)``: each such stream gives one key now (its count advances by one)
+    and appears in its part at that key with count 0, so every step draws the same keys."""
+    if not streams:
+        return split(cell, Param, ...)
+    saved = {path: (s.key.get_raw_value(), s.count.get_raw_value()) for path, s in streams.items()}
+    drawn = {path: s() for path, s in streams.items()}
+    try:
+        for path, s in streams.items():
+            s.key.set_raw_value(drawn[path])
+            s.count.set_raw_value(jnp.zeros_like(saved[path][1]))
+        return split(cell, Param, held, ...)
+    finally:
+        for path, s in streams.items():
+            s.key.set_raw_value(saved[path][0])
+            s.count.set_raw_value(saved[path][1] + 1)
 
 
 def _flip(xs: jax.Array, seq_lengths: jax.Array | None) -> jax.Array:

@@ -13,9 +13,8 @@ from typing import Any, Callable
 import jax
 
 from nnx.filters import Key
-from nnx.graph import state, update
+from nnx.graph import iter_graph, state
 from nnx.module import ModuleBase
-from nnx.state import State
 from nnx.variables import Param
 
 Path = tuple[Key, ...]
@@ -32,17 +31,28 @@ def params_of(layer: ModuleBase) -> dict[Path, jax.Array]:
     return dict(zip(params.paths, params.leaves))
 
 
+def param_cells(layer: ModuleBase) -> dict[Path, Param[Any]]:
+    """The ``Param`` cells of ``layer`` by path (a shared cell at its first path)."""
+    return {path: cell for path, cell in iter_graph(layer) if isinstance(cell, Param)}
+
+
 def call_with(layer: ModuleBase, replaced: dict[Path, jax.Array], call: Callable[[], Any]) -> Any:
     """``call()`` while ``layer``'s parameters at the paths of ``replaced`` hold those values.
 
-    The original values are written back afterwards (also when ``call``
-    raises), so the stored parameters stay the ones being trained.
+    The cells are written directly rather than through ``nnx.update``: the
+    stand-in may have another dtype (``dtype=float16`` over a float32 kernel),
+    which ``update`` refuses on purpose. The original values are written back
+    afterwards (also when ``call`` raises), so the stored parameters stay the
+    ones being trained.
     """
     if not replaced:
         return call()
-    original = {path: value for path, value in params_of(layer).items() if path in replaced}
-    update(layer, State.from_flat_state(replaced))
+    cells = param_cells(layer)
+    original = {path: cells[path].get_raw_value() for path in replaced}
     try:
+        for path, value in replaced.items():
+            cells[path].set_raw_value(value)
         return call()
     finally:
-        update(layer, State.from_flat_state(original))
+        for path, value in original.items():
+            cells[path].set_raw_value(value)

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.seed_compat import Context, Module, layer_rngs
-from nnx.containers import Dict
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype
+from nnx.nn.path_dict import PathDict
 from nnx.nn.reparametrize import Path, call_with, params_of, path_key
 from nnx.nn.weight_norm import l2_normalize
 from nnx.rngs import Rngs
@@ -30,8 +30,10 @@ class SpectralNorm(Module):
     The largest singular value ``sigma`` is estimated by ``n_steps`` of power
     iteration from a vector ``u`` kept between calls (a weight of more than
     two axes is viewed as a matrix ``(-1, last axis)``). ``u`` and ``sigma``
-    are ``BatchStat`` cells in ``u`` / ``sigma``, keyed by the weight's path
-    (``"layers/0/kernel"``). While ``update_stats`` (``model.train()``; off
+    are ``BatchStat`` cells in ``batch_stats``, keyed as in Flax by the
+    weight's path plus ``"u"``/``"sigma"``:
+    ``norm.batch_stats[("layers", 0, "kernel", "u")]`` (a ``PathDict``; the
+    state path is ``batch_stats/layers/0/kernel/u``). While ``update_stats`` (``model.train()``; off
     after ``model.eval()`` or ``update_stats=False``) each call stores the
     new estimate, so it sharpens over training. No gradient flows through
     ``u``.
@@ -41,8 +43,7 @@ class SpectralNorm(Module):
     layer's parameter on each call).
     """
 
-    u: Dict[str, BatchStat[jax.Array]]
-    sigma: Dict[str, BatchStat[jax.Array]]
+    batch_stats: PathDict[BatchStat[jax.Array]]
 
     def __init__(
         self,
@@ -65,14 +66,12 @@ class SpectralNorm(Module):
         self.param_dtype = param_dtype
         self.error_on_non_matrix = error_on_non_matrix
         self.use_running_average = not update_stats  # what model.train() / model.eval() flip
-        u: dict[str, BatchStat[jax.Array]] = {}
-        sigma: dict[str, BatchStat[jax.Array]] = {}
+        stats: dict[Path, BatchStat[jax.Array]] = {}
         for path, weight in self._matrices().items():
             key = rngs.params()
-            u[path_key(path)] = BatchStat(initializers.normal()(key, (1, weight.shape[-1]), param_dtype))
-            sigma[path_key(path)] = BatchStat(jnp.ones((), param_dtype))
-        self.u = Dict(u)
-        self.sigma = Dict(sigma)
+            stats[(*path, "u")] = BatchStat(initializers.normal()(key, (1, weight.shape[-1]), param_dtype))
+            stats[(*path, "sigma")] = BatchStat(jnp.ones((), param_dtype))
+        self.batch_stats = PathDict(stats)
 
     def _matrices(self) -> dict[Path, jax.Array]:
         """The weights to normalise, each viewed as a matrix; raises on a 3+-axis one if asked to."""
@@ -91,14 +90,15 @@ class SpectralNorm(Module):
         return chosen
 
     def _normalize(self, path: Path, weight: jax.Array, update_stats: bool) -> jax.Array:
-        key = path_key(path)
-        if key not in self.u:
+        u_key, sigma_key = (*path, "u"), (*path, "sigma")
+        if u_key not in self.batch_stats:
             raise RuntimeError(
-                f"SpectralNorm: no power-iteration state for {key!r} (have {sorted(self.u)}); the wrapped "
-                "layer's parameters changed after SpectralNorm was built. Build a new SpectralNorm around it."
+                f"SpectralNorm: no power-iteration state for {path_key(path)!r} (have "
+                f"{[path_key(k) for k in self.batch_stats]}); the wrapped layer's parameters changed after "
+                "SpectralNorm was built. Build a new SpectralNorm around it."
             )
         matrix = weight.reshape(-1, weight.shape[-1])
-        u = self.u[key].value
+        u = self.batch_stats[u_key].value
         v = u
         for _ in range(self.n_steps):
             v = l2_normalize(u @ matrix.T, (0, 1), self.epsilon)
@@ -107,8 +107,8 @@ class SpectralNorm(Module):
         sigma = (v @ matrix @ u.T)[0, 0]
         normalized = (matrix / jnp.where(sigma != 0, sigma, 1)).reshape(weight.shape)
         if update_stats:
-            self.u[key].value = u
-            self.sigma[key].value = sigma
+            self.batch_stats[u_key].value = u
+            self.batch_stats[sigma_key].value = sigma
         return normalized.astype(self.dtype or jnp.result_type(normalized, u, v, sigma))
 
     def __call__(self, x: jax.Array, update_stats: bool | None = None) -> Any:

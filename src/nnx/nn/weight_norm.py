@@ -9,12 +9,12 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx.seed_compat import Context, Module, layer_rngs
-from nnx.containers import Dict
 from nnx.filters import Filter, FilterBase, PathContains, to_filter
 from nnx.graph import state
 from nnx.nn import initializers
 from nnx.nn.dtypes import Dtype, canonical_axes
 from nnx.nn.metadata import Initializer
+from nnx.nn.path_dict import PathDict
 from nnx.nn.reparametrize import Path, call_with, path_key
 from nnx.rngs import Rngs
 from nnx.variables import Param
@@ -37,7 +37,8 @@ class WeightNorm(Module):
     ``|v|`` is the L2 norm over every axis except ``feature_axes`` (default
     the last: a ``Linear`` kernel's columns each get unit length), and
     ``scale`` is a learned ``Param`` per feature, one per chosen weight, in
-    ``scales`` keyed by the weight's path (``"kernel"``). ``variable_filter``
+    ``scales`` keyed as in Flax by the weight's path (``norm.scales[("kernel",)]``,
+    a ``PathDict``). ``variable_filter``
     chooses the weights (default: paths containing ``"kernel"``);
     ``feature_axes=None`` normalises each weight as a whole (a scalar scale).
 
@@ -46,7 +47,7 @@ class WeightNorm(Module):
     it over the layer's parameter on each call).
     """
 
-    scales: Dict[str, Param[jax.Array]]
+    scales: PathDict[Param[jax.Array]]
 
     def __init__(
         self,
@@ -78,13 +79,13 @@ class WeightNorm(Module):
                 f"{type(layer_instance).__name__}; its parameters are "
                 f"{[path_key(p) for p in state(layer_instance, Param).paths]}."
             )
-        scales: dict[str, Param[jax.Array]] = {}
+        scales: dict[Path, Param[jax.Array]] = {}
         if use_scale:
             key = rngs.params() if rngs is not None else jax.random.key(0)  # the default initializer ignores it
             for path, weight in chosen.items():
                 shape = tuple(weight.shape[a] for a in self._axes(weight)[0])
-                scales[path_key(path)] = Param(scale_init(key, shape, param_dtype))
-        self.scales = Dict(scales)
+                scales[path] = Param(scale_init(key, shape, param_dtype))
+        self.scales = PathDict(scales)
 
     def _chosen(self) -> dict[Path, jax.Array]:
         chosen = state(self.layer_instance, Param).filter(self.variable_filter)
@@ -101,13 +102,12 @@ class WeightNorm(Module):
         direction = l2_normalize(weight, reduction, self.epsilon)
         if not self.use_scale:
             return direction.astype(self.dtype or weight.dtype)
-        key = path_key(path)
-        if key not in self.scales:
+        if path not in self.scales:
             raise RuntimeError(
-                f"WeightNorm: no scale for {key!r} (scales: {sorted(self.scales)}); the wrapped layer's "
-                "parameters changed after WeightNorm was built. Build a new WeightNorm around it."
+                f"WeightNorm: no scale for {path_key(path)!r} (scales: {[path_key(k) for k in self.scales]}); "
+                "the wrapped layer's parameters changed after WeightNorm was built. Build a new WeightNorm around it."
             )
-        scale = self.scales[key].value
+        scale = self.scales[path].value
         shape = [weight.shape[a] if a in features else 1 for a in range(weight.ndim)]
         out = direction * scale.reshape(shape)
         return out.astype(self.dtype or jnp.result_type(weight, scale))
