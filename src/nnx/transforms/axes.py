@@ -18,7 +18,8 @@ key, split from one key drawn from the caller's stream.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence, cast
+import inspect
+from typing import Any, Callable, Mapping, Sequence, cast
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +28,7 @@ from nnx.filters import Everything, Filter, LeafKind, to_filter
 from nnx.graph import _Slot, iter_graph
 from nnx.rngs import RngStream
 from nnx.jaxapi import tree_flatten, tree_unflatten
-from nnx.state import State, path_str
+from nnx.state import Layout, State, path_str
 from nnx.transforms.lift import NODE, Frame, Mixed, is_graph_node
 from nnx.variables import RngCount, RngKey, Variable
 
@@ -68,7 +69,10 @@ class StateAxes:
         """The axis of one leaf, and whether a specific filter (not ``...``) chose it."""
         slot = isinstance(cell, _Slot)
         kind: LeafKind = None if slot else cast(LeafKind, type(cell))
-        value: Any = cell._value if slot else cell
+        return self.axis_for_kind(path, kind, cell._value if slot else cell, where)
+
+    def axis_for_kind(self, path: tuple[Any, ...], kind: LeafKind, value: Any, where: str) -> tuple[Axis, bool]:
+        """``axis_for`` of a leaf known by its kind (a Variable type, ``None`` for an array)."""
         for f, axis in zip(self._compiled, self.axes):
             if f.matches(path, kind, None if f.structural else value):
                 return axis, not isinstance(f, Everything)
@@ -103,6 +107,22 @@ def broadcast_prefix(prefix: Any, full: Any, where: str) -> list[Any]:
     return out
 
 
+def by_position(fun: Callable[..., Any], axes: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(args, kwargs)`` with keyword arguments moved to their places in ``fun``'s
+    signature when ``axes`` (``in_axes``, one entry per parameter) has more entries than
+    the call has positional arguments: ``vmap(Model.__init__, in_axes=(0, None))`` called
+    as ``Model(rngs=r)`` maps ``self`` and ``rngs`` by those two entries. Parameters left
+    out take their defaults, as in Flax. A call that does not bind is passed on as it was."""
+    if not isinstance(axes, (list, tuple)) or len(cast("Sequence[Any]", axes)) <= len(args):
+        return args, kwargs
+    try:
+        bound = inspect.signature(fun).bind(*args, **kwargs)
+    except (TypeError, ValueError):  # no signature, or a call that does not fit it: fun will say
+        return args, kwargs
+    bound.apply_defaults()
+    return tuple(bound.args), dict(bound.kwargs)
+
+
 def arg_specs(axes: Any, n_args: int, n_kwargs: int, where: str) -> list[Any]:
     """One axis spec per argument (positional, then keyword), from ``in_axes``."""
     if isinstance(axes, (list, tuple)):
@@ -110,7 +130,8 @@ def arg_specs(axes: Any, n_args: int, n_kwargs: int, where: str) -> list[Any]:
         if len(specs) != n_args:
             raise ValueError(
                 f"{where}: in_axes has {len(specs)} entries but the function was called with "
-                f"{n_args} positional arguments; give one axis (int, None, nnx.StateAxes) per argument."
+                f"{n_args} positional arguments; give one axis (int, None, nnx.StateAxes) per argument "
+                "(arguments passed by keyword count where the function's signature puts them)."
             )
     else:
         specs = [axes] * n_args
@@ -175,6 +196,37 @@ def _axis_of(spec: Any, path: tuple[Any, ...], cell: Any, per_leaf: dict[int, di
         f"{where}: the axis spec {spec!r} for a module argument must be an int, None, "
         "nnx.Carry or nnx.StateAxes({filter: axis, ...})."
     )
+
+
+def restructured_axes(
+    frame: Frame, root_specs: Sequence[Any], axes: Sequence[Axis], layout: Layout, shapes: Sequence[Any], out_axes: Any, where: str
+) -> list[Axis]:
+    """The axis of each leaf of the graph a function left with a new structure (``layout``,
+    whose paths start with 0 for the arguments' nodes and 1 for returned ones).
+
+    A leaf the arguments already had keeps its axis; a new one in an argument takes the
+    axis its argument's spec gives its kind (a ``StateAxes`` filter, or the one int or
+    ``None``) -- so ``vmap(__init__, in_axes=(0, 0))`` stacks the layers it creates; a
+    returned module's leaves take ``out_axes`` when that is an int or ``None``, else 0.
+    """
+    known = dict(zip(frame.framedef.graphdef.layout.paths, axes))
+    out_axis: Axis = out_axes if out_axes is None or isinstance(out_axes, int) else 0
+    per_leaf: dict[int, dict[Any, Any]] = {}
+    found: list[Axis] = []
+    for path, kind, shape in zip(layout.paths, layout.kinds, shapes):
+        inner = tuple(path[1:])
+        if path[0] != 0:
+            found.append(out_axis)
+        elif inner in known:
+            found.append(known[inner])
+        else:
+            spec: Any = root_specs[int(inner[0])]
+            if isinstance(spec, State):
+                spec = _state_entry(spec, per_leaf, inner[1:], where)  # pyright: ignore[reportUnknownArgumentType]  # narrowed from Any
+            if isinstance(spec, StateAxes):
+                spec = spec.axis_for_kind(inner[1:], kind, shape, where)[0]
+            found.append(cast(Axis, spec))
+    return found
 
 
 def _check_aliasing(frame: Frame, root_specs: Sequence[Any], axes: list[Axis], per_leaf: dict[int, dict[Any, Any]], where: str) -> None:

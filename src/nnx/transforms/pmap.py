@@ -17,7 +17,7 @@ import jax
 from typing_extensions import ParamSpec
 
 from nnx.modes import tree_for
-from nnx.transforms.axes import Fork, arg_specs, cell_axes, forked_streams, infer_size, split_specs
+from nnx.transforms.axes import Fork, arg_specs, by_position, cell_axes, forked_streams, infer_size, split_specs
 from nnx.transforms.lift import Frame
 
 P = ParamSpec("P")
@@ -60,8 +60,9 @@ def pmap(
 
     @functools.wraps(mapped_fun)
     def wrapper(*args: P.args, **kw: P.kwargs) -> R:
-        frame, dyn = Frame.of(args, kw, tree=tree)
-        specs = arg_specs(in_axes, len(args), len(kw), where)
+        pos, named = by_position(mapped_fun, in_axes, args, kw)
+        frame, dyn = Frame.of(pos, named, tree=tree)
+        specs = arg_specs(in_axes, len(pos), len(named), where)
         root_specs, dspec = split_specs(frame, specs, where)
         axes, explicit = cell_axes(frame, root_specs, where)
         values = frame.values()

@@ -41,6 +41,7 @@ from nnx.transforms.axes import (
     Fork,
     _CarryType,
     arg_specs,
+    by_position,
     broadcast_prefix,
     cell_axes,
     forked_streams,
@@ -226,8 +227,9 @@ def scan(
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        frame, dyn = Frame.of(args, kwargs, tree=tree)
-        specs = arg_specs(in_axes, len(args), len(kwargs), _WHERE)
+        pos, named = by_position(body_fun, in_axes, args, kwargs)
+        frame, dyn = Frame.of(pos, named, tree=tree)
+        specs = arg_specs(in_axes, len(pos), len(named), _WHERE)
         root_specs, dspec = split_specs(frame, specs, _WHERE)
         axes, _ = cell_axes(frame, root_specs, _WHERE)
         values = frame.values()

@@ -13,7 +13,16 @@ ensemble or a stack of layers for ``nnx.scan``::
     blocks = create(nnx.Rngs(0).fork(split=8))   # or nnx.vmap(..., axis_size=8)(nnx.Rngs(0))
 
 RNG streams with a single key are forked: each member draws from its own key.
-The function may not change the structure of its module arguments.
+
+The function may also add state to its module arguments, as Flax's
+``vmap(__init__)`` idiom does; each new leaf takes the axis its argument's
+spec gives its kind::
+
+    class Stack(nnx.Module):
+        @nnx.split_rngs(splits=8)
+        @nnx.vmap(in_axes=(0, 0))
+        def __init__(self, rngs: nnx.Rngs):
+            self.block = Block(rngs=rngs)   # every leaf stacked: shape (8, ...)
 """
 
 from __future__ import annotations
@@ -23,10 +32,13 @@ from typing import Any, Callable, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from nnx.modes import tree_for
-from nnx.transforms.axes import Fork, arg_specs, cell_axes, forked_streams, infer_size, split_specs
 import nnx.jaxapi as jx
-from nnx.transforms.lift import Frame
+from nnx.modes import tree_for
+from nnx.transforms.axes import (
+    Fork, arg_specs, by_position, cell_axes, forked_streams, infer_size, restructured_axes, split_specs,
+)  # fmt: skip
+from nnx.state import path_str
+from nnx.transforms.lift import Frame, StructureChanged
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -85,8 +97,9 @@ def vmap(
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        frame, dyn = Frame.of(args, kwargs, tree=tree)
-        specs = arg_specs(in_axes, len(args), len(kwargs), where)
+        pos, named = by_position(fun, in_axes, args, kwargs)
+        frame, dyn = Frame.of(pos, named, tree=tree)
+        specs = arg_specs(in_axes, len(pos), len(named), where)
         root_specs, dspec = split_specs(frame, specs, where)
         axes, explicit = cell_axes(frame, root_specs, where)
         values = frame.values()
@@ -101,21 +114,47 @@ def vmap(
                 )
             fork = Fork(frame, streams, n)
             fork.apply(values, axes)
-        mapped = jx.vmap(
-            frame.framedef.pure(fun, where, forward=False, structure=False),
-            in_axes=(axes, *dspec),
-            out_axes=(None, axes, out_axes),
-            axis_size=axis_size,
-            axis_name=axis_name,
-            **vmap_kwargs,
-        )
-        landing, new, out = mapped(values, *dyn)
+        def run(pure: Callable[..., Any], new_axes: Any) -> Any:
+            return jx.vmap(
+                pure, in_axes=(axes, *dspec), out_axes=(None, new_axes, out_axes), axis_size=axis_size,
+                axis_name=axis_name, **vmap_kwargs,
+            )  # fmt: skip
+
+        try:
+            landing, new, out = run(frame.framedef.pure(fun, where, forward=False, structure=False), axes)(values, *dyn)
+        except StructureChanged:
+            # The function added or replaced state (``vmap(__init__)`` building a stack of
+            # layers): learn the new structure from a trace, give each leaf its axis, run.
+            pure = frame.framedef.pure(fun, where, forward=False)
+            probe, shapes, _ = jx.eval_shape(run(pure, 0), values, *dyn)
+            assert probe.graphdef is not None
+            layout = probe.graphdef.layout
+            new_axes = restructured_axes(frame, root_specs, axes, layout, shapes, out_axes, where)
+            try:
+                landing, new, out = run(pure, new_axes)(values, *dyn)
+            except ValueError as e:
+                raise ValueError(_broadcast_new_state(frame, layout, new_axes, where, e)) from None
         result: R = frame.land(landing, new, out)
         if fork is not None:
             fork.restore()
         return result
 
     return wrapper
+
+
+def _broadcast_new_state(frame: Frame, layout: Any, new_axes: list[Any], where: str, error: ValueError) -> str:
+    """What to say when the state a function added cannot come back on the axes its
+    arguments' specs give it (new state under a broadcast spec that depends on mapped inputs)."""
+    old = set(frame.framedef.graphdef.layout.paths)
+    fresh = [(p, a) for p, a in zip(layout.paths, new_axes) if p[0] == 0 and tuple(p[1:]) not in old]
+    added = [f"argument {frame.owners[int(p[1])]}: {path_str(p[2:])}" for p, _ in fresh]
+    broadcast = [name for name, (_, a) in zip(added, fresh) if a is None]
+    return (
+        f"{where}: the function changed the structure of its module arguments (added state {added}); "
+        f"new state is mapped on the axis its argument's spec gives it, and {broadcast} got None "
+        f"(broadcast) but depends on mapped inputs. Give that argument an axis (in_axes, or "
+        f"nnx.StateAxes({{filter: 0, ...: None}})), or create the state outside the transform. (JAX: {error})"
+    )
 
 
 def _size_or_none(values: list[Any], axes: list[Any], dyn: list[Any], dspec: list[Any]) -> int | None:
