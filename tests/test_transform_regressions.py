@@ -209,7 +209,7 @@ def test_vmap_refuses_one_module_mapped_two_ways_and_changes_nothing() -> None:
     once, under the first argument), a silent wrong answer; Flax raises too."""
     model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
     before = jax.tree.map(np.asarray, nnx.state(model))
-    with pytest.raises(ValueError, match=r"inconsistent aliasing: the same Param is argument 0 at '(kernel|bias)' with axis 0 and argument 1 at '(kernel|bias)' with axis 1"):
+    with pytest.raises(ValueError, match=r"Inconsistent aliasing detected: the same Param is argument 0 at '(kernel|bias)' with axis 0 and argument 1 at '(kernel|bias)' with axis 1 \((kernel|bias): 0, (kernel|bias): 1\)"):
         nnx.vmap(lambda a, b: a.kernel.value.sum() + b.kernel.value.sum(), in_axes=(0, 1))(model, model)
     after = jax.tree.map(np.asarray, nnx.state(model))
     assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
@@ -231,3 +231,11 @@ def test_vmap_accepts_aliasing_that_agrees() -> None:
     again = nnx.StateAxes({nnx.Param: 0, ...: None})  # equal, not the same object: still checked, and agrees
     out = nnx.vmap(lambda a, b: a.kernel.value.sum(0), in_axes=(params_mapped, again))(model, model)
     assert out.shape == (2,)  # one sum per mapped row of the kernel
+
+
+def test_scan_out_axes_none_says_outputs_cannot_be_broadcast() -> None:
+    """``out_axes=(nnx.Carry, None)`` said only "entries must be ... an int"; Flax users look
+    for "Cannot broadcast output state", and the fix (an int axis or the carry) is named."""
+    step = nnx.scan(lambda c, x: (c + x, x), in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, None))
+    with pytest.raises(ValueError, match=r"Cannot broadcast output state: an out_axes entry is None.*nnx\.Carry"):
+        step(jnp.array(0.0), jnp.arange(3.0))

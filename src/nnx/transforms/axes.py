@@ -247,12 +247,12 @@ def _check_aliasing(frame: Frame, root_specs: Sequence[Any], axes: list[Axis], p
             axis, _ = _axis_of(root_specs[position], path, cell, per_leaf, where)
             kept, first_path = first[id(value)]
             if axis != kept:
-                here = f"argument {frame.owners[position]} at '{path_str(path)}'"
-                there = f"argument {frame.owners[int(first_path[0])]} at '{path_str(first_path[1:])}'"
+                here, there = path_str(path), path_str(first_path[1:])
                 raise ValueError(
-                    f"{where}: inconsistent aliasing: the same {type(value).__name__} is {there} with "
-                    f"axis {kept!r} and {here} with axis {axis!r}. A shared cell is mapped one way; "
-                    "give both arguments the same axis for it, or pass the module once."
+                    f"{where}: Inconsistent aliasing detected: the same {type(value).__name__} is argument "
+                    f"{frame.owners[int(first_path[0])]} at '{there}' with axis {kept!r} and argument "
+                    f"{frame.owners[position]} at '{here}' with axis {axis!r} ({there}: {kept!r}, {here}: {axis!r}). "
+                    "A shared cell is mapped one way; give both arguments the same axis for it, or pass the module once."
                 )
 
 

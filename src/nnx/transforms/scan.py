@@ -90,6 +90,11 @@ def _join_out(out_axes: Any, carry: Any, stacked: list[Any]) -> Any:
 def _int_axis(axis: Any, where: str) -> int:
     if isinstance(axis, int) and not isinstance(axis, bool):
         return axis
+    if axis is None:  # Flax's word for it, so that its users recognise the error
+        raise ValueError(
+            f"{where}: Cannot broadcast output state: an out_axes entry is None, but a scan's outputs are "
+            "stacked, one slice per iteration. Give an int axis, or return the value in the carry (nnx.Carry)."
+        )
     raise ValueError(f"{where} entries must be nnx.Carry, an int, or a pytree prefix of ints; got {axis!r}.")
 
 
