@@ -285,12 +285,10 @@ def run_vmap(g: bool | None, a: Any, b: Any) -> Any:
 
 
 def run_scan(g: bool | None, a: Any, b: Any) -> Any:
-    def step(m1: Any, m2: Any, x: jax.Array) -> tuple[Any, Any, jax.Array]:
-        return m1, m2, m2(m1(x))
+    def step(m1: Any, m2: Any, x: jax.Array) -> jax.Array:
+        return m2(m1(x))
 
-    return nnx.scan(step, in_axes=(nnx.Carry, nnx.Carry, 0), out_axes=(nnx.Carry, nnx.Carry, 0), graph=g)(
-        a, b, jnp.ones((3, 2))
-    )[2]
+    return nnx.scan(step, in_axes=(None, None, 0), out_axes=0, graph=g)(a, b, jnp.ones((3, 2)))
 
 
 def run_remat(g: bool | None, a: Any, b: Any) -> Any:

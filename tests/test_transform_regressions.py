@@ -233,9 +233,20 @@ def test_vmap_accepts_aliasing_that_agrees() -> None:
     assert out.shape == (2,)  # one sum per mapped row of the kernel
 
 
-def test_scan_out_axes_none_says_outputs_cannot_be_broadcast() -> None:
-    """``out_axes=(nnx.Carry, None)`` said only "entries must be ... an int"; Flax users look
-    for "Cannot broadcast output state", and the fix (an int axis or the carry) is named."""
-    step = nnx.scan(lambda c, x: (c + x, x), in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, None))
-    with pytest.raises(ValueError, match=r"Cannot broadcast output state: an out_axes entry is None.*nnx\.Carry"):
-        step(jnp.array(0.0), jnp.arange(3.0))
+def test_scan_refuses_axes_that_cannot_describe_a_loop_when_it_is_made() -> None:
+    """``out_axes=(nnx.Carry, None)`` said only "entries must be ... an int" at the first call;
+    two carries returned the first carry twice, silently. Flax refuses all of these when the
+    scan is made, in words its users look for; nnx now does too, naming the fix."""
+    step = lambda c, x: (c + x, x)  # noqa: E731
+    with pytest.raises(ValueError, match=r"Cannot broadcast output state\. Got None.*nnx\.Carry"):
+        nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, None))
+    with pytest.raises(ValueError, match=r"Cannot broadcast output state\. Got StateAxes"):
+        nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, nnx.StateAxes({...: None})))
+    with pytest.raises(ValueError, match=r"Found multiple Carry definitions in in_axes"):
+        nnx.scan(step, in_axes=(nnx.Carry, nnx.Carry), out_axes=(nnx.Carry, 0))
+    with pytest.raises(ValueError, match=r"If one of in_axes or out_axes has Carry, the other must also have Carry"):
+        nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(0, 0))
+    with pytest.raises(ValueError, match=r"If one of in_axes or out_axes has Carry, the other must also have Carry"):
+        nnx.scan(lambda x: x, in_axes=0, out_axes=nnx.Carry)
+    carry, ys = nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, 0))(jnp.array(0.0), jnp.arange(3.0))
+    assert float(carry) == 3.0 and ys.shape == (3,)

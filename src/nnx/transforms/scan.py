@@ -29,7 +29,7 @@ the scanned function again outside ``jit`` does not trace the body again.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar, overload
+from typing import Any, Callable, TypeVar, cast, overload
 
 import jax.numpy as jnp
 from typing_extensions import ParamSpec
@@ -39,6 +39,7 @@ from nnx.transforms.axes import (
     Axis,
     Carry,
     Fork,
+    StateAxes,
     _CarryType,
     arg_specs,
     by_position,
@@ -56,6 +57,36 @@ from nnx.transforms.lift import DYN, STATIC, Frame, FrameDef, Landing, classify,
 P = ParamSpec("P")
 R = TypeVar("R")
 _WHERE = "nnx.scan"
+
+
+def _top_level(axes: Any) -> list[Any]:
+    """The entries of an ``in_axes``/``out_axes`` spec (one spec: itself)."""
+    return list(cast("tuple[Any, ...]", axes)) if isinstance(axes, (tuple, list)) else [axes]
+
+
+def _check_axes(in_axes: Any, out_axes: Any) -> None:
+    """Refuse, when the scan is made, axes that cannot describe a loop (as Flax does,
+    with its words): two carries, a carry going in but not out (or out but not in),
+    and stacked outputs that would be broadcast."""
+    for name, axes in (("in_axes", in_axes), ("out_axes", out_axes)):
+        if sum(isinstance(a, _CarryType) for a in _top_level(axes)) > 1:
+            raise ValueError(
+                f"{_WHERE}: Found multiple Carry definitions in {name}={axes!r}; the loop has one carry. "
+                "Carry several values as one tuple (or module) in a single nnx.Carry argument."
+            )
+    carry_in = any(isinstance(a, _CarryType) for a in _top_level(in_axes))
+    carry_out = any(isinstance(a, _CarryType) for a in _top_level(out_axes))
+    if carry_in != carry_out:
+        raise ValueError(
+            f"{_WHERE}: If one of in_axes or out_axes has Carry, the other must also have Carry: got "
+            f"in_axes={in_axes!r}, out_axes={out_axes!r}. The carry each step receives is the one the previous step returned."
+        )
+    for a in _top_level(out_axes):
+        if a is None or isinstance(a, StateAxes):
+            raise ValueError(
+                f"{_WHERE}: Cannot broadcast output state. Got {a!r} in out_axes={out_axes!r}, but a scan's "
+                "outputs are stacked, one slice per iteration. Give an int axis, or return the value in the carry (nnx.Carry)."
+            )
 
 
 def _split_out(out: Any, out_axes: Any) -> tuple[Any, list[tuple[Any, Any]]]:
@@ -227,6 +258,7 @@ def scan(
             graph_updates=graph_updates,
         )  # fmt: skip
     tree = tree_for(_WHERE, graph, graph_updates)
+    _check_axes(in_axes, out_axes)
     body_fun = fun
     compiled: dict[Any, Callable[..., Any]] = {}
 
