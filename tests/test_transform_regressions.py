@@ -250,3 +250,20 @@ def test_scan_refuses_axes_that_cannot_describe_a_loop_when_it_is_made() -> None
         nnx.scan(lambda x: x, in_axes=0, out_axes=nnx.Carry)
     carry, ys = nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, 0))(jnp.array(0.0), jnp.arange(3.0))
     assert float(carry) == 3.0 and ys.shape == (3,)
+
+
+def test_a_stream_name_as_a_filter_gets_the_path_translation_and_the_translation_works() -> None:
+    """Flax's ``StateAxes({'dropout': None, ...})`` names an RNG stream by path; in nnx a string
+    names a collection, so the error says which filter to write instead -- and that one works."""
+    with pytest.raises(ValueError, match=r"unknown collection 'dropout'.*write nnx\.PathContains\('dropout'\)"):
+        nnx.StateAxes({"dropout": None, ...: 0})
+    axes = nnx.StateAxes({nnx.PathContains("dropout"): None, ...: 0})
+
+    @nnx.split_rngs(splits=3, only="params")
+    @nnx.vmap(in_axes=(axes,))
+    def draw(rngs: nnx.Rngs) -> tuple[jax.Array, jax.Array]:
+        return jax.random.normal(rngs.params(), ()), jax.random.normal(rngs.dropout(), ())
+
+    params, dropout = draw(nnx.Rngs(params=0, dropout=1))
+    assert len(set(np.asarray(params).tolist())) == 3  # split: one key per member
+    assert len(set(np.asarray(dropout).tolist())) == 1  # broadcast: one key for all

@@ -526,7 +526,9 @@ def unknown_collection_error(collection: str, where: str) -> ValueError:
         f"{where}: unknown collection {collection!r}. Known collections: "
         f"{', '.join(repr(c) for c in known_collections())}. Use one of those, a Variable "
         "type such as nnx.Param, or declare a kind with `class MyKind(nnx.Variable, "
-        f"collection={collection!r})`."
+        f"collection={collection!r})`. (In Flax a string filter also matches a path name; for "
+        f"the state under an attribute or RNG stream named {collection!r}, write "
+        f"nnx.PathContains({collection!r}).)"
     )
 
 
