@@ -285,7 +285,7 @@ def run_vmap(g: bool | None, a: Any, b: Any) -> Any:
 
 
 def run_scan(g: bool | None, a: Any, b: Any) -> Any:
-    def step(m1: Any, m2: Any, x: jax.Array) -> jax.Array:
+    def step(m1: nnx.Linear, m2: nnx.Linear, x: jax.Array) -> jax.Array:
         return m2(m1(x))
 
     return nnx.scan(step, in_axes=(None, None, 0), out_axes=0, graph=g)(a, b, jnp.ones((3, 2)))

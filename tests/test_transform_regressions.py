@@ -267,3 +267,27 @@ def test_a_stream_name_as_a_filter_gets_the_path_translation_and_the_translation
     params, dropout = draw(nnx.Rngs(params=0, dropout=1))
     assert len(set(np.asarray(params).tolist())) == 3  # split: one key per member
     assert len(set(np.asarray(dropout).tolist())) == 1  # broadcast: one key for all
+
+
+def test_vmap_names_the_broadcast_state_a_function_wrote_a_mapped_value_into() -> None:
+    """JAX named the offending leaf ``out_axes[1][0]`` (a place in nnx's flat list of leaves);
+    the error now names the state's path and kind, keeping JAX's words around them."""
+
+    class Broadcast(nnx.Variable[nnx.A]):
+        pass
+
+    class Env(nnx.Module):
+        def __init__(self) -> None:
+            self.total = Broadcast(jnp.array(0))
+            self.index = nnx.BatchStat(jnp.arange(4))
+
+    env = Env()
+
+    def add(env: Env) -> None:
+        env.total.value += env.index.value
+
+    vmapped = nnx.vmap(add, in_axes=(nnx.StateAxes({Broadcast: None, ...: 0}),))
+    pattern = r"at vmap state 'total' \(Broadcast\) of argument 0, got axis spec None but output was batched.*give it an axis"
+    with pytest.raises(ValueError, match=pattern):
+        vmapped(env)
+    assert int(env.total.value) == 0

@@ -138,3 +138,7 @@ from nnx import graph as graphlib  # Flax code reaches nnx.split as nnx.graphlib
 from nnx.view import view, view_info
 
 __all__ += ["graphlib", "view", "view_info"]
+# Flax's type variable for generic Variable kinds: ``class Broadcast(nnx.Variable[nnx.A]): ...``
+from nnx.variables import T as A
+
+__all__ += ["A"]

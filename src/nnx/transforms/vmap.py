@@ -28,7 +28,8 @@ spec gives its kind::
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar, overload
+import re
+from typing import Any, Callable, TypeVar, cast, overload
 
 from typing_extensions import ParamSpec
 
@@ -39,6 +40,7 @@ from nnx.transforms.axes import (
 )  # fmt: skip
 from nnx.state import path_str
 from nnx.transforms.lift import Frame, StructureChanged
+from nnx.variables import Variable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -134,12 +136,35 @@ def vmap(
                 landing, new, out = run(pure, new_axes)(values, *dyn)
             except ValueError as e:
                 raise ValueError(_broadcast_new_state(frame, layout, new_axes, where, e)) from None
+        except ValueError as e:
+            said = _with_state_path(frame, where, e)
+            if said is None:
+                raise
+            raise ValueError(said) from None
         result: R = frame.land(landing, new, out)
         if fork is not None:
             fork.restore()
         return result
 
     return wrapper
+
+
+def _with_state_path(frame: Frame, where: str, error: ValueError) -> str | None:
+    """JAX's "out_axes[1][i], got axis spec None but output was batched" names a leaf by its
+    place in a flat list; say which state it is (or None: not that error)."""
+    message = str(error).split("\n")[0]
+    found = re.search(r"out_axes\[1\]\[(\d+)\]", message)
+    if found is None or "got axis spec None" not in message:
+        return None
+    i = int(found[1])
+    path, cell = frame.framedef.graphdef.layout.paths[i], frame.cells[i]
+    kind = type(cast(object, cell)).__name__ if isinstance(cell, Variable) else "array"
+    name = f"state '{path_str(path[1:])}' ({kind}) of argument {frame.owners[int(path[0])]}"
+    return (
+        f"{where}: {message[: found.start()]}{name}{message[found.end() :]}. That state is broadcast (axis None "
+        "in in_axes), but the function wrote a value into it that differs across members; give it an axis "
+        "(nnx.StateAxes({Kind: 0, ...: None})) or write only values that are the same for every member."
+    )
 
 
 def _broadcast_new_state(frame: Frame, layout: Any, new_axes: list[Any], where: str, error: ValueError) -> str:
