@@ -142,3 +142,7 @@ __all__ += ["graphlib", "view", "view_info"]
 from nnx.variables import T as A
 
 __all__ += ["A"]
+# Sharding names that follow a transform's axis (Flax's nnx.transform_metadata)
+from nnx.transforms.metadata import PARTITION_NAME, transform_metadata
+
+__all__ += ["PARTITION_NAME", "transform_metadata"]

@@ -29,7 +29,7 @@ the scanned function again outside ``jit`` does not trace the body again.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar, cast, overload
+from typing import Any, Callable, Mapping, TypeVar, cast, overload
 
 import jax.numpy as jnp
 from typing_extensions import ParamSpec
@@ -52,6 +52,7 @@ from nnx.transforms.axes import (
 import nnx.jaxapi as jx
 from nnx.jaxapi import tree_flatten, tree_unflatten
 from nnx.objects import is_array
+from nnx.transforms.metadata import with_axis_names
 from nnx.transforms.lift import DYN, STATIC, Frame, FrameDef, Landing, classify, is_graph_node
 
 P = ParamSpec("P")
@@ -226,6 +227,7 @@ def scan(
     out_axes: Any = (Carry, 0),
     graph: bool | None = None,
     graph_updates: bool | None = None,
+    transform_metadata: Mapping[str, Any] | None = None,
 ) -> Callable[P, R]: ...
 @overload
 def scan(
@@ -238,6 +240,7 @@ def scan(
     out_axes: Any = (Carry, 0),
     graph: bool | None = None,
     graph_updates: bool | None = None,
+    transform_metadata: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def scan(
     fun: Callable[P, R] | None = None,
@@ -249,17 +252,20 @@ def scan(
     out_axes: Any = (Carry, 0),
     graph: bool | None = None,
     graph_updates: bool | None = None,
+    transform_metadata: Mapping[str, Any] | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Loop ``fun`` over the scanned axes of its arguments, threading the carry.
-    ``graph=False``: tree mode (``nnx.modes``); ``graph_updates`` is accepted."""
+    ``graph=False``: tree mode (``nnx.modes``); ``graph_updates`` is accepted.
+    ``transform_metadata={nnx.PARTITION_NAME: name}``: each step's Variables have the
+    scanned axis's sharding name removed (``nnx.transform_metadata``)."""
     if fun is None:
         return lambda f: scan(
             f, length=length, reverse=reverse, unroll=unroll, in_axes=in_axes, out_axes=out_axes, graph=graph,
-            graph_updates=graph_updates,
+            graph_updates=graph_updates, transform_metadata=transform_metadata,
         )  # fmt: skip
     tree = tree_for(_WHERE, graph, graph_updates)
     _check_axes(in_axes, out_axes)
-    body_fun = fun
+    body_fun = with_axis_names(fun, in_axes, out_axes, transform_metadata) if transform_metadata else fun
     compiled: dict[Any, Callable[..., Any]] = {}
 
     @functools.wraps(fun)

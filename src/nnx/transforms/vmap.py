@@ -40,6 +40,7 @@ from nnx.transforms.axes import (
 )  # fmt: skip
 from nnx.state import path_str
 from nnx.transforms.lift import Frame, StructureChanged
+from nnx.transforms.metadata import with_axis_names
 from nnx.variables import Variable
 
 P = ParamSpec("P")
@@ -96,6 +97,9 @@ def vmap(
         )  # fmt: skip
     where = "nnx.vmap"
     tree = tree_for(where, graph, graph_updates)
+    metadata = vmap_kwargs.pop("transform_metadata", None)
+    if metadata:  # Flax's keyword: sharding names follow the mapped axis (nnx.transform_metadata)
+        fun = with_axis_names(fun, in_axes, out_axes, metadata)
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
