@@ -291,3 +291,27 @@ def test_vmap_names_the_broadcast_state_a_function_wrote_a_mapped_value_into() -
     with pytest.raises(ValueError, match=pattern):
         vmapped(env)
     assert int(env.total.value) == 0
+
+
+class _Block(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        self.w = nnx.Param(jax.random.normal(rngs.params(), (2,)))
+        self.calls = nnx.BatchStat(jnp.zeros((), jnp.int32))
+
+
+def test_vmap_out_axes_give_a_returned_module_per_kind_axes() -> None:
+    """``out_axes=nnx.StateAxes(...)`` for a returned module was handed to jax.vmap as it was
+    ("out_axes must be an int, None, or container"); Flax stacks the Params and keeps one
+    copy of the rest. A State of axes (nnx.prefix) spells the same per leaf."""
+    axes = nnx.StateAxes({nnx.Param: 0, ...: None})
+    made = nnx.vmap(_Block, in_axes=0, out_axes=axes)(nnx.Rngs(0).fork(split=3))
+    assert made.w.shape == (3, 2) and made.calls.shape == ()
+    assert not np.allclose(made.w[0], made.w[1])
+
+    per_leaf = nnx.prefix(nnx.eval_shape(lambda: _Block(nnx.Rngs(0))), {nnx.Param: 0, ...: None})
+    again = nnx.vmap(_Block, in_axes=0, out_axes=per_leaf)(nnx.Rngs(0).fork(split=3))
+    np.testing.assert_allclose(again.w, made.w)
+    assert again.calls.shape == ()
+
+    with pytest.raises(ValueError, match=r"out_axes gives StateAxes.*not a module \(.*\); nnx.StateAxes applies"):
+        nnx.vmap(lambda x: x * 2, out_axes=axes)(jnp.ones((3, 2)))

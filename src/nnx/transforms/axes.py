@@ -29,7 +29,7 @@ from nnx.graph import _Slot, iter_graph
 from nnx.rngs import RngStream
 from nnx.jaxapi import tree_flatten, tree_unflatten
 from nnx.state import Layout, State, path_str
-from nnx.transforms.lift import NODE, Frame, Mixed, is_graph_node
+from nnx.transforms.lift import NODE, Frame, Mixed, NodeOut, is_graph_node
 from nnx.variables import RngCount, RngKey, Variable
 
 
@@ -227,6 +227,58 @@ def restructured_axes(
                 spec = spec.axis_for_kind(inner[1:], kind, shape, where)[0]
             found.append(cast(Axis, spec))
     return found
+
+
+def _is_node_spec(x: Any) -> bool:
+    return isinstance(x, (StateAxes, State))
+
+
+def has_node_specs(out_axes: Any) -> bool:
+    """Whether ``out_axes`` gives some returned module per-leaf axes (a ``StateAxes``, or a
+    State of axes from ``nnx.prefix``)."""
+    return any(_is_node_spec(a) for a in tree_flatten(out_axes, is_leaf=_is_spec_leaf)[0])
+
+
+def without_node_specs(out_axes: Any) -> Any:
+    """``out_axes`` with each ``StateAxes`` replaced by 0: the axes of a probing trace."""
+    specs, treedef = tree_flatten(out_axes, is_leaf=_is_spec_leaf)
+    return tree_unflatten(treedef, [0 if _is_node_spec(a) else a for a in specs])
+
+
+def node_out_axes(out_axes: Any, out_shape: Any, landing: Any, where: str) -> Any:
+    """``out_axes`` with each ``StateAxes`` turned into the axes of the returned module's
+    leaves (a ``NodeOut`` of axes, matching the ``NodeOut`` the output holds there)."""
+    specs, treedef = tree_flatten(out_axes, is_leaf=_is_spec_leaf)
+    try:
+        subtrees: list[Any] = treedef.flatten_up_to(out_shape)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{where}: out_axes {out_axes!r} is not a pytree prefix of the function's output ({e}); "
+            "give one entry for the whole output or a tree with its structure."
+        ) from None
+    layout = landing.graphdef.layout if landing.graphdef is not None else None
+    resolved: list[Any] = []
+    for spec, sub in zip(specs, subtrees):
+        if not _is_node_spec(spec):
+            resolved.append(spec)
+            continue
+        if not isinstance(sub, NodeOut) or layout is None:
+            raise ValueError(
+                f"{where}: out_axes gives {spec!r} for a part of the output that is not a module "
+                f"({type(sub).__name__}); nnx.StateAxes applies to a returned module's state."
+            )
+        j = sub.position
+        per_leaf: dict[int, dict[Any, Any]] = {}
+        leaf_axes: list[Axis] = []
+        for path, kind in zip(layout.paths, layout.kinds):
+            if path[0] == 1 and path[1] == j:
+                inner = tuple(path[2:])
+                if isinstance(spec, State):
+                    leaf_axes.append(_state_entry(spec, per_leaf, inner, where))  # pyright: ignore[reportUnknownArgumentType]  # narrowed from Any
+                else:
+                    leaf_axes.append(cast(StateAxes, spec).axis_for_kind(inner, kind, None, where)[0])
+        resolved.append(NodeOut(j, leaf_axes))
+    return tree_unflatten(treedef, resolved)
 
 
 def _check_aliasing(frame: Frame, root_specs: Sequence[Any], axes: list[Axis], per_leaf: dict[int, dict[Any, Any]], where: str) -> None:

@@ -36,7 +36,8 @@ from typing_extensions import ParamSpec
 import nnx.jaxapi as jx
 from nnx.modes import tree_for
 from nnx.transforms.axes import (
-    Fork, arg_specs, by_position, cell_axes, forked_streams, infer_size, restructured_axes, split_specs,
+    Fork, arg_specs, by_position, cell_axes, forked_streams, has_node_specs, infer_size, node_out_axes,
+    restructured_axes, split_specs, without_node_specs,
 )  # fmt: skip
 from nnx.state import path_str
 from nnx.transforms.lift import Frame, StructureChanged
@@ -120,17 +121,29 @@ def vmap(
                 )
             fork = Fork(frame, streams, n)
             fork.apply(values, axes)
-        def run(pure: Callable[..., Any], new_axes: Any) -> Any:
+        def run(pure: Callable[..., Any], new_axes: Any, out_spec: Any = out_axes) -> Any:
             return jx.vmap(
-                pure, in_axes=(axes, *dspec), out_axes=(None, new_axes, out_axes), axis_size=axis_size,
+                pure, in_axes=(axes, *dspec), out_axes=(None, new_axes, out_spec), axis_size=axis_size,
                 axis_name=axis_name, **vmap_kwargs,
             )  # fmt: skip
 
         try:
-            landing, new, out = run(frame.framedef.pure(fun, where, forward=False, structure=False), axes)(values, *dyn)
+            pure = frame.framedef.pure(fun, where, forward=False, structure=False)
+            out_spec = out_axes
+            if has_node_specs(out_axes):
+                # A returned module's StateAxes: its leaves (paths, kinds) are known after a trace.
+                probe, _, out_shape = jx.eval_shape(run(pure, axes, without_node_specs(out_axes)), values, *dyn)
+                out_spec = node_out_axes(out_axes, out_shape, probe, where)
+            landing, new, out = run(pure, axes, out_spec)(values, *dyn)
         except StructureChanged:
             # The function added or replaced state (``vmap(__init__)`` building a stack of
             # layers): learn the new structure from a trace, give each leaf its axis, run.
+            if has_node_specs(out_axes):
+                raise ValueError(
+                    f"{where}: the function changed the structure of its module arguments and out_axes "
+                    f"{out_axes!r} gives a returned module per-kind axes; the two do not go together. "
+                    "Return the module (out_axes an int) or build it without changing the arguments."
+                ) from None
             pure = frame.framedef.pure(fun, where, forward=False)
             probe, shapes, _ = jx.eval_shape(run(pure, 0), values, *dyn)
             assert probe.graphdef is not None
