@@ -101,6 +101,7 @@ def vmap(
     metadata = vmap_kwargs.pop("transform_metadata", None)
     if metadata:  # Flax's keyword: sharding names follow the mapped axis (nnx.transform_metadata)
         fun = with_axis_names(fun, in_axes, out_axes, metadata)
+    node_specs = has_node_specs(out_axes)  # per-leaf axes for a returned module: decided once
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -130,7 +131,7 @@ def vmap(
         try:
             pure = frame.framedef.pure(fun, where, forward=False, structure=False)
             out_spec = out_axes
-            if has_node_specs(out_axes):
+            if node_specs:
                 # A returned module's StateAxes: its leaves (paths, kinds) are known after a trace.
                 probe, _, out_shape = jx.eval_shape(run(pure, axes, without_node_specs(out_axes)), values, *dyn)
                 out_spec = node_out_axes(out_axes, out_shape, probe, where)
@@ -138,7 +139,7 @@ def vmap(
         except StructureChanged:
             # The function added or replaced state (``vmap(__init__)`` building a stack of
             # layers): learn the new structure from a trace, give each leaf its axis, run.
-            if has_node_specs(out_axes):
+            if node_specs:
                 raise ValueError(
                     f"{where}: the function changed the structure of its module arguments and out_axes "
                     f"{out_axes!r} gives a returned module per-kind axes; the two do not go together. "
