@@ -315,3 +315,24 @@ def test_vmap_out_axes_give_a_returned_module_per_kind_axes() -> None:
 
     with pytest.raises(ValueError, match=r"out_axes gives StateAxes.*not a module \(.*\); nnx.StateAxes applies"):
         nnx.vmap(lambda x: x * 2, out_axes=axes)(jnp.ones((3, 2)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda spec: nnx.vmap(lambda x: x, in_axes=spec),
+        lambda spec: nnx.vmap(lambda x: x, out_axes=spec),
+        lambda spec: nnx.pmap(lambda x: x, in_axes=spec),
+        lambda spec: nnx.scan(lambda c, x: (c, x), in_axes=(nnx.Carry, spec)),
+        lambda spec: nnx.jit(lambda x: x, in_shardings=spec),
+        lambda spec: nnx.grad(lambda x: x, argnums=spec),
+    ],
+    ids=["vmap-in", "vmap-out", "pmap", "scan", "jit", "grad"],
+)
+def test_a_module_or_variable_given_as_a_spec_is_refused_when_the_transform_is_made(make: Any) -> None:
+    """``in_axes=model`` (or a Variable, or in_shardings/argnums) was taken as a pytree of
+    specs and failed obscurely at the call, if at all; it is a spec, not an argument."""
+    with pytest.raises(ValueError, match=r"in_axes|out_axes|in_shardings|argnums"):
+        make(nnx.Dict(a=nnx.Param(jnp.ones(1))))
+    with pytest.raises(ValueError, match=r"holds a Param: Graph nodes are not allowed as prefixes \(Variables prefixes are not supported\)"):
+        make((nnx.Param(jnp.ones(1)),))

@@ -123,6 +123,21 @@ def by_position(fun: Callable[..., Any], axes: Any, args: tuple[Any, ...], kwarg
     return tuple(bound.args), dict(bound.kwargs)
 
 
+def refuse_node_prefix(prefix: Any, name: str, where: str) -> None:
+    """Refuse a module, container or Variable given where a spec belongs (``in_axes=model``):
+    a spec says how each argument is treated; the argument itself is no spec."""
+    if prefix is None or isinstance(prefix, (int, StateAxes, _CarryType)):
+        return  # the common cases, without a walk
+    for leaf in tree_flatten(prefix, is_leaf=is_graph_node)[0]:
+        if is_graph_node(leaf):
+            variable = " (Variables prefixes are not supported)" if isinstance(leaf, Variable) else ""
+            raise ValueError(
+                f"{where}: {name} holds a {type(cast(object, leaf)).__name__}: Graph nodes are not allowed as prefixes{variable}. "
+                f"{name} says how each argument is treated; give ints, None or nnx.StateAxes({{filter: axis}}) "
+                "(for shardings: PartitionSpecs or nnx.StateSharding), not the module or Variable itself."
+            )
+
+
 def arg_specs(axes: Any, n_args: int, n_kwargs: int, where: str) -> list[Any]:
     """One axis spec per argument (positional, then keyword), from ``in_axes``."""
     if isinstance(axes, (list, tuple)):

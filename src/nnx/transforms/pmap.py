@@ -17,7 +17,7 @@ import jax
 from typing_extensions import ParamSpec
 
 from nnx.modes import tree_for
-from nnx.transforms.axes import Fork, arg_specs, by_position, cell_axes, forked_streams, infer_size, split_specs
+from nnx.transforms.axes import Fork, arg_specs, by_position, refuse_node_prefix, cell_axes, forked_streams, infer_size, split_specs
 from nnx.transforms.lift import Frame
 
 P = ParamSpec("P")
@@ -50,6 +50,8 @@ def pmap(
     ``nnx.modes``): the arguments may share nothing."""
     where = "nnx.pmap"
     tree = tree_for(where, graph, graph_updates)
+    refuse_node_prefix(in_axes, "in_axes", where)
+    refuse_node_prefix(out_axes, "out_axes", where)
     kwargs = pmap_kwargs
     if fun is None:
         return lambda f: pmap(

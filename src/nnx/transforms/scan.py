@@ -43,6 +43,7 @@ from nnx.transforms.axes import (
     _CarryType,
     arg_specs,
     by_position,
+    refuse_node_prefix,
     broadcast_prefix,
     cell_axes,
     forked_streams,
@@ -264,6 +265,8 @@ def scan(
             graph_updates=graph_updates, transform_metadata=transform_metadata,
         )  # fmt: skip
     tree = tree_for(_WHERE, graph, graph_updates)
+    refuse_node_prefix(in_axes, "in_axes", _WHERE)
+    refuse_node_prefix(out_axes, "out_axes", _WHERE)
     _check_axes(in_axes, out_axes)
     body_fun = with_axis_names(fun, in_axes, out_axes, transform_metadata) if transform_metadata else fun
     compiled: dict[Any, Callable[..., Any]] = {}

@@ -37,7 +37,7 @@ import nnx.jaxapi as jx
 from nnx.modes import tree_for
 from nnx.transforms.axes import (
     Fork, arg_specs, by_position, cell_axes, forked_streams, has_node_specs, infer_size, node_out_axes,
-    restructured_axes, split_specs, without_node_specs,
+    refuse_node_prefix, restructured_axes, split_specs, without_node_specs,
 )  # fmt: skip
 from nnx.state import path_str
 from nnx.transforms.lift import Frame, StructureChanged
@@ -101,6 +101,8 @@ def vmap(
     metadata = vmap_kwargs.pop("transform_metadata", None)
     if metadata:  # Flax's keyword: sharding names follow the mapped axis (nnx.transform_metadata)
         fun = with_axis_names(fun, in_axes, out_axes, metadata)
+    refuse_node_prefix(in_axes, "in_axes", where)
+    refuse_node_prefix(out_axes, "out_axes", where)
     node_specs = has_node_specs(out_axes)  # per-leaf axes for a returned module: decided once
 
     @functools.wraps(fun)
