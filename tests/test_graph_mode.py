@@ -514,3 +514,9 @@ def test_remat_is_also_a_decorator_factory_taking_the_mode() -> None:
     np.testing.assert_allclose(grads.kernel, expected.kernel, rtol=1e-6)
     with pytest.raises(ValueError, match="nnx.remat: tree mode"):
         nnx.remat(graph=False)(lambda a, b: a(x))(layer, layer)
+
+
+def test_jit_partial_in_tree_mode_checks_its_bound_arguments_when_made() -> None:
+    layer = linear()
+    with pytest.raises(ValueError, match=r'nnx.jit_partial: tree mode.*found at paths "args\[0\]" and "args\[1\]" \(Duplicate Linear\)'):
+        nnx.jit_partial(lambda a, b, x: b(a(x)), layer, layer, graph=False)

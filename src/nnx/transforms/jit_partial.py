@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, TypeVar
 
-from nnx.modes import tree_for
+from nnx.modes import ensure_tree, tree_for
 from nnx.transforms.jit import JitWrapped
 from nnx.transforms.lift import FrameDef
 
@@ -91,4 +91,7 @@ def jit_partial(
     """``nnx.jit(fun)`` with ``bound`` as its first arguments: ``jit_partial(f, model)(x)``
     is ``nnx.jit(f)(model, x)``. Other keywords are ``nnx.jit``'s, ``graph`` and
     ``graph_updates`` among them."""
-    return JitPartial(fun, bound, tree_for("nnx.jit_partial", graph, graph_updates), jit_kwargs)
+    tree = tree_for("nnx.jit_partial", graph, graph_updates)
+    if tree is not None:  # the bound arguments are known now: check them now, as Flax does
+        ensure_tree([((f"args[{k}]",), arg) for k, arg in enumerate(bound)], tree)
+    return JitPartial(fun, bound, tree, jit_kwargs)
