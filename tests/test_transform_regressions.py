@@ -336,3 +336,14 @@ def test_a_module_or_variable_given_as_a_spec_is_refused_when_the_transform_is_m
         make(nnx.Dict(a=nnx.Param(jnp.ones(1))))
     with pytest.raises(ValueError, match=r"holds a Param: Graph nodes are not allowed as prefixes \(Variables prefixes are not supported\)"):
         make((nnx.Param(jnp.ones(1)),))
+
+
+def test_shard_map_refuses_one_variable_given_two_specs() -> None:
+    """``shard_map(in_specs=(P(), P('x')))(v, v)`` laid the shared Variable out by the first
+    spec, silently; the frame lists it once. Flax raises too."""
+    v = nnx.Param(jnp.ones(2))
+    mesh = Mesh(np.array(jax.devices()[:1]), ("x",))
+    f = nnx.shard_map(lambda a, b: a.value + b.value, mesh=mesh, in_specs=(REPLICATED, PartitionSpec("x")), out_specs=REPLICATED)  # type: ignore[no-untyped-call]
+    with pytest.raises(ValueError, match=r"Inconsistent aliasing detected: the same Param is argument 0 at '<root>' with spec"):
+        f(v, v)
+    np.testing.assert_allclose(nnx.shard_map(lambda a, b: a.value + b.value, mesh=mesh, in_specs=REPLICATED, out_specs=REPLICATED)(v, v), 2 * np.ones(2))

@@ -30,7 +30,7 @@ from nnx.jaxapi import partition_spec
 from nnx.modes import tree_for
 from nnx.transforms.axes import split_specs
 from nnx.transforms.lift import Frame
-from nnx.transforms.state_specs import leaf_specs
+from nnx.transforms.state_specs import check_shared_specs, leaf_specs
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -89,7 +89,9 @@ def shard_map(
         specs = _arg_specs(in_specs, len(args), len(kw), where)
         root_specs, dspec = split_specs(frame, specs, where)
         replicated = partition_spec()
-        leaves = [replicated if s is None else s for s in leaf_specs(frame.framedef.graphdef.layout, root_specs, where)]
+        given = leaf_specs(frame.framedef.graphdef.layout, root_specs, where)
+        check_shared_specs(frame, root_specs, given, where)
+        leaves = [replicated if s is None else s for s in given]
         mapped: Any = jax.shard_map(
             frame.framedef.pure(fun, where, forward=False, structure=False),
             mesh=mesh,
