@@ -26,6 +26,7 @@ from hypothesis import given
 
 import nnx
 import nnx.seed_compat
+from nnx.jaxapi import partition_spec
 from nnx.state import path_str
 from test_properties import SETTINGS, Case, analyze, graphs
 
@@ -70,6 +71,8 @@ def assert_same_result(a: Any, b: Any) -> None:
             assert (x.shape, x.dtype) == (y.shape, y.dtype)
         elif isinstance(x, (jax.Array, np.ndarray)):
             np.testing.assert_allclose(x, y, rtol=1e-6)
+        elif isinstance(x, str):
+            assert x == y
         else:
             assert type(x) is type(y)
 
@@ -282,12 +285,10 @@ def run_vmap(g: bool | None, a: Any, b: Any) -> Any:
 
 
 def run_scan(g: bool | None, a: Any, b: Any) -> Any:
-    def step(m1: Any, m2: Any, x: jax.Array) -> tuple[Any, Any, jax.Array]:
-        return m1, m2, m2(m1(x))
+    def step(m1: nnx.Linear, m2: nnx.Linear, x: jax.Array) -> jax.Array:
+        return m2(m1(x))
 
-    return nnx.scan(step, in_axes=(nnx.Carry, nnx.Carry, 0), out_axes=(nnx.Carry, nnx.Carry, 0), graph=g)(
-        a, b, jnp.ones((3, 2))
-    )[2]
+    return nnx.scan(step, in_axes=(None, None, 0), out_axes=0, graph=g)(a, b, jnp.ones((3, 2)))
 
 
 def run_remat(g: bool | None, a: Any, b: Any) -> Any:
@@ -328,6 +329,53 @@ def run_eval_shape(g: bool | None, a: Any, b: Any) -> Any:
     return eval_shape(lambda m1, m2: m2(m1(jnp.ones(2))), a, b, graph=g)
 
 
+def run_vjp(g: bool | None, a: Any, b: Any) -> Any:
+    value, vjp_fn = nnx.vjp(lambda m1, m2: jnp.sum(m2(m1(jnp.ones(2)))), a, b, graph=g)
+    return value, vjp_fn(jnp.ones(()))
+
+
+def run_jvp(g: bool | None, a: Any, b: Any) -> Any:
+    tangents = tuple(jax.tree.map(jnp.ones_like, nnx.state(m)) for m in (a, b))  # a Linear: all Params
+    return nnx.jvp(lambda m1, m2: m2(m1(jnp.ones(2))), (a, b), tangents, graph=g)
+
+
+def run_shard_map(g: bool | None, a: Any, b: Any) -> Any:
+    mesh = jax.make_mesh((1,), ("x",))
+    spec = partition_spec()
+    return nnx.shard_map(lambda m1, m2: m2(m1(jnp.ones(2))), mesh=mesh, in_specs=spec, out_specs=spec, graph=g)(a, b)
+
+
+def run_pmap(g: bool | None, a: Any, b: Any) -> Any:
+    return nnx.pmap(lambda m1, m2, x: m2(m1(x)), in_axes=(None, None, 0), graph=g)(a, b, jnp.ones((1, 2)))
+
+
+def run_jit_partial(g: bool | None, a: Any, b: Any) -> Any:
+    return nnx.jit_partial(lambda m1, m2, x: m2(m1(x)), a, graph=g)(b, jnp.ones(2))
+
+
+def run_custom_vjp(g: bool | None, a: Any, b: Any) -> Any:
+    def f(m1: Any, m2: Any) -> jax.Array:
+        return jnp.sum(m2(m1(jnp.ones(2))))
+
+    def f_fwd(m1: Any, m2: Any) -> tuple[jax.Array, None]:
+        return f(m1, m2), None
+
+    def f_bwd(res: None, g: Any) -> tuple[None, None]:
+        return None, None
+
+    custom = nnx.custom_vjp(f, graph=g)
+    custom.defvjp(f_fwd, f_bwd)
+    return custom(a, b)
+
+
+def run_checkify(g: bool | None, a: Any, b: Any) -> Any:
+    return nnx.checkify(lambda m1, m2: m2(m1(jnp.ones(2))), graph=g)(a, b)[1]
+
+
+def run_make_jaxpr(g: bool | None, a: Any, b: Any) -> Any:
+    return str(nnx.make_jaxpr(lambda m1, m2: m2(m1(jnp.ones(2))), graph=g)(a, b))
+
+
 TRANSFORMS: dict[str, Callable[[bool | None, Any, Any], Any]] = {
     name.removeprefix("run_"): f for name, f in globals().items() if name.startswith("run_")
 }
@@ -336,7 +384,7 @@ TRANSFORMS: dict[str, Callable[[bool | None, Any, Any], Any]] = {
 def test_every_transform_is_covered() -> None:
     assert set(TRANSFORMS) == {
         "jit", "grad", "value_and_grad", "vmap", "scan", "remat", "cond", "switch", "fori_loop", "while_loop",
-        "eval_shape",
+        "eval_shape", "vjp", "jvp", "shard_map", "pmap", "jit_partial", "custom_vjp", "checkify", "make_jaxpr",
     }  # fmt: skip
 
 
@@ -466,3 +514,9 @@ def test_remat_is_also_a_decorator_factory_taking_the_mode() -> None:
     np.testing.assert_allclose(grads.kernel, expected.kernel, rtol=1e-6)
     with pytest.raises(ValueError, match="nnx.remat: tree mode"):
         nnx.remat(graph=False)(lambda a, b: a(x))(layer, layer)
+
+
+def test_jit_partial_in_tree_mode_checks_its_bound_arguments_when_made() -> None:
+    layer = linear()
+    with pytest.raises(ValueError, match=r'nnx.jit_partial: tree mode.*found at paths "args\[0\]" and "args\[1\]" \(Duplicate Linear\)'):
+        nnx.jit_partial(lambda a, b, x: b(a(x)), layer, layer, graph=False)

@@ -209,7 +209,7 @@ def test_vmap_refuses_one_module_mapped_two_ways_and_changes_nothing() -> None:
     once, under the first argument), a silent wrong answer; Flax raises too."""
     model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
     before = jax.tree.map(np.asarray, nnx.state(model))
-    with pytest.raises(ValueError, match=r"inconsistent aliasing: the same Param is argument 0 at '(kernel|bias)' with axis 0 and argument 1 at '(kernel|bias)' with axis 1"):
+    with pytest.raises(ValueError, match=r"Inconsistent aliasing detected: the same Param is argument 0 at '(kernel|bias)' with axis 0 and argument 1 at '(kernel|bias)' with axis 1 \((kernel|bias): 0, (kernel|bias): 1\)"):
         nnx.vmap(lambda a, b: a.kernel.value.sum() + b.kernel.value.sum(), in_axes=(0, 1))(model, model)
     after = jax.tree.map(np.asarray, nnx.state(model))
     assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
@@ -249,3 +249,119 @@ def test_scan_returns_a_module_carry_as_the_callers_updated_object() -> None:
     carry, sums = nnx.scan(add, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, 0))(total, jnp.ones((4, 2)))
     assert carry is total and float(total.value[...]) == 8.0
     assert sums.shape == (4,)
+
+
+def test_scan_refuses_axes_that_cannot_describe_a_loop_when_it_is_made() -> None:
+    """``out_axes=(nnx.Carry, None)`` said only "entries must be ... an int" at the first call;
+    two carries returned the first carry twice, silently. Flax refuses all of these when the
+    scan is made, in words its users look for; nnx now does too, naming the fix."""
+    step = lambda c, x: (c + x, x)  # noqa: E731
+    with pytest.raises(ValueError, match=r"Cannot broadcast output state\. Got None.*nnx\.Carry"):
+        nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, None))
+    with pytest.raises(ValueError, match=r"Cannot broadcast output state\. Got StateAxes"):
+        nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, nnx.StateAxes({...: None})))
+    with pytest.raises(ValueError, match=r"Found multiple Carry definitions in in_axes"):
+        nnx.scan(step, in_axes=(nnx.Carry, nnx.Carry), out_axes=(nnx.Carry, 0))
+    with pytest.raises(ValueError, match=r"If one of in_axes or out_axes has Carry, the other must also have Carry"):
+        nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(0, 0))
+    with pytest.raises(ValueError, match=r"If one of in_axes or out_axes has Carry, the other must also have Carry"):
+        nnx.scan(lambda x: x, in_axes=0, out_axes=nnx.Carry)
+    carry, ys = nnx.scan(step, in_axes=(nnx.Carry, 0), out_axes=(nnx.Carry, 0))(jnp.array(0.0), jnp.arange(3.0))
+    assert float(carry) == 3.0 and ys.shape == (3,)
+
+
+def test_a_stream_name_as_a_filter_gets_the_path_translation_and_the_translation_works() -> None:
+    """Flax's ``StateAxes({'dropout': None, ...})`` names an RNG stream by path; in nnx a string
+    names a collection, so the error says which filter to write instead -- and that one works."""
+    with pytest.raises(ValueError, match=r"unknown collection 'dropout'.*write nnx\.PathContains\('dropout'\)"):
+        nnx.StateAxes({"dropout": None, ...: 0})
+    axes = nnx.StateAxes({nnx.PathContains("dropout"): None, ...: 0})
+
+    @nnx.split_rngs(splits=3, only="params")
+    @nnx.vmap(in_axes=(axes,))
+    def draw(rngs: nnx.Rngs) -> tuple[jax.Array, jax.Array]:
+        return jax.random.normal(rngs.params(), ()), jax.random.normal(rngs.dropout(), ())
+
+    params, dropout = draw(nnx.Rngs(params=0, dropout=1))
+    assert len(set(np.asarray(params).tolist())) == 3  # split: one key per member
+    assert len(set(np.asarray(dropout).tolist())) == 1  # broadcast: one key for all
+
+
+def test_vmap_names_the_broadcast_state_a_function_wrote_a_mapped_value_into() -> None:
+    """JAX named the offending leaf ``out_axes[1][0]`` (a place in nnx's flat list of leaves);
+    the error now names the state's path and kind, keeping JAX's words around them."""
+
+    class Broadcast(nnx.Variable[nnx.A]):
+        pass
+
+    class Env(nnx.Module):
+        def __init__(self) -> None:
+            self.total = Broadcast(jnp.array(0))
+            self.index = nnx.BatchStat(jnp.arange(4))
+
+    env = Env()
+
+    def add(env: Env) -> None:
+        env.total.value += env.index.value
+
+    vmapped = nnx.vmap(add, in_axes=(nnx.StateAxes({Broadcast: None, ...: 0}),))
+    pattern = r"at vmap state 'total' \(Broadcast\) of argument 0, got axis spec None but output was batched.*give it an axis"
+    with pytest.raises(ValueError, match=pattern):
+        vmapped(env)
+    assert int(env.total.value) == 0
+
+
+class _Block(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        self.w = nnx.Param(jax.random.normal(rngs.params(), (2,)))
+        self.calls = nnx.BatchStat(jnp.zeros((), jnp.int32))
+
+
+def test_vmap_out_axes_give_a_returned_module_per_kind_axes() -> None:
+    """``out_axes=nnx.StateAxes(...)`` for a returned module was handed to jax.vmap as it was
+    ("out_axes must be an int, None, or container"); Flax stacks the Params and keeps one
+    copy of the rest. A State of axes (nnx.prefix) spells the same per leaf."""
+    axes = nnx.StateAxes({nnx.Param: 0, ...: None})
+    made = nnx.vmap(_Block, in_axes=0, out_axes=axes)(nnx.Rngs(0).fork(split=3))
+    assert made.w.shape == (3, 2) and made.calls.shape == ()
+    assert not np.allclose(made.w[0], made.w[1])
+
+    per_leaf = nnx.prefix(nnx.eval_shape(lambda: _Block(nnx.Rngs(0))), {nnx.Param: 0, ...: None})
+    again = nnx.vmap(_Block, in_axes=0, out_axes=per_leaf)(nnx.Rngs(0).fork(split=3))
+    np.testing.assert_allclose(again.w, made.w)
+    assert again.calls.shape == ()
+
+    with pytest.raises(ValueError, match=r"out_axes gives StateAxes.*not a module \(.*\); nnx.StateAxes applies"):
+        nnx.vmap(lambda x: x * 2, out_axes=axes)(jnp.ones((3, 2)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda spec: nnx.vmap(lambda x: x, in_axes=spec),
+        lambda spec: nnx.vmap(lambda x: x, out_axes=spec),
+        lambda spec: nnx.pmap(lambda x: x, in_axes=spec),
+        lambda spec: nnx.scan(lambda c, x: (c, x), in_axes=(nnx.Carry, spec)),
+        lambda spec: nnx.jit(lambda x: x, in_shardings=spec),
+        lambda spec: nnx.grad(lambda x: x, argnums=spec),
+    ],
+    ids=["vmap-in", "vmap-out", "pmap", "scan", "jit", "grad"],
+)
+def test_a_module_or_variable_given_as_a_spec_is_refused_when_the_transform_is_made(make: Any) -> None:
+    """``in_axes=model`` (or a Variable, or in_shardings/argnums) was taken as a pytree of
+    specs and failed obscurely at the call, if at all; it is a spec, not an argument."""
+    with pytest.raises(ValueError, match=r"in_axes|out_axes|in_shardings|argnums"):
+        make(nnx.Dict(a=nnx.Param(jnp.ones(1))))
+    with pytest.raises(ValueError, match=r"holds a Param: Graph nodes are not allowed as prefixes \(Variables prefixes are not supported\)"):
+        make((nnx.Param(jnp.ones(1)),))
+
+
+def test_shard_map_refuses_one_variable_given_two_specs() -> None:
+    """``shard_map(in_specs=(P(), P('x')))(v, v)`` laid the shared Variable out by the first
+    spec, silently; the frame lists it once. Flax raises too."""
+    v = nnx.Param(jnp.ones(2))
+    mesh = Mesh(np.array(jax.devices()[:1]), ("x",))
+    f = nnx.shard_map(lambda a, b: a.value + b.value, mesh=mesh, in_specs=(REPLICATED, PartitionSpec("x")), out_specs=REPLICATED)  # type: ignore[no-untyped-call]
+    with pytest.raises(ValueError, match=r"Inconsistent aliasing detected: the same Param is argument 0 at '<root>' with spec"):
+        f(v, v)
+    np.testing.assert_allclose(nnx.shard_map(lambda a, b: a.value + b.value, mesh=mesh, in_specs=REPLICATED, out_specs=REPLICATED)(v, v), 2 * np.ones(2))

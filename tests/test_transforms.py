@@ -625,18 +625,48 @@ def test_grad_lands_structural_changes() -> None:
     assert getattr(model, "seen").shape == (2, 3)
 
 
-def test_vmap_and_loops_refuse_structural_changes() -> None:
+def test_vmap_refuses_new_mapped_state_under_a_broadcast_spec_and_loops_refuse_structural_changes() -> None:
     s = Stateful()
 
     def grow(s: Stateful, x: jax.Array) -> jax.Array:
         setattr(s, "extra", nnx.Param(x))
         return x
 
-    with pytest.raises(ValueError, match="structure"):
+    with pytest.raises(ValueError, match=r"changed the structure.*\['argument 0: extra'\] got None \(broadcast\)"):
         nnx.vmap(grow, in_axes=(None, 0))(s, jnp.ones(3))
     with pytest.raises(ValueError, match="structure"):
         nnx.cond(jnp.array(True), grow, grow, s, jnp.ones(3))
     assert not hasattr(s, "extra")
+
+
+def test_vmap_stacks_state_the_function_adds_on_its_arguments_axis() -> None:
+    s = Stateful()
+    before = jax.tree.leaves(nnx.state(s))
+    axes = nnx.StateAxes({nnx.Param: 0, ...: None})
+
+    def grow(s: Stateful, x: jax.Array) -> jax.Array:
+        setattr(s, "extra", nnx.Param(x * 2))
+        setattr(s, "flag", nnx.BatchStat(jnp.zeros(())))  # broadcast and independent of x: one copy
+        return x
+
+    nnx.vmap(grow, in_axes=(axes, 0))(s, jnp.arange(6.0).reshape(3, 2))
+    np.testing.assert_allclose(getattr(s, "extra").value, jnp.arange(6.0).reshape(3, 2) * 2)
+    assert getattr(s, "flag").value.shape == ()
+    np.testing.assert_array_equal(s.count.value, before[0])  # the old state as it was
+    assert len(before) == 1
+
+
+def test_vmap_over_init_called_with_keywords_builds_a_stack() -> None:
+    # Flax's idiom: vmap over __init__, called as Model(rngs=...); in_axes name self and rngs.
+    class Stack(nnx.Module):
+        @nnx.split_rngs(splits=4)
+        @nnx.vmap(in_axes=(0, 0))
+        def __init__(self, rngs: nnx.Rngs) -> None:
+            self.layer = Linear(3, 2, rngs=rngs)
+
+    stack = Stack(rngs=nnx.Rngs(0))
+    assert stack.layer.w.shape == (4, 3, 2)
+    assert not np.allclose(stack.layer.w[0], stack.layer.w[1])  # each member its own key
 
 
 def test_jit_module_as_keyword_argument_across_structure_changes() -> None:

@@ -175,3 +175,11 @@ from nnx.variables import Perturbation
 
 merge_state = State.merge  # Flax's name for combining States (later ones win)
 __all__ += ["Perturbation", "merge_state"]
+# Flax's type variable for generic Variable kinds: ``class Broadcast(nnx.Variable[nnx.A]): ...``
+from nnx.variables import T as A
+
+__all__ += ["A"]
+# Sharding names that follow a transform's axis (Flax's nnx.transform_metadata)
+from nnx.transforms.metadata import PARTITION_NAME, transform_metadata
+
+__all__ += ["PARTITION_NAME", "transform_metadata"]

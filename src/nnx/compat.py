@@ -23,12 +23,26 @@ from typing import TYPE_CHECKING
 from nnx import graph as _graph
 from nnx import traversal as _traversal
 from nnx import transforms as _transforms
+from nnx.transforms import checkify as _checkify
+from nnx.transforms import custom_vjp as _custom_vjp
+from nnx.transforms import jit_partial as _jit_partial
+from nnx.transforms import jvp_vjp as _jvp_vjp
+from nnx.transforms import make_jaxpr as _make_jaxpr
+from nnx.transforms import pmap as _pmap
+from nnx.transforms import shard_map as _shard_map
 
 if TYPE_CHECKING:
     from nnx.graph import clone, graphdef, iter_graph, split, state
     from nnx.transforms import (
         cond, eval_shape, fori_loop, grad, jit, remat, scan, switch, value_and_grad, vmap, while_loop,
     )  # fmt: skip
+    from nnx.transforms.checkify import checkify
+    from nnx.transforms.custom_vjp import custom_vjp
+    from nnx.transforms.jit_partial import jit_partial
+    from nnx.transforms.jvp_vjp import jvp, vjp
+    from nnx.transforms.make_jaxpr import make_jaxpr
+    from nnx.transforms.pmap import pmap
+    from nnx.transforms.shard_map import shard_map
     from nnx.traversal import iter_modules, recursive_map
 else:
     split = functools.partial(_graph.split, graph=True)
@@ -50,8 +64,17 @@ else:
     fori_loop = functools.partial(_transforms.fori_loop, graph=True, graph_updates=True)
     while_loop = functools.partial(_transforms.while_loop, graph=True, graph_updates=True)
     eval_shape = functools.partial(_transforms.eval_shape, graph=True, graph_updates=True)
+    vjp = functools.partial(_jvp_vjp.vjp, graph=True, graph_updates=True)
+    jvp = functools.partial(_jvp_vjp.jvp, graph=True, graph_updates=True)
+    shard_map = functools.partial(_shard_map.shard_map, graph=True, graph_updates=True)
+    pmap = functools.partial(_pmap.pmap, graph=True, graph_updates=True)
+    jit_partial = functools.partial(_jit_partial.jit_partial, graph=True, graph_updates=True)
+    custom_vjp = functools.partial(_custom_vjp.custom_vjp, graph=True, graph_updates=True)
+    checkify = functools.partial(_checkify.checkify, graph=True, graph_updates=True)
+    make_jaxpr = functools.partial(_make_jaxpr.make_jaxpr, graph=True, graph_updates=True)
 
 __all__ = [
-    "clone", "cond", "eval_shape", "fori_loop", "grad", "graphdef", "iter_graph", "iter_modules", "jit",
-    "recursive_map", "remat", "scan", "split", "state", "switch", "value_and_grad", "vmap", "while_loop",
+    "checkify", "clone", "cond", "custom_vjp", "eval_shape", "fori_loop", "grad", "graphdef", "iter_graph",
+    "iter_modules", "jit", "jit_partial", "jvp", "make_jaxpr", "pmap", "recursive_map", "remat", "scan",
+    "shard_map", "split", "state", "switch", "value_and_grad", "vjp", "vmap", "while_loop",
 ]  # fmt: skip

@@ -189,7 +189,7 @@ def _shared_message(where: str, kind: type[Any], first: Path, second: Path) -> s
     cycle = " (a cycle: the second path runs through the first)" if second[: len(first)] == first else ""
     return (
         f"{where}: tree mode (graph=False) allows no shared references, but the same {what} "
-        f'is found at paths "{path_str(first)}" and "{path_str(second)}"{cycle}. Either pass graph=True '
+        f'is found at paths "{path_str(first)}" and "{path_str(second)}"{cycle} (Duplicate {kind.__name__}). Either pass graph=True '
         "(as the nnx.compat spellings do; or nnx.set_graph_mode(True)) to keep the sharing, or give "
         "each path its own object (nnx.clone)."
     )

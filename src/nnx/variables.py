@@ -526,8 +526,10 @@ def unknown_collection_error(collection: str, where: str) -> ValueError:
         f"{where}: unknown collection {collection!r}. Known collections: "
         f"{', '.join(repr(c) for c in known_collections())}. Use one of those, a Variable "
         "type such as nnx.Param, or declare a kind with `class MyKind(nnx.Variable, "
-        f"collection={collection!r})`. (Flax reads a string as an RNG stream's tag: "
-        f"here that is nnx.All(nnx.RngState, nnx.PathContains({collection!r})).)"
+        f"collection={collection!r})`. (In Flax a string filter also matches a path name or an RNG "
+        f"stream's tag: for the state under an attribute or stream named {collection!r}, write "
+        f"nnx.PathContains({collection!r}); for that stream's RNG state only, "
+        f"nnx.All(nnx.RngState, nnx.PathContains({collection!r})).)"
     )
 
 

@@ -19,6 +19,7 @@ from typing_extensions import ParamSpec
 from nnx.filters import Filter, describe, to_filter
 from nnx.graph import _Slot, _walk_cached
 from nnx.modes import tree_for
+from nnx.transforms.axes import refuse_node_prefix
 from nnx.state import Layout, State, path_str
 import nnx.jaxapi as jx
 from nnx.transforms.diff_state import ArgNums, DiffState
@@ -210,6 +211,7 @@ def grad(
     ``fun``, a decorator: ``@nnx.grad(argnums=1)``.
     """
     tree = tree_for("nnx.grad", graph, graph_updates)
+    refuse_node_prefix(argnums, "argnums", "nnx.grad")
     if fun is None:
         return lambda f: grad(f, argnums, has_aux=has_aux, wrt=wrt, graph=graph, graph_updates=graph_updates, **jax_kwargs)
     differentiated = fun
@@ -259,6 +261,7 @@ def value_and_grad(
     what ``fun`` returns, so the checker knows its type. ``graph``, ``graph_updates``: as for
     ``nnx.grad``. Without ``fun``, a decorator."""
     tree = tree_for("nnx.value_and_grad", graph, graph_updates)
+    refuse_node_prefix(argnums, "argnums", "nnx.value_and_grad")
     if fun is None:
         return lambda f: value_and_grad(
             f, argnums, has_aux=has_aux, wrt=wrt, graph=graph, graph_updates=graph_updates, **jax_kwargs

@@ -18,7 +18,8 @@ key, split from one key drawn from the caller's stream.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence, cast
+import inspect
+from typing import Any, Callable, Mapping, Sequence, cast
 
 import jax
 import jax.numpy as jnp
@@ -27,8 +28,8 @@ from nnx.filters import Everything, Filter, LeafKind, to_filter
 from nnx.graph import _Slot, iter_graph
 from nnx.rngs import RngStream
 from nnx.jaxapi import tree_flatten, tree_unflatten
-from nnx.state import State, path_str
-from nnx.transforms.lift import NODE, Frame, Mixed, is_graph_node
+from nnx.state import Layout, State, path_str
+from nnx.transforms.lift import NODE, Frame, Mixed, NodeOut, is_graph_node
 from nnx.variables import RngCount, RngKey, Variable
 
 
@@ -68,7 +69,10 @@ class StateAxes:
         """The axis of one leaf, and whether a specific filter (not ``...``) chose it."""
         slot = isinstance(cell, _Slot)
         kind: LeafKind = None if slot else cast(LeafKind, type(cell))
-        value: Any = cell._value if slot else cell
+        return self.axis_for_kind(path, kind, cell._value if slot else cell, where)
+
+    def axis_for_kind(self, path: tuple[Any, ...], kind: LeafKind, value: Any, where: str) -> tuple[Axis, bool]:
+        """``axis_for`` of a leaf known by its kind (a Variable type, ``None`` for an array)."""
         for f, axis in zip(self._compiled, self.axes):
             if f.matches(path, kind, None if f.structural else value):
                 return axis, not isinstance(f, Everything)
@@ -103,6 +107,37 @@ def broadcast_prefix(prefix: Any, full: Any, where: str) -> list[Any]:
     return out
 
 
+def by_position(fun: Callable[..., Any], axes: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(args, kwargs)`` with keyword arguments moved to their places in ``fun``'s
+    signature when ``axes`` (``in_axes``, one entry per parameter) has more entries than
+    the call has positional arguments: ``vmap(Model.__init__, in_axes=(0, None))`` called
+    as ``Model(rngs=r)`` maps ``self`` and ``rngs`` by those two entries. Parameters left
+    out take their defaults, as in Flax. A call that does not bind is passed on as it was."""
+    if not isinstance(axes, (list, tuple)) or len(cast("Sequence[Any]", axes)) <= len(args):
+        return args, kwargs
+    try:
+        bound = inspect.signature(fun).bind(*args, **kwargs)
+    except (TypeError, ValueError):  # no signature, or a call that does not fit it: fun will say
+        return args, kwargs
+    bound.apply_defaults()
+    return tuple(bound.args), dict(bound.kwargs)
+
+
+def refuse_node_prefix(prefix: Any, name: str, where: str) -> None:
+    """Refuse a module, container or Variable given where a spec belongs (``in_axes=model``):
+    a spec says how each argument is treated; the argument itself is no spec."""
+    if prefix is None or isinstance(prefix, (int, StateAxes, _CarryType)):
+        return  # the common cases, without a walk
+    for leaf in tree_flatten(prefix, is_leaf=is_graph_node)[0]:
+        if is_graph_node(leaf):
+            variable = " (Variables prefixes are not supported)" if isinstance(leaf, Variable) else ""
+            raise ValueError(
+                f"{where}: {name} holds a {type(cast(object, leaf)).__name__}: Graph nodes are not allowed as prefixes{variable}. "
+                f"{name} says how each argument is treated; give ints, None or nnx.StateAxes({{filter: axis}}) "
+                "(for shardings: PartitionSpecs or nnx.StateSharding), not the module or Variable itself."
+            )
+
+
 def arg_specs(axes: Any, n_args: int, n_kwargs: int, where: str) -> list[Any]:
     """One axis spec per argument (positional, then keyword), from ``in_axes``."""
     if isinstance(axes, (list, tuple)):
@@ -110,7 +145,8 @@ def arg_specs(axes: Any, n_args: int, n_kwargs: int, where: str) -> list[Any]:
         if len(specs) != n_args:
             raise ValueError(
                 f"{where}: in_axes has {len(specs)} entries but the function was called with "
-                f"{n_args} positional arguments; give one axis (int, None, nnx.StateAxes) per argument."
+                f"{n_args} positional arguments; give one axis (int, None, nnx.StateAxes) per argument "
+                "(arguments passed by keyword count where the function's signature puts them)."
             )
     else:
         specs = [axes] * n_args
@@ -177,6 +213,89 @@ def _axis_of(spec: Any, path: tuple[Any, ...], cell: Any, per_leaf: dict[int, di
     )
 
 
+def restructured_axes(
+    frame: Frame, root_specs: Sequence[Any], axes: Sequence[Axis], layout: Layout, shapes: Sequence[Any], out_axes: Any, where: str
+) -> list[Axis]:
+    """The axis of each leaf of the graph a function left with a new structure (``layout``,
+    whose paths start with 0 for the arguments' nodes and 1 for returned ones).
+
+    A leaf the arguments already had keeps its axis; a new one in an argument takes the
+    axis its argument's spec gives its kind (a ``StateAxes`` filter, or the one int or
+    ``None``) -- so ``vmap(__init__, in_axes=(0, 0))`` stacks the layers it creates; a
+    returned module's leaves take ``out_axes`` when that is an int or ``None``, else 0.
+    """
+    known = dict(zip(frame.framedef.graphdef.layout.paths, axes))
+    out_axis: Axis = out_axes if out_axes is None or isinstance(out_axes, int) else 0
+    per_leaf: dict[int, dict[Any, Any]] = {}
+    found: list[Axis] = []
+    for path, kind, shape in zip(layout.paths, layout.kinds, shapes):
+        inner = tuple(path[1:])
+        if path[0] != 0:
+            found.append(out_axis)
+        elif inner in known:
+            found.append(known[inner])
+        else:
+            spec: Any = root_specs[int(inner[0])]
+            if isinstance(spec, State):
+                spec = _state_entry(spec, per_leaf, inner[1:], where)  # pyright: ignore[reportUnknownArgumentType]  # narrowed from Any
+            if isinstance(spec, StateAxes):
+                spec = spec.axis_for_kind(inner[1:], kind, shape, where)[0]
+            found.append(cast(Axis, spec))
+    return found
+
+
+def _is_node_spec(x: Any) -> bool:
+    return isinstance(x, (StateAxes, State))
+
+
+def has_node_specs(out_axes: Any) -> bool:
+    """Whether ``out_axes`` gives some returned module per-leaf axes (a ``StateAxes``, or a
+    State of axes from ``nnx.prefix``)."""
+    return any(_is_node_spec(a) for a in tree_flatten(out_axes, is_leaf=_is_spec_leaf)[0])
+
+
+def without_node_specs(out_axes: Any) -> Any:
+    """``out_axes`` with each ``StateAxes`` replaced by 0: the axes of a probing trace."""
+    specs, treedef = tree_flatten(out_axes, is_leaf=_is_spec_leaf)
+    return tree_unflatten(treedef, [0 if _is_node_spec(a) else a for a in specs])
+
+
+def node_out_axes(out_axes: Any, out_shape: Any, landing: Any, where: str) -> Any:
+    """``out_axes`` with each ``StateAxes`` turned into the axes of the returned module's
+    leaves (a ``NodeOut`` of axes, matching the ``NodeOut`` the output holds there)."""
+    specs, treedef = tree_flatten(out_axes, is_leaf=_is_spec_leaf)
+    try:
+        subtrees: list[Any] = treedef.flatten_up_to(out_shape)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{where}: out_axes {out_axes!r} is not a pytree prefix of the function's output ({e}); "
+            "give one entry for the whole output or a tree with its structure."
+        ) from None
+    layout = landing.graphdef.layout if landing.graphdef is not None else None
+    resolved: list[Any] = []
+    for spec, sub in zip(specs, subtrees):
+        if not _is_node_spec(spec):
+            resolved.append(spec)
+            continue
+        if not isinstance(sub, NodeOut) or layout is None:
+            raise ValueError(
+                f"{where}: out_axes gives {spec!r} for a part of the output that is not a module "
+                f"({type(sub).__name__}); nnx.StateAxes applies to a returned module's state."
+            )
+        j = sub.position
+        per_leaf: dict[int, dict[Any, Any]] = {}
+        leaf_axes: list[Axis] = []
+        for path, kind in zip(layout.paths, layout.kinds):
+            if path[0] == 1 and path[1] == j:
+                inner = tuple(path[2:])
+                if isinstance(spec, State):
+                    leaf_axes.append(_state_entry(spec, per_leaf, inner, where))  # pyright: ignore[reportUnknownArgumentType]  # narrowed from Any
+                else:
+                    leaf_axes.append(cast(StateAxes, spec).axis_for_kind(inner, kind, None, where)[0])
+        resolved.append(NodeOut(j, leaf_axes))
+    return tree_unflatten(treedef, resolved)
+
+
 def _check_aliasing(frame: Frame, root_specs: Sequence[Any], axes: list[Axis], per_leaf: dict[int, dict[Any, Any]], where: str) -> None:
     """A cell reachable from two module arguments must get one axis from both specs.
 
@@ -195,12 +314,12 @@ def _check_aliasing(frame: Frame, root_specs: Sequence[Any], axes: list[Axis], p
             axis, _ = _axis_of(root_specs[position], path, cell, per_leaf, where)
             kept, first_path = first[id(value)]
             if axis != kept:
-                here = f"argument {frame.owners[position]} at '{path_str(path)}'"
-                there = f"argument {frame.owners[int(first_path[0])]} at '{path_str(first_path[1:])}'"
+                here, there = path_str(path), path_str(first_path[1:])
                 raise ValueError(
-                    f"{where}: inconsistent aliasing: the same {type(value).__name__} is {there} with "
-                    f"axis {kept!r} and {here} with axis {axis!r}. A shared cell is mapped one way; "
-                    "give both arguments the same axis for it, or pass the module once."
+                    f"{where}: Inconsistent aliasing detected: the same {type(value).__name__} is argument "
+                    f"{frame.owners[int(first_path[0])]} at '{there}' with axis {kept!r} and argument "
+                    f"{frame.owners[position]} at '{here}' with axis {axis!r} ({there}: {kept!r}, {here}: {axis!r}). "
+                    "A shared cell is mapped one way; give both arguments the same axis for it, or pass the module once."
                 )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, TypeVar
 from jax.experimental import checkify as jax_checkify
 from typing_extensions import ParamSpec
 
+from nnx.modes import tree_for
 from nnx.transforms.lift import Frame
 
 P = ParamSpec("P")
@@ -22,19 +23,21 @@ R = TypeVar("R")
 
 
 def checkify(
-    f: Callable[P, R], *, errors: Any = jax_checkify.user_checks, **flax_modes: Any
+    f: Callable[P, R],
+    *,
+    errors: Any = jax_checkify.user_checks,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Callable[P, tuple[Any, R]]:
     """``f`` returning ``(error, output)``; ``errors`` is the set of checks
-    (``checkify.user_checks`` by default, ``checkify.float_checks``, ...). ``graph`` and
-    ``graph_updates`` are accepted for Flax's spelling and change nothing."""
+    (``checkify.user_checks`` by default, ``checkify.float_checks``, ...).
+    ``graph=False`` (tree mode, ``nnx.modes``): the arguments may share nothing."""
     where = "nnx.checkify"
-    unknown = set(flax_modes) - {"graph", "graph_updates"}
-    if unknown:
-        raise TypeError(f"{where} got unexpected keyword arguments {sorted(unknown)}.")
+    tree = tree_for(where, graph, graph_updates)
 
     @functools.wraps(f)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> tuple[Any, R]:
-        frame, dyn = Frame.of(args, kwargs)
+        frame, dyn = Frame.of(args, kwargs, tree=tree)
         checked: Any = jax_checkify.checkify(frame.framedef.pure(f, where), errors=errors)
         err, (landing, new, out) = checked(frame.values(), *dyn)
         result: R = frame.land(landing, new, out)

@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from typing_extensions import ParamSpec
 
+from nnx.modes import tree_for
 from nnx.state import State
 from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, Landing, Mixed
 from nnx.variables import Variable
@@ -108,7 +109,7 @@ def _hashable(value: Any) -> bool:
 class CustomVjp(Generic[P, R]):
     """A function with a custom gradient; ``defvjp(fwd, bwd)`` before calling it."""
 
-    def __init__(self, fun: Callable[P, R], nondiff_argnums: tuple[int, ...]) -> None:
+    def __init__(self, fun: Callable[P, R], nondiff_argnums: tuple[int, ...], tree: str | None = None) -> None:
         if inspect.ismethod(fun):
             raise TypeError(
                 "nnx.custom_vjp: got a bound method; decorate the function (or the method in the class "
@@ -117,6 +118,7 @@ class CustomVjp(Generic[P, R]):
         functools.update_wrapper(self, fun)  # first: it copies fun.__dict__ into ours
         self._fun = fun
         self._nondiff = frozenset(nondiff_argnums)
+        self._tree = tree
         self._fwd: Callable[..., Any] | None = None
         self._bwd: Callable[..., Any] | None = None
 
@@ -132,7 +134,7 @@ class CustomVjp(Generic[P, R]):
         if kwargs:
             raise TypeError("nnx.custom_vjp: pass the arguments by position (as jax.custom_vjp needs).")
         nondiff = self._nondiff
-        frame, dyn = Frame.of(args, kwargs, static=lambda k: k in nondiff and _hashable(args[int(k)]))
+        frame, dyn = Frame.of(args, kwargs, static=lambda k: k in nondiff and _hashable(args[int(k)]), tree=self._tree)
         for k, pattern in enumerate(frame.framedef.patterns):
             if isinstance(pattern, Mixed):
                 raise TypeError(
@@ -244,20 +246,25 @@ def _as_state(ct: object) -> State[Any]:
 
 
 @overload
-def custom_vjp(fun: Callable[P, R], /, *, nondiff_argnums: tuple[int, ...] = (), **flax_modes: Any) -> CustomVjp[P, R]: ...
+def custom_vjp(
+    fun: Callable[P, R], /, *, nondiff_argnums: tuple[int, ...] = (), graph: bool | None = None, graph_updates: bool | None = None
+) -> CustomVjp[P, R]: ...
 @overload
 def custom_vjp(
-    fun: None = None, /, *, nondiff_argnums: tuple[int, ...] = (), **flax_modes: Any
+    fun: None = None, /, *, nondiff_argnums: tuple[int, ...] = (), graph: bool | None = None, graph_updates: bool | None = None
 ) -> Callable[[Callable[P, R]], CustomVjp[P, R]]: ...
 def custom_vjp(
-    fun: Callable[P, R] | None = None, /, *, nondiff_argnums: tuple[int, ...] = (), **flax_modes: Any
+    fun: Callable[P, R] | None = None,
+    /,
+    *,
+    nondiff_argnums: tuple[int, ...] = (),
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> CustomVjp[P, R] | Callable[[Callable[P, R]], CustomVjp[P, R]]:
     """``jax.custom_vjp`` for functions of modules (see the module docstring for the rules'
-    protocol). ``graph``/``graph_updates`` are accepted for Flax's spelling; this is
-    its graph-updates protocol."""
-    unknown = set(flax_modes) - {"graph", "graph_updates"}
-    if unknown:
-        raise TypeError(f"nnx.custom_vjp got unexpected keyword arguments {sorted(unknown)}.")
+    protocol, which is Flax's graph-updates one). ``graph=False`` (tree mode, ``nnx.modes``):
+    the arguments may share nothing."""
+    tree = tree_for("nnx.custom_vjp", graph, graph_updates)
     if fun is None:
-        return lambda f: CustomVjp(f, tuple(nondiff_argnums))
-    return CustomVjp(fun, tuple(nondiff_argnums))
+        return lambda f: CustomVjp(f, tuple(nondiff_argnums), tree)
+    return CustomVjp(fun, tuple(nondiff_argnums), tree)

@@ -28,7 +28,7 @@ from nnx.jaxapi import tree_unflatten
 from nnx.modes import tree_for
 from nnx.state import State
 from nnx.variables import Variable
-from nnx.transforms.axes import StateAxes, broadcast_prefix
+from nnx.transforms.axes import StateAxes, broadcast_prefix, refuse_node_prefix
 from nnx.transforms.state_specs import filtered_spec
 from nnx.transforms.lift import DYN, NODE, STATIC, Frame, FrameDef, Mixed, _is_simple_leaf, is_graph_node
 
@@ -89,6 +89,8 @@ class JitWrapped(Generic[P, R]):
         # by position or by name; None means none, as in jax.jit.
         self._static_argnums, self._static_argnames = _both_ways(fun, _nums(static_argnums), _names(static_argnames))
         self._donate_argnums, self._donate_argnames = _both_ways(fun, _nums(donate_argnums), _names(donate_argnames))
+        refuse_node_prefix(in_shardings, "in_shardings", "nnx.jit")
+        refuse_node_prefix(out_shardings, "out_shardings", "nnx.jit")
         self._in_shardings = in_shardings
         self._out_shardings = out_shardings
         self._jit_kwargs = jit_kwargs

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, TypeVar
 
+from nnx.modes import ensure_tree, tree_for
 from nnx.transforms.jit import JitWrapped
 from nnx.transforms.lift import FrameDef
 
@@ -30,8 +31,9 @@ R = TypeVar("R")
 class JitPartial(Generic[R]):
     """``fun`` compiled with ``nnx.jit`` and its first arguments bound; call it with the rest."""
 
-    def __init__(self, fun: Callable[..., R], bound: tuple[Any, ...], jit_kwargs: dict[str, Any]) -> None:
+    def __init__(self, fun: Callable[..., R], bound: tuple[Any, ...], tree: str | None, jit_kwargs: dict[str, Any]) -> None:
         self._jit: JitWrapped[..., R] = JitWrapped(fun, **jit_kwargs)
+        self._jit._tree = tree  # a tree-mode error names nnx.jit_partial, what the caller wrote
         self._bound = bound
 
     def __call__(self, *args: Any, **kwargs: Any) -> R:
@@ -87,6 +89,9 @@ def jit_partial(
     fun: Callable[..., R], *bound: Any, graph: bool | None = None, graph_updates: bool | None = None, **jit_kwargs: Any
 ) -> JitPartial[R]:
     """``nnx.jit(fun)`` with ``bound`` as its first arguments: ``jit_partial(f, model)(x)``
-    is ``nnx.jit(f)(model, x)``. Other keywords are ``nnx.jit``'s; ``graph`` and
-    ``graph_updates`` are accepted for Flax's spelling and change nothing here."""
-    return JitPartial(fun, bound, jit_kwargs)
+    is ``nnx.jit(f)(model, x)``. Other keywords are ``nnx.jit``'s, ``graph`` and
+    ``graph_updates`` among them."""
+    tree = tree_for("nnx.jit_partial", graph, graph_updates)
+    if tree is not None:  # the bound arguments are known now: check them now, as Flax does
+        ensure_tree([((f"args[{k}]",), arg) for k, arg in enumerate(bound)], tree)
+    return JitPartial(fun, bound, tree, jit_kwargs)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from nnx.filters import Filter
+from nnx.modes import tree_for
 from nnx.state import State, path_str
 from nnx.transforms.autodiff import _differentiable, _gradient, _targets, _Target
 from nnx.transforms.lift import Frame
@@ -33,12 +34,12 @@ from nnx.variables import Param, Variable
 
 
 def _prepare(
-    fun: Callable[..., Any], primals: Sequence[Any], wrt: Filter, has_aux: bool, where: str
+    fun: Callable[..., Any], primals: Sequence[Any], wrt: Filter, has_aux: bool, where: str, tree: str | None
 ) -> tuple[Frame, list[_Target], list[Any], Callable[[list[Any]], Any]]:
     """The frame of ``primals``, its differentiated targets, their values, and the pure
     function of those values (returning ``(output, (landing, new, aux))``)."""
     args = tuple(primals)
-    frame, dyn = Frame.of(args, {})
+    frame, dyn = Frame.of(args, {}, tree=tree)
     targets = _targets(frame, args, tuple(range(len(args))), wrt, where)
     values = frame.values()
     diff = [dyn[t.argnum] if t.is_array else [values[i] for i in t.indices] for t in targets]
@@ -46,19 +47,27 @@ def _prepare(
     return frame, targets, diff, lambda d: pure(d, values, dyn)
 
 
-def vjp(fun: Callable[..., Any] | None = None, *primals: Any, has_aux: bool = False, wrt: Filter = Param, **flax_modes: Any) -> Any:
+def vjp(
+    fun: Callable[..., Any] | None = None,
+    *primals: Any,
+    has_aux: bool = False,
+    wrt: Filter = Param,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+) -> Any:
     """``(output, vjp_fn)`` (``(output, vjp_fn, aux)`` with ``has_aux=True``): ``vjp_fn(ct)``
     gives one cotangent per primal -- a State for a module, an array for an array.
-    ``@nnx.vjp(has_aux=...)`` without ``fun`` is a decorator whose function returns them."""
-    _modes(flax_modes, "nnx.vjp")
+    ``@nnx.vjp(has_aux=...)`` without ``fun`` is a decorator whose function returns them.
+    ``graph=False`` (tree mode, ``nnx.modes``): the primals may share nothing."""
+    where = "nnx.vjp"
+    tree = tree_for(where, graph, graph_updates)
     if fun is None:
 
         def later(f: Callable[..., Any], *args: Any) -> Any:
-            return vjp(f, *args, has_aux=has_aux, wrt=wrt)
+            return vjp(f, *args, has_aux=has_aux, wrt=wrt, graph=graph, graph_updates=graph_updates)
 
         return _decorator(later)
-    where = "nnx.vjp"
-    frame, targets, diff, pure = _prepare(fun, primals, wrt, has_aux, where)
+    frame, targets, diff, pure = _prepare(fun, primals, wrt, has_aux, where, tree)
     value, pullback, (landing, new, aux) = _jax_vjp(pure, diff)
     aux = frame.land(landing, new, aux)
 
@@ -76,22 +85,24 @@ def jvp(
     *,
     has_aux: bool = False,
     wrt: Filter = Param,
-    **flax_modes: Any,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """``(output, output_tangent)`` (plus ``aux`` with ``has_aux=True``) of ``fun`` at
     ``primals`` along ``tangents`` (one per primal: a State for a module, an array for
-    an array). ``@nnx.jvp(...)`` without ``fun`` is a decorator: ``f(primals, tangents)``."""
-    _modes(flax_modes, "nnx.jvp")
+    an array). ``@nnx.jvp(...)`` without ``fun`` is a decorator: ``f(primals, tangents)``.
+    ``graph=False`` (tree mode, ``nnx.modes``): the primals may share nothing."""
+    where = "nnx.jvp"
+    tree = tree_for(where, graph, graph_updates)
     if fun is None:
 
         def later(f: Callable[..., Any], p: Sequence[Any], t: Sequence[Any]) -> Any:
-            return jvp(f, p, t, has_aux=has_aux, wrt=wrt)
+            return jvp(f, p, t, has_aux=has_aux, wrt=wrt, graph=graph, graph_updates=graph_updates)
 
         return _decorator(later)
-    where = "nnx.jvp"
     if len(tangents) != len(primals):
         raise ValueError(f"{where}: got {len(primals)} primals but {len(tangents)} tangents; give one tangent per primal.")
-    frame, targets, diff, pure = _prepare(fun, primals, wrt, has_aux, where)
+    frame, targets, diff, pure = _prepare(fun, primals, wrt, has_aux, where, tree)
     tangent_diff = [_tangent_of(t, tangents[t.argnum], d, where) for t, d in zip(targets, diff)]
     value, value_dot, (landing, new, aux) = _jax_jvp(pure, diff, tangent_diff)
     aux = frame.land(landing, new, aux)
@@ -132,12 +143,6 @@ def _tangent_of(target: _Target, tangent: Any, primal: Any, where: str) -> Any:
     return [
         jnp.asarray(given[p], dtype=v.dtype) if p in given else jnp.zeros_like(v) for p, v in zip(target.layout.paths, primal)
     ]
-
-
-def _modes(flax_modes: dict[str, Any], where: str) -> None:
-    unknown = set(flax_modes) - {"graph", "graph_updates"}
-    if unknown:
-        raise TypeError(f"{where} got unexpected keyword arguments {sorted(unknown)}.")
 
 
 def _decorator(apply: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

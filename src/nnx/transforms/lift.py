@@ -278,7 +278,7 @@ class FrameDef:
             kept: tuple[tuple[int, int], ...] = ()
         else:
             if not structure:
-                raise ValueError(_structure_error(where, self.graphdef, graphdef))
+                raise StructureChanged(_structure_error(where, self.graphdef, graphdef))
             position = {id(node): i for i, node in built.items()}
             reuse = tuple((o, position[id(n)]) for o, n in enumerate(nodes) if id(n) in position)
             written, out_values = None, []
@@ -355,6 +355,11 @@ def _replace_nodes(
         else:
             replaced.append(leaf)
     return tree_unflatten(treedef, replaced)
+
+
+class StructureChanged(ValueError):
+    """A function run with ``structure=False`` changed the structure of its module arguments
+    (a transform that can carry the change out catches it and traces again; see ``nnx.vmap``)."""
 
 
 def _structure_error(where: str, before: GraphDef[Any], after: GraphDef[Any]) -> str:

@@ -13,21 +13,25 @@ from typing import Any, Callable
 import jax
 from typing_extensions import ParamSpec
 
+from nnx.modes import tree_for
 from nnx.transforms.lift import Frame
 
 P = ParamSpec("P")
 
 
-def make_jaxpr(f: Callable[P, Any], **make_jaxpr_kwargs: Any) -> Callable[P, Any]:
+def make_jaxpr(
+    f: Callable[P, Any], *, graph: bool | None = None, graph_updates: bool | None = None, **make_jaxpr_kwargs: Any
+) -> Callable[P, Any]:
     """``jax.make_jaxpr`` of ``f``: its inputs are the module arguments' state leaves and
     the other arguments; its outputs the state leaves ``f`` wrote and ``f``'s output.
-    ``graph``/``graph_updates`` are accepted for Flax's spelling; other keywords go to
-    ``jax.make_jaxpr``."""
-    kwargs = {k: v for k, v in make_jaxpr_kwargs.items() if k not in ("graph", "graph_updates")}
+    Other keywords go to ``jax.make_jaxpr``. ``graph=False`` (tree mode, ``nnx.modes``):
+    the arguments may share nothing."""
+    tree = tree_for("nnx.make_jaxpr", graph, graph_updates)
+    kwargs = make_jaxpr_kwargs
 
     @functools.wraps(f)
     def wrapper(*args: P.args, **kw: P.kwargs) -> Any:
-        frame, dyn = Frame.of(args, kw)
+        frame, dyn = Frame.of(args, kw, tree=tree)
         return _jax_make_jaxpr(frame.framedef.pure(f, "nnx.make_jaxpr"), kwargs)(frame.values(), *dyn)
 
     return wrapper

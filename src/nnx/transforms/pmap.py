@@ -16,7 +16,8 @@ from typing import Any, Callable, TypeVar, overload
 import jax
 from typing_extensions import ParamSpec
 
-from nnx.transforms.axes import Fork, arg_specs, cell_axes, forked_streams, infer_size, split_specs
+from nnx.modes import tree_for
+from nnx.transforms.axes import Fork, arg_specs, by_position, refuse_node_prefix, cell_axes, forked_streams, infer_size, split_specs
 from nnx.transforms.lift import Frame
 
 P = ParamSpec("P")
@@ -25,11 +26,13 @@ R = TypeVar("R")
 
 @overload
 def pmap(
-    fun: Callable[P, R], *, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None, axis_size: int | None = None, **pmap_kwargs: Any
+    fun: Callable[P, R], *, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None, axis_size: int | None = None,
+    graph: bool | None = None, graph_updates: bool | None = None, **pmap_kwargs: Any
 ) -> Callable[P, R]: ...
 @overload
 def pmap(
-    fun: None = None, *, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None, axis_size: int | None = None, **pmap_kwargs: Any
+    fun: None = None, *, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None, axis_size: int | None = None,
+    graph: bool | None = None, graph_updates: bool | None = None, **pmap_kwargs: Any
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def pmap(
     fun: Callable[P, R] | None = None,
@@ -38,21 +41,30 @@ def pmap(
     out_axes: Any = 0,
     axis_name: Any = None,
     axis_size: int | None = None,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
     **pmap_kwargs: Any,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Map ``fun`` over devices like ``jax.pmap``; module state is mapped per ``in_axes``
-    (see ``nnx.vmap``). Other keywords go to ``jax.pmap``; ``graph``/``graph_updates``
-    are accepted for Flax's spelling."""
-    kwargs = {k: v for k, v in pmap_kwargs.items() if k not in ("graph", "graph_updates")}
-    if fun is None:
-        return lambda f: pmap(f, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name, axis_size=axis_size, **kwargs)
-    mapped_fun = fun
+    (see ``nnx.vmap``). Other keywords go to ``jax.pmap``. ``graph=False`` (tree mode,
+    ``nnx.modes``): the arguments may share nothing."""
     where = "nnx.pmap"
+    tree = tree_for(where, graph, graph_updates)
+    refuse_node_prefix(in_axes, "in_axes", where)
+    refuse_node_prefix(out_axes, "out_axes", where)
+    kwargs = pmap_kwargs
+    if fun is None:
+        return lambda f: pmap(
+            f, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name, axis_size=axis_size,
+            graph=graph, graph_updates=graph_updates, **kwargs,
+        )  # fmt: skip
+    mapped_fun = fun
 
     @functools.wraps(mapped_fun)
     def wrapper(*args: P.args, **kw: P.kwargs) -> R:
-        frame, dyn = Frame.of(args, kw)
-        specs = arg_specs(in_axes, len(args), len(kw), where)
+        pos, named = by_position(mapped_fun, in_axes, args, kw)
+        frame, dyn = Frame.of(pos, named, tree=tree)
+        specs = arg_specs(in_axes, len(pos), len(named), where)
         root_specs, dspec = split_specs(frame, specs, where)
         axes, explicit = cell_axes(frame, root_specs, where)
         values = frame.values()

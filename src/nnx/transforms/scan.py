@@ -29,7 +29,7 @@ the scanned function again outside ``jit`` does not trace the body again.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar, overload
+from typing import Any, Callable, Mapping, TypeVar, cast, overload
 
 import jax.numpy as jnp
 from typing_extensions import ParamSpec
@@ -39,8 +39,11 @@ from nnx.transforms.axes import (
     Axis,
     Carry,
     Fork,
+    StateAxes,
     _CarryType,
     arg_specs,
+    by_position,
+    refuse_node_prefix,
     broadcast_prefix,
     cell_axes,
     forked_streams,
@@ -50,11 +53,42 @@ from nnx.transforms.axes import (
 import nnx.jaxapi as jx
 from nnx.jaxapi import tree_flatten, tree_unflatten
 from nnx.objects import is_array
+from nnx.transforms.metadata import with_axis_names
 from nnx.transforms.lift import DYN, STATIC, Frame, FrameDef, Landing, classify, is_graph_node
 
 P = ParamSpec("P")
 R = TypeVar("R")
 _WHERE = "nnx.scan"
+
+
+def _top_level(axes: Any) -> list[Any]:
+    """The entries of an ``in_axes``/``out_axes`` spec (one spec: itself)."""
+    return list(cast("tuple[Any, ...]", axes)) if isinstance(axes, (tuple, list)) else [axes]
+
+
+def _check_axes(in_axes: Any, out_axes: Any) -> None:
+    """Refuse, when the scan is made, axes that cannot describe a loop (as Flax does,
+    with its words): two carries, a carry going in but not out (or out but not in),
+    and stacked outputs that would be broadcast."""
+    for name, axes in (("in_axes", in_axes), ("out_axes", out_axes)):
+        if sum(isinstance(a, _CarryType) for a in _top_level(axes)) > 1:
+            raise ValueError(
+                f"{_WHERE}: Found multiple Carry definitions in {name}={axes!r}; the loop has one carry. "
+                "Carry several values as one tuple (or module) in a single nnx.Carry argument."
+            )
+    carry_in = any(isinstance(a, _CarryType) for a in _top_level(in_axes))
+    carry_out = any(isinstance(a, _CarryType) for a in _top_level(out_axes))
+    if carry_in != carry_out:
+        raise ValueError(
+            f"{_WHERE}: If one of in_axes or out_axes has Carry, the other must also have Carry: got "
+            f"in_axes={in_axes!r}, out_axes={out_axes!r}. The carry each step receives is the one the previous step returned."
+        )
+    for a in _top_level(out_axes):
+        if a is None or isinstance(a, StateAxes):
+            raise ValueError(
+                f"{_WHERE}: Cannot broadcast output state. Got {a!r} in out_axes={out_axes!r}, but a scan's "
+                "outputs are stacked, one slice per iteration. Give an int axis, or return the value in the carry (nnx.Carry)."
+            )
 
 
 def _split_out(out: Any, out_axes: Any) -> tuple[Any, list[tuple[Any, Any]]]:
@@ -89,6 +123,11 @@ def _join_out(out_axes: Any, carry: Any, stacked: list[Any]) -> Any:
 def _int_axis(axis: Any, where: str) -> int:
     if isinstance(axis, int) and not isinstance(axis, bool):
         return axis
+    if axis is None:  # Flax's word for it, so that its users recognise the error
+        raise ValueError(
+            f"{where}: Cannot broadcast output state: an out_axes entry is None, but a scan's outputs are "
+            "stacked, one slice per iteration. Give an int axis, or return the value in the carry (nnx.Carry)."
+        )
     raise ValueError(f"{where} entries must be nnx.Carry, an int, or a pytree prefix of ints; got {axis!r}.")
 
 
@@ -189,6 +228,7 @@ def scan(
     out_axes: Any = (Carry, 0),
     graph: bool | None = None,
     graph_updates: bool | None = None,
+    transform_metadata: Mapping[str, Any] | None = None,
 ) -> Callable[P, R]: ...
 @overload
 def scan(
@@ -201,6 +241,7 @@ def scan(
     out_axes: Any = (Carry, 0),
     graph: bool | None = None,
     graph_updates: bool | None = None,
+    transform_metadata: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def scan(
     fun: Callable[P, R] | None = None,
@@ -212,22 +253,29 @@ def scan(
     out_axes: Any = (Carry, 0),
     graph: bool | None = None,
     graph_updates: bool | None = None,
+    transform_metadata: Mapping[str, Any] | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Loop ``fun`` over the scanned axes of its arguments, threading the carry.
-    ``graph=False``: tree mode (``nnx.modes``); ``graph_updates`` is accepted."""
+    ``graph=False``: tree mode (``nnx.modes``); ``graph_updates`` is accepted.
+    ``transform_metadata={nnx.PARTITION_NAME: name}``: each step's Variables have the
+    scanned axis's sharding name removed (``nnx.transform_metadata``)."""
     if fun is None:
         return lambda f: scan(
             f, length=length, reverse=reverse, unroll=unroll, in_axes=in_axes, out_axes=out_axes, graph=graph,
-            graph_updates=graph_updates,
+            graph_updates=graph_updates, transform_metadata=transform_metadata,
         )  # fmt: skip
     tree = tree_for(_WHERE, graph, graph_updates)
-    body_fun = fun
+    refuse_node_prefix(in_axes, "in_axes", _WHERE)
+    refuse_node_prefix(out_axes, "out_axes", _WHERE)
+    _check_axes(in_axes, out_axes)
+    body_fun = with_axis_names(fun, in_axes, out_axes, transform_metadata) if transform_metadata else fun
     compiled: dict[Any, Callable[..., Any]] = {}
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        frame, dyn = Frame.of(args, kwargs, tree=tree)
-        specs = arg_specs(in_axes, len(args), len(kwargs), _WHERE)
+        pos, named = by_position(body_fun, in_axes, args, kwargs)
+        frame, dyn = Frame.of(pos, named, tree=tree)
+        specs = arg_specs(in_axes, len(pos), len(named), _WHERE)
         root_specs, dspec = split_specs(frame, specs, _WHERE)
         axes, _ = cell_axes(frame, root_specs, _WHERE)
         values = frame.values()

@@ -27,9 +27,10 @@ from jax.sharding import Mesh
 from typing_extensions import ParamSpec
 
 from nnx.jaxapi import partition_spec
+from nnx.modes import tree_for
 from nnx.transforms.axes import split_specs
 from nnx.transforms.lift import Frame
-from nnx.transforms.state_specs import leaf_specs
+from nnx.transforms.state_specs import check_shared_specs, leaf_specs
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,31 +38,60 @@ R = TypeVar("R")
 
 @overload
 def shard_map(
-    f: Callable[P, R], /, *, mesh: Mesh, in_specs: Any, out_specs: Any, **shard_map_kwargs: Any
+    f: Callable[P, R],
+    /,
+    *,
+    mesh: Mesh,
+    in_specs: Any,
+    out_specs: Any,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    **shard_map_kwargs: Any,
 ) -> Callable[P, R]: ...
 @overload
 def shard_map(
-    f: None = None, /, *, mesh: Mesh, in_specs: Any, out_specs: Any, **shard_map_kwargs: Any
+    f: None = None,
+    /,
+    *,
+    mesh: Mesh,
+    in_specs: Any,
+    out_specs: Any,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    **shard_map_kwargs: Any,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def shard_map(
-    f: Callable[P, R] | None = None, /, *, mesh: Mesh, in_specs: Any, out_specs: Any, **shard_map_kwargs: Any
+    f: Callable[P, R] | None = None,
+    /,
+    *,
+    mesh: Mesh,
+    in_specs: Any,
+    out_specs: Any,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    **shard_map_kwargs: Any,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """``jax.shard_map`` for functions of modules: ``in_specs`` has one entry per positional
     argument (or one for all); other keywords go to ``jax.shard_map`` (``axis_names``,
-    ``check_vma``). ``graph``/``graph_updates`` are accepted for Flax's spelling."""
-    kwargs = {k: v for k, v in shard_map_kwargs.items() if k not in ("graph", "graph_updates")}
-    if f is None:
-        return lambda fun: shard_map(fun, mesh=mesh, in_specs=in_specs, out_specs=out_specs, **kwargs)
-    fun = f
+    ``check_vma``). ``graph=False`` (tree mode, ``nnx.modes``): the arguments may share nothing."""
     where = "nnx.shard_map"
+    tree = tree_for(where, graph, graph_updates)
+    kwargs = shard_map_kwargs
+    if f is None:
+        return lambda fun: shard_map(
+            fun, mesh=mesh, in_specs=in_specs, out_specs=out_specs, graph=graph, graph_updates=graph_updates, **kwargs
+        )
+    fun = f
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kw: P.kwargs) -> R:
-        frame, dyn = Frame.of(args, kw)
+        frame, dyn = Frame.of(args, kw, tree=tree)
         specs = _arg_specs(in_specs, len(args), len(kw), where)
         root_specs, dspec = split_specs(frame, specs, where)
         replicated = partition_spec()
-        leaves = [replicated if s is None else s for s in leaf_specs(frame.framedef.graphdef.layout, root_specs, where)]
+        given = leaf_specs(frame.framedef.graphdef.layout, root_specs, where)
+        check_shared_specs(frame, root_specs, given, where)
+        leaves = [replicated if s is None else s for s in given]
         mapped: Any = jax.shard_map(
             frame.framedef.pure(fun, where, forward=False, structure=False),
             mesh=mesh,
