@@ -171,3 +171,15 @@ def test_optimizer_update_returns_the_updates_and_model_and_optimizer_holds_the_
     assert_close(updates["kernel"], -0.5 * jnp.ones((2, 1)))
     assert_close(nnx.state(model)["kernel"], before["kernel"] + updates["kernel"])
     assert optimizer.model is model and int(optimizer.step.value) == 1
+
+
+def test_as_pure_replaces_cells_by_their_values_and_keeps_states_as_they_are() -> None:
+    model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    params = nnx.state(model, nnx.Param)
+    pure = nnx.as_pure(params)
+    assert isinstance(pure, nnx.State) and pure.paths == params.paths
+    assert all(a is b for a, b in zip(pure.leaves, params.leaves))
+    cells = {"w": model.kernel, "n": 3}
+    plain = nnx.as_pure(cells)
+    assert plain["w"] is model.kernel[...] and plain["n"] == 3
+    assert not isinstance(plain["w"], nnx.Variable)

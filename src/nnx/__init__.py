@@ -82,12 +82,12 @@ from nnx.nn.simple_cell import SimpleCell
 from nnx.nn.spectral_norm import SpectralNorm
 from nnx.nn.weight_norm import WeightNorm
 from nnx.optim import ModelAndOptimizer
-from nnx.pure import replace_by_pure_dict, to_flat_state, to_pure_dict
+from nnx.pure import as_pure, replace_by_pure_dict, to_flat_state, to_pure_dict
 from nnx.traversal import find_duplicates, iter_module_children, iter_modules, recursive_map, with_attributes
 
 __all__ += [
     "Initializer", "InstanceNorm", "ModelAndOptimizer", "OptimizedLSTMCell", "PReLU", "SimpleCell", "SpectralNorm", "WeightNorm",
-    "data", "find_duplicates", "iter_module_children", "iter_modules", "recursive_map", "replace_by_pure_dict", "to_flat_state",
+    "as_pure", "data", "find_duplicates", "iter_module_children", "iter_modules", "recursive_map", "replace_by_pure_dict", "to_flat_state",
     "to_pure_dict", "with_attributes",
 ]
 

@@ -1,4 +1,4 @@
-"""Flax 0.12's spellings for plain views of a ``State``: ``to_pure_dict``, ``replace_by_pure_dict``, ``to_flat_state``.
+"""Flax 0.12's spellings for plain views of a ``State``: ``to_pure_dict``, ``replace_by_pure_dict``, ``to_flat_state``, ``as_pure``.
 
 nnx's ``State`` leaves are already plain values, so these are views, not
 unwrapping: ``to_pure_dict`` is ``State.to_dict`` (nested dicts of arrays,
@@ -8,10 +8,15 @@ e.g. to save with any serialiser) and ``to_flat_state`` lists
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
+
+import jax
 
 from nnx.filters import Key
 from nnx.state import State, path_str
+from nnx.variables import Variable
+
+A = TypeVar("A")
 
 Path = tuple[Key, ...]
 
@@ -33,6 +38,24 @@ class FlatState(list[tuple[Path, Any]]):
     def leaves(self) -> list[Any]:
         """The leaves, in path order."""
         return [leaf for _, leaf in self]
+
+
+def as_pure(tree: A, /) -> A:
+    """``tree`` with every Variable in it replaced by its value.
+
+    A ``State`` already holds plain values, so its leaves come back as they
+    are (in a new State of the same paths and kinds); a list or dict of cells
+    becomes a list or dict of arrays.
+    """
+    return jax.tree.map(_value_of, tree, is_leaf=_is_cell)  # pyright: ignore[reportUnknownMemberType]
+
+
+def _is_cell(x: object) -> bool:
+    return isinstance(x, Variable)
+
+
+def _value_of(x: Any) -> Any:
+    return x.get_value() if isinstance(x, Variable) else x
 
 
 def to_flat_state(state: State[Any], /) -> FlatState:
