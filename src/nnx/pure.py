@@ -47,7 +47,8 @@ def as_pure(tree: A, /) -> A:
     are (in a new State of the same paths and kinds); a list or dict of cells
     becomes a list or dict of arrays.
     """
-    return jax.tree.map(_value_of, tree, is_leaf=_is_cell)  # pyright: ignore[reportUnknownMemberType]
+    pure: A = jax.tree.map(_value_of, tree, is_leaf=_is_cell)
+    return pure
 
 
 def _is_cell(x: object) -> bool:
@@ -55,7 +56,10 @@ def _is_cell(x: object) -> bool:
 
 
 def _value_of(x: Any) -> Any:
-    return x.get_value() if isinstance(x, Variable) else x
+    if isinstance(x, Variable):
+        cell: Variable[Any] = x  # pyright: ignore[reportUnknownVariableType]  # narrowed from Any
+        return cell.get_value()
+    return x
 
 
 def to_flat_state(state: State[Any], /) -> FlatState:
