@@ -57,12 +57,7 @@ class DataField(Field):
             if self.default is _NO_DEFAULT:
                 raise AttributeError(self.name)
             return self.default
-        try:
-            return instance.__dict__[self.name]
-        except KeyError:
-            if self.default is not _NO_DEFAULT:
-                return self.default
-            raise self._unset(instance) from None
+        return self._stored(instance)
 
     def __set__(self, instance: object, value: Any) -> None:
         # Pytree and Object.__setattr__ have already checked, adopted and bumped; a plain

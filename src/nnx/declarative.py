@@ -58,9 +58,7 @@ def dataclass(cls: C) -> C:
     for name in _field_names(cls):
         default = inspect.getattr_static(cls, name, inspect.Parameter.empty)
         if isinstance(default, Field):  # a declared field: its default= if it has one
-            default = getattr(default, "default", inspect.Parameter.empty)
-            if default is _NO_DEFAULT:
-                default = inspect.Parameter.empty
+            default = inspect.Parameter.empty if default.default is _NO_DEFAULT else default.default
         parameters.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default))
     try:
         signature = inspect.Signature(parameters)

@@ -56,6 +56,7 @@ class Field:
 
     name: str = "?"
     owner: type[Any] | None = None
+    default: Any = _NO_DEFAULT  # what a read gives before any assignment (none: an error)
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self.owner = owner
@@ -68,6 +69,16 @@ class Field:
         if instance.__dict__.pop(self.name, _MISSING) is _MISSING:
             raise self._unset(instance)
         epoch.bump(instance)
+
+    def _stored(self, instance: object) -> Any:
+        """The value assigned on ``instance``; else the field's ``default``; else the
+        "never assigned" error. (For fields that store the value itself in ``__dict__``.)"""
+        try:
+            return instance.__dict__[self.name]
+        except KeyError:
+            if self.default is not _NO_DEFAULT:
+                return self.default
+            raise self._unset(instance) from None
 
     def _unset(self, instance: object) -> AttributeError:
         return AttributeError(
@@ -146,12 +157,7 @@ class StaticField(Field):
     def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
         if instance is None:
             return self
-        try:
-            return instance.__dict__[self.name]
-        except KeyError:
-            if self.default is not _NO_DEFAULT:
-                return self.default
-            raise self._unset(instance) from None
+        return self._stored(instance)
 
     def __set__(self, instance: object, value: Any) -> None:
         found = _state_inside(value)
