@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import nnx
-from nnx import epoch
+from nnx import epoch, graph, rewalk
 
 SETTINGS = settings(
     max_examples=int(__import__("os").environ.get("NNX_PROP_EXAMPLES", "60")),
@@ -853,6 +853,34 @@ def test_split_after_structural_mutation_sees_the_new_structure(case: Case, data
         assert fresh_graphdef(m) == graphdef
         # ... and it rebuilds the mutated graph.
         assert_same_graph(now, analyze(nnx.merge(graphdef, state)))
+
+
+@SETTINGS
+@given(case=graphs(), data=st.data())
+def test_walk_after_a_named_change_reuses_only_what_a_full_walk_would_give(case: Case, data: st.DataObject) -> None:
+    """A walk after a change that named its node copies the unchanged subtrees from the
+    walk before (nnx.rewalk). With every container a candidate (MIN_SPAN 1), each
+    split after each mutation must equal a full walk: the same GraphDef, the same
+    paths, kinds and metadata in the same order, and the very same cells."""
+    m = case.root
+    saved = rewalk.MIN_SPAN
+    rewalk.MIN_SPAN = 1
+    try:
+        nnx.split(m)
+        for _ in range(data.draw(st.integers(1, 4), label="mutations")):
+            event(_mutate(case, data))
+            graphdef, cells = graph._walk_cached(m)
+            full, full_cells = graph._walk(m)
+            assert graphdef == full
+            assert graphdef.layout.paths == full.layout.paths
+            assert graphdef.layout.kinds == full.layout.kinds
+            assert graphdef.layout.metas == full.layout.metas
+            assert len(cells) == len(full_cells)
+            assert all(a is b or (isinstance(a, graph._Slot) and a._value is b._value) for a, b in zip(cells, full_cells))
+            graphdef2, state = nnx.split(m)
+            assert_same_graph(analyze(m), analyze(nnx.merge(graphdef2, state)))
+    finally:
+        rewalk.MIN_SPAN = saved
 
 
 @SETTINGS

@@ -70,3 +70,14 @@ def change_since(then: int, node_ids: Container[int]) -> int:
             elif changed in node_ids:
                 return CHANGED
         return found
+
+
+def changes_since(then: int) -> list[int] | None:
+    """The ids of the nodes changed after epoch ``then``, or ``None`` if some change
+    cannot be placed (an anonymous bump, or a log too short to tell)."""
+    with _lock:
+        missed = _counter[0] - then
+        if missed > len(_log):
+            return None
+        changed = [_log[-k] for k in range(1, missed + 1)]
+    return None if _ANY in changed else changed

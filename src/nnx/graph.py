@@ -23,13 +23,13 @@ from __future__ import annotations
 from itertools import chain, compress, repeat
 from operator import attrgetter
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, Container, Iterator, Literal, LiteralString, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Container, Iterator, Literal, LiteralString, TypeVar, Union, overload
 
 import jax
 import numpy as np
 from typing_extensions import deprecated
 
-from nnx import epoch
+from nnx import epoch, rewalk
 from nnx.containers import Dict, List
 from nnx.filters import Filter, Key, Path
 from nnx.graphdef import GraphDef, Static
@@ -140,7 +140,7 @@ def _category(value: Any) -> int:
 
 def _walk(root: Any) -> tuple[GraphDef[Any], list[Any]]:
     """One full traversal: the GraphDef and the cells (or array slots) in leaf order."""
-    graphdef, cells, _, _ = _walk_indexed(root)
+    graphdef, cells, _, _, _ = _walk_indexed(root)
     return graphdef, cells
 
 
@@ -151,12 +151,18 @@ def walk_nodes(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
     (a chain of thousands of submodules) splits. The transforms use the node
     list to map the objects a traced function saw back to the caller's objects.
     """
-    graphdef, cells, nodes, _ = _walk_indexed(root)
+    graphdef, cells, nodes, _, _ = _walk_indexed(root)
     return graphdef, cells, nodes
 
 
-def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[int, int]]:
-    """``walk_nodes`` plus the index it built: node id -> node index (a cache's set of ids).
+def _walk_indexed(
+    root: Any, previous: tuple[rewalk.Walked, list[int]] | None = None
+) -> tuple[GraphDef[Any], list[Any], list[Any], dict[int, int], rewalk.Walked]:
+    """``walk_nodes`` plus the index it built (node id -> node index: a cache's set of
+    ids) and what a later walk can reuse of this one.
+
+    ``previous``: an earlier walk of this root and the ids of the nodes changed
+    since; the subtrees that did not change are copied from it (see ``nnx.rewalk``).
 
     Paths are not built as tuples during the walk: a container's path is a
     *link* ``(its parent's link, its key)`` (the root's is ``()``), made in
@@ -175,25 +181,34 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
     kinds: list[Any] = []
     metas: list[Any] = []
     cells: list[Any] = []
+    spans: dict[int, rewalk.Span] = {}
+    walked = rewalk.Walked(nodes, index, cells, paths, kinds, metas, spans)
+    take: Callable[[Any, Any], tuple[Any, ...] | None] | None = None  # set after the root is entered
+    min_span = rewalk.MIN_SPAN
     # A frame is one container being described: [children iterator, its path's link, the owner
-    # of its array slots, descriptions so far, keyed?, its key in the parent, tag, type, index].
+    # of its array slots, descriptions so far, keyed?, its key in the parent, tag, type, index,
+    # where its leaves start].
     stack: list[list[Any]] = []
 
     def enter(value: Any, category: int, path: Any, owner: Any, key: Any) -> tuple[Any, ...] | None:
         """Open a frame for a container (``None``), or describe one already seen."""
         if category == _TUPLE:
-            stack.append([iter(enumerate(value)), path, _Slot(owner, key), [], False, key, "tuple", None, -1])  # pyright: ignore[reportUnknownArgumentType]
+            stack.append([iter(enumerate(value)), path, _Slot(owner, key), [], False, key, "tuple", None, -1, 0])  # pyright: ignore[reportUnknownArgumentType]
             return None
         i = index.get(id(value))
         if i is not None:
             return ("ref", i)
+        if take is not None:
+            taken = take(value, path)
+            if taken is not None:
+                return taken
         i = index[id(value)] = len(nodes)
         nodes.append(value)
         if category == _OBJECT:
             items: Any = sorted(value.__dict__.items())
-            stack.append([iter(items), path, value, [], True, key, "object", type(value), i])
+            stack.append([iter(items), path, value, [], True, key, "object", type(value), i, len(cells)])
         elif category == _LIST:
-            stack.append([iter(enumerate(value)), path, value, [], False, key, "list", None, i])  # pyright: ignore[reportUnknownArgumentType]
+            stack.append([iter(enumerate(value)), path, value, [], False, key, "list", None, i, len(cells)])  # pyright: ignore[reportUnknownArgumentType]
         else:
             for k in value:
                 if not isinstance(k, (str, int)):
@@ -202,7 +217,7 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                         "state paths are made of attribute names, string keys and indices."
                     )
             items = sorted(value.items(), key=lambda kv: path_order((kv[0],)))
-            stack.append([iter(items), path, value, [], True, key, "dict", None, i])
+            stack.append([iter(items), path, value, [], True, key, "dict", None, i, len(cells)])
         return None
 
     categories = _categories
@@ -212,6 +227,8 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
         # A root tuple lives in a one-element box, so slots of arrays inside it can read it.
         enter(root, _category(root), (), [root], 0)
         node = ()
+        if previous is not None:  # not before: the root holds the change, so it is never reused
+            take = rewalk.Rewalk(*previous, walked).take
     while stack:
         frame = stack[-1]
         it, path, owner, described, keyed = frame[0], frame[1], frame[2], frame[3], frame[4]
@@ -241,9 +258,15 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                 if i is not None:
                     d = ("ref", i)
                 else:
+                    sub = (path, k)
+                    if take is not None:
+                        taken = take(v, sub)
+                        if taken is not None:
+                            described.append((k, taken) if keyed else taken)
+                            continue
                     i = index[vid] = len(nodes)
                     nodes.append(v)
-                    sub = (path, k)
+                    leaf_start = len(cells)
                     inner: list[Any] = []
                     items = iter(sorted(v.__dict__.items()))
                     # A leaf module (cells and static values only: most layers) is described
@@ -270,10 +293,12 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                         elif ccat == _STATIC:
                             inner.append((ck, ("static", Static(cv))))
                         else:
-                            stack.append([chain(((ck, cv),), items), sub, v, inner, True, k, "object", kind, i])
+                            stack.append([chain(((ck, cv),), items), sub, v, inner, True, k, "object", kind, i, leaf_start])
                             break
                     else:
                         d = ("object", kind, i, tuple(inner))
+                        if len(nodes) - i >= min_span:
+                            spans[i] = rewalk.Span(len(nodes), leaf_start, len(cells), d, sub)
                         described.append((k, d) if keyed else d)
                         continue
                     break  # describe the child first; this iterator resumes after it
@@ -301,12 +326,14 @@ def _walk_indexed(root: Any) -> tuple[GraphDef[Any], list[Any], list[Any], dict[
                 node = ("tuple", members)
             else:
                 node = (tag, frame[8], members)
+            if frame[8] >= 0 and len(nodes) - frame[8] >= min_span:
+                spans[frame[8]] = rewalk.Span(len(nodes), frame[9], len(cells), node, frame[1])
             if stack:
                 parent = stack[-1]
                 parent[3].append((frame[5], node) if parent[4] else node)
     layout = Layout.deferred(lambda: _unlink_all(paths), tuple(kinds), tuple(metas))
     # The leaves' shapes and dtypes, read in one C-level pass rather than one cell at a time.
-    return GraphDef(node, layout, _avals(list(map(_GET_VALUE, cells)))), cells, nodes, index
+    return GraphDef(node, layout, _avals(list(map(_GET_VALUE, cells)))), cells, nodes, index, walked
 
 
 def _unlink(link: Any) -> Path:
@@ -350,6 +377,7 @@ def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
         cache = getattr(root, "_nnx_cache", None)
         now = epoch.current()
         snapshot = False
+        previous: tuple[rewalk.Walked, list[int]] | None = None
         if cache is not None:
             then, graphdef, cells, node_ids = cache
             if then == now:
@@ -359,10 +387,14 @@ def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
                 object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, node_ids))
                 return graphdef, cells
             snapshot = change == epoch.UNKNOWN
-            # Dropped before walking: the new walk then reuses the old one's memory.
+            if change == epoch.CHANGED and node_ids.walked is not None:
+                changed = epoch.changes_since(then)
+                if changed is not None:  # every change named its node: reuse the rest
+                    previous = (node_ids.walked, changed)
             object.__setattr__(root, "_nnx_cache", None)
-        graphdef, cells, nodes, ids = _walk_indexed(root)
-        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, _NodeIds(nodes, snapshot=snapshot, ids=ids)))
+        graphdef, cells, nodes, ids, walked = _walk_indexed(root, previous)
+        node_ids = _NodeIds(nodes, snapshot=snapshot, ids=ids, walked=walked)
+        object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, node_ids))
         return graphdef, cells
     return _walk(root)
 
@@ -381,11 +413,20 @@ class _NodeIds:
     A walk passes the index it built (id -> node index) as the ids.
     """
 
-    __slots__ = ("nodes", "_ids", "_parts", "_snapshot", "_alive", "trace")
+    __slots__ = ("nodes", "_ids", "_parts", "_snapshot", "_alive", "trace", "walked")
 
-    def __init__(self, nodes: list[Any], *, snapshot: bool = False, ids: Container[int] | None = None) -> None:
+    def __init__(
+        self,
+        nodes: list[Any],
+        *,
+        snapshot: bool = False,
+        ids: Container[int] | None = None,
+        walked: rewalk.Walked | None = None,
+    ) -> None:
         self.nodes = nodes
         self._ids: Container[int] | None = ids
+        #: The walk itself, for the next walk after a change to reuse (``None`` after a merge).
+        self.walked = walked
         #: The trace all the walk's cells were made in (``_MIXED`` if not one), once asked.
         #: A cell's trace is fixed when it is made, so it holds while the walk is cached.
         self.trace: object = _UNASKED
@@ -446,8 +487,11 @@ def _read(node: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
     """The (cached) walk of ``node`` and its leaf values now, with a GraphDef whose
     recorded avals are those of the values (an array attribute may have been
     replaced by one of another shape since the walk: that is not structural)."""
+    cached = getattr(node, "_nnx_cache", None) if isinstance(node, Object) else None
     graphdef, cells = _walk_cached(node)
     values = [c._value for c in cells]
+    if cached is None or cached[1] is not graphdef:
+        return graphdef, cells, values  # walked just now: its avals are those of these values
     # One pass in the common case: values whose ``aval`` attributes equal the recorded
     # ones have the recorded shapes and dtypes; a value without one (NumPy, a scalar)
     # reads as a marker equal to nothing, and is then described properly.

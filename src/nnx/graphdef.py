@@ -78,7 +78,9 @@ class GraphDef(Generic[M]):
         # refuse a State of other shapes. Not part of equality: under ``jax.vmap``
         # the same structure is seen with other shapes.
         self.avals = avals
-        self._hash = hash(node)
+        # Hashed on first use: a tuple does not cache its hash, and most GraphDefs
+        # (one per structural change) are never hashed or compared.
+        self._hash: int | None = None
         self.builder: Any = None  # the compiled builder of ``merge`` (see nnx.graph)
 
     @property
@@ -98,12 +100,15 @@ class GraphDef(Generic[M]):
         return list(records(self.node))
 
     def __hash__(self) -> int:
-        return self._hash
+        h = self._hash
+        if h is None:
+            h = self._hash = hash(self.node)
+        return h
 
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        if not isinstance(other, GraphDef) or self._hash != other._hash:
+        if not isinstance(other, GraphDef) or hash(self) != hash(other):  # pyright: ignore[reportUnknownArgumentType]
             return False
         try:
             return bool(self.node == other.node)
