@@ -388,10 +388,14 @@ def _walk_cached(root: Any) -> tuple[GraphDef[Any], list[Any]]:
                 return graphdef, cells
             snapshot = change == epoch.UNKNOWN
             if change == epoch.CHANGED and node_ids.walked is not None:
-                changed = epoch.changes_since(then)
-                if changed is not None:  # every change named its node: reuse the rest
+                changed_ids = epoch.changes_since(then)
+                # Every change named its node: reuse the rest, if some big part is untouched.
+                changed = None if changed_ids is None else rewalk.changed_indices(node_ids.walked, changed_ids)
+                if changed is not None:
                     previous = (node_ids.walked, changed)
+            # Released before walking (unless reused): the new walk then reuses their memory.
             object.__setattr__(root, "_nnx_cache", None)
+            del cache, graphdef, cells, node_ids
         graphdef, cells, nodes, ids, walked = _walk_indexed(root, previous)
         node_ids = _NodeIds(nodes, snapshot=snapshot, ids=ids, walked=walked)
         object.__setattr__(root, "_nnx_cache", (now, graphdef, cells, node_ids))

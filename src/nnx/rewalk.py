@@ -13,7 +13,8 @@ The mechanism, in three steps:
    visited with at least ``MIN_SPAN`` nodes: where the container's nodes and
    leaves end in the walk's lists, its description and its path link.
 2. A walk after a change that named its nodes (the epoch log says which) gets
-   a ``Rewalk``: the old walk and the old indices of the changed nodes.
+   a ``Rewalk``: the old walk and the old indices of the changed nodes, if
+   some span holds none of them.
 3. On entering a container, the walk asks ``Rewalk.take``. It checks that the
    old walk had this container at the same index, by the same path, with no
    changed node in its span, and that every node visited so far is the old
@@ -58,15 +59,27 @@ class Walked(NamedTuple):
     spans: dict[int, Span]
 
 
+def changed_indices(old: Walked, changed_ids: list[int]) -> list[int] | None:
+    """The old walk's indices of the changed nodes, sorted; ``None`` when every span
+    holds one of them (nothing could be reused: the walk had better start afresh,
+    dropping the old one first so that its memory is reused)."""
+    changed = sorted({old.ids[c] for c in changed_ids if c in old.ids})
+    for i, span in old.spans.items():  # innermost first: the likeliest to be untouched
+        k = bisect_left(changed, i)
+        if k == len(changed) or changed[k] >= span.node_end:
+            return changed
+    return None
+
+
 class Rewalk:
     """The old walk, lent to a new walk of the same root (see the module docstring)."""
 
     __slots__ = ("_old", "_changed", "_new", "_checked")
 
-    def __init__(self, old: Walked, changed_ids: list[int], new: Walked) -> None:
+    def __init__(self, old: Walked, changed: list[int], new: Walked) -> None:
         self._old = old
-        #: The old indices of the changed nodes, sorted (for a range test by bisection).
-        self._changed = sorted({old.ids[c] for c in changed_ids if c in old.ids})
+        #: The old indices of the changed nodes, sorted (see ``changed_indices``).
+        self._changed = changed
         #: The new walk's lists, which ``take`` extends.
         self._new = new
         #: How many of the new walk's first nodes are known to be the old walk's.
