@@ -4,6 +4,8 @@
   Layout's paths are read: the paths must be exactly those of the graph.
 * A compiled merge builder gives cells with equal metadata one shared dict:
   changing one cell's metadata must not reach any other cell.
+* ``nnx.update`` trusts the shapes it last read or wrote while the cells hold
+  exactly those values: a direct write in between must be seen.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import copy
 import pickle
 from typing import Any
 
+import jax
 import jax.numpy as jnp
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,3 +127,29 @@ def test_a_split_pickles_and_deep_copies_with_its_deferred_paths() -> None:
         assert isinstance(rebuilt, Pair)
         assert nnx.cell(rebuilt, "w").get_metadata("sharding") == ("x",)
         assert float(rebuilt.w[2]) == 2.0
+
+
+class _One(nnx.Module):
+    def __init__(self) -> None:
+        self.w = nnx.Param(jnp.ones((3,)))
+        self.b = nnx.Param(jnp.zeros((3,)))
+
+
+def _double(x: jax.Array) -> jax.Array:
+    return x * 2
+
+
+def test_update_reads_the_held_shapes_again_after_a_direct_write() -> None:
+    """nnx.update skips reading the held values' shapes while the cells hold exactly
+    the values it last read or wrote; a direct write in between must be seen."""
+    model = _One()
+    _, state = nnx.split(model)  # the values split read are known now
+    nnx.update(model, state)
+    model.w.value = jnp.zeros((5,))  # another shape, written directly: not structural
+    with pytest.raises(ValueError, match=r"'w' of _One has shape \(5,\) but the State holds shape \(3,\)"):
+        nnx.update(model, state)
+    assert model.w.value.shape == (5,)  # nothing was written
+    nnx.update(model, nnx.state(model))  # the State of the new shapes fits
+    doubled = jax.tree.map(_double, nnx.state(model))
+    nnx.update(model, doubled)
+    assert model.w.value.shape == (5,) and float(model.b.value.sum()) == 0.0
