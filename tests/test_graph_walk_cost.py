@@ -153,3 +153,15 @@ def test_update_reads_the_held_shapes_again_after_a_direct_write() -> None:
     doubled = jax.tree.map(_double, nnx.state(model))
     nnx.update(model, doubled)
     assert model.w.value.shape == (5,) and float(model.b.value.sum()) == 0.0
+
+
+def test_split_records_the_shapes_of_a_direct_write() -> None:
+    """split trusts the avals it last read only while the cells hold those very values."""
+    model = _One()
+    _, old = nnx.split(model)
+    nnx.split(model)  # read again: the values are known now
+    model.w.value = jnp.zeros((5,))
+    graphdef, state = nnx.split(model)
+    assert nnx.merge(graphdef, state).w.value.shape == (5,)
+    with pytest.raises(ValueError, match=r"'w' of _One had shape \(5,\) when it was split"):
+        nnx.merge(graphdef, old)  # the GraphDef records the new shape

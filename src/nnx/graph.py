@@ -503,11 +503,16 @@ def _read(node: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
         if cached is not None and cached[2] is cells and graphdef.avals is not None:
             cached[3].known = (values, graphdef.avals)
         return graphdef, cells, values
+    known = cached[3].known
+    if known is not None and all(map(is_, values, known[0])) and known[1] == graphdef.avals:
+        # The very values last read or written, with the recorded avals: no array is read
+        # (at 20,000 arrays, reading each one's aval costs more than the rest of the split).
+        return graphdef, cells, values
     # One pass in the common case: values whose ``aval`` attributes equal the recorded
     # ones have the recorded shapes and dtypes; a value without one (NumPy, a scalar)
     # reads as a marker equal to nothing, and is then described properly.
     if tuple(map(getattr, values, _AVAL, _NO_AVAL)) == graphdef.avals:
-        cached[3].known = (values, graphdef.avals)  # for nnx.update (see _NodeIds.known)
+        cached[3].known = (values, graphdef.avals)  # see _NodeIds.known
         return graphdef, cells, values
     avals = _avals(values)
     if avals != graphdef.avals:
