@@ -165,3 +165,17 @@ def test_split_records_the_shapes_of_a_direct_write() -> None:
     assert nnx.merge(graphdef, state).w.value.shape == (5,)
     with pytest.raises(ValueError, match=r"'w' of _One had shape \(5,\) when it was split"):
         nnx.merge(graphdef, old)  # the GraphDef records the new shape
+
+
+def test_split_after_editing_its_state_and_writing_the_same_array() -> None:
+    """A State split returned may be edited in place; the values split remembers are its own."""
+    model = _One()
+    _, state = nnx.split(model)
+    nnx.split(model)
+    wide = jnp.zeros((5,))
+    state["w"] = wide  # the State split returned, edited ...
+    model.w.value = wide  # ... and the same array written into the model
+    graphdef, now = nnx.split(model)
+    assert nnx.merge(graphdef, now).w.value.shape == (5,)
+    with pytest.raises(ValueError, match=r"had shape \(5,\) when it was split"):
+        nnx.merge(graphdef, nnx.State({"w": jnp.ones((3,)), "b": jnp.zeros((3,))}))

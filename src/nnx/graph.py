@@ -501,7 +501,7 @@ def _read(node: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
         # Walked just now: the walk's avals are those of these values.
         cached = getattr(node, "_nnx_cache", None) if isinstance(node, Object) else None
         if cached is not None and cached[2] is cells and graphdef.avals is not None:
-            cached[3].known = (values, graphdef.avals)
+            cached[3].known = (values.copy(), graphdef.avals)  # a copy: the State gets ``values``
         return graphdef, cells, values
     known = cached[3].known
     if known is not None and all(map(is_, values, known[0])) and known[1] == graphdef.avals:
@@ -512,7 +512,7 @@ def _read(node: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
     # ones have the recorded shapes and dtypes; a value without one (NumPy, a scalar)
     # reads as a marker equal to nothing, and is then described properly.
     if tuple(map(getattr, values, _AVAL, _NO_AVAL)) == graphdef.avals:
-        cached[3].known = (values, graphdef.avals)  # see _NodeIds.known
+        cached[3].known = (values.copy(), graphdef.avals)  # see _NodeIds.known; the State gets ``values``
         return graphdef, cells, values
     avals = _avals(values)
     if avals != graphdef.avals:
