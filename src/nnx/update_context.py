@@ -67,13 +67,15 @@ class LinkedGraphDef(GraphDef[N]):
     def __init__(self, graphdef: GraphDef[N], links: tuple[tuple[int, int], ...]) -> None:
         super().__init__(graphdef.node, graphdef.layout, graphdef.avals)
         self.links = links
-        self._hash = hash((graphdef.node, links))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LinkedGraphDef) and other.links == self.links and super().__eq__(other)  # pyright: ignore[reportUnknownArgumentType]
 
     def __hash__(self) -> int:
-        return self._hash
+        h = self._hash
+        if h is None:  # hashed on first use, as GraphDef is
+            h = self._hash = hash((self.node, self.links))
+        return h
 
 
 jax.tree_util.register_pytree_node(  # pyright: ignore[reportUnknownMemberType]  # jax: unsolved KeyEntry
