@@ -4,8 +4,8 @@
   Layout's paths are read: the paths must be exactly those of the graph.
 * A compiled merge builder gives cells with equal metadata one shared dict:
   changing one cell's metadata must not reach any other cell.
-* ``nnx.update`` trusts the shapes it last read or wrote while the cells hold
-  exactly those values: a direct write in between must be seen.
+* ``split`` trusts the shapes it last read while the cells hold exactly those
+  values: a direct write in between must be seen, by split and by update.
 """
 
 from __future__ import annotations
@@ -140,8 +140,8 @@ def _double(x: jax.Array) -> jax.Array:
 
 
 def test_update_reads_the_held_shapes_again_after_a_direct_write() -> None:
-    """nnx.update skips reading the held values' shapes while the cells hold exactly
-    the values it last read or wrote; a direct write in between must be seen."""
+    """After split has remembered the values it read, a direct write of another shape
+    is still refused by nnx.update, which reads the held shapes."""
     model = _One()
     _, state = nnx.split(model)  # the values split read are known now
     nnx.update(model, state)

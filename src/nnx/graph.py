@@ -431,7 +431,7 @@ class _NodeIds:
         self._ids: Container[int] | None = ids
         #: The walk itself, for the next walk after a change to reuse (``None`` after a merge).
         self.walked = walked
-        #: Values last read from or written to the cells, with their avals: while the cells
+        #: The values split last read from the cells, with their avals: while the cells
         #: still hold exactly these values (an identity test), their avals need no reading.
         self.known: tuple[list[Any], tuple[Any, ...]] | None = None
         #: The trace all the walk's cells were made in (``_MIXED`` if not one), once asked.
@@ -1242,26 +1242,18 @@ def update(node: Any, /, *states: State[Any]) -> None:
     graphdef, cells = _walk_cached(tracked(node) if plain else node)
     layout = graphdef.layout
     _check_states(states, "nnx.update")
-    cache = getattr(node, "_nnx_cache", None) if isinstance(node, Object) else None
-    ids: _NodeIds | None = cache[3] if cache is not None and cache[2] is cells else None
     made_in = _cells_trace(node, cells)
     writes: list[tuple[list[Any], list[Any]]] = []
-    known: tuple[list[Any], tuple[Any, ...]] | None = None
     for s in states:
-        whole = s._layout == layout
-        targets = cells if whole else [cells[i] for i in _update_plan(layout, s._layout, graphdef)]
+        targets = cells if s._layout == layout else [cells[i] for i in _update_plan(layout, s._layout, graphdef)]
         values = s.leaves
-        avals = _check_update(graphdef, s, targets, values, made_in, ids.known if whole and ids is not None else None)
+        _check_update(graphdef, s, targets, values, made_in)
         if plain:
             refuse_array_writes(node, targets, s.paths, "nnx.update")
         writes.append((targets, values))
-        if whole and avals is not None:
-            known = (values, avals)
     for targets, values in writes:
         for cell, value in zip(targets, values):
             cell._value = value
-    if ids is not None:
-        ids.known = known if len(states) == 1 else None
 
 
 _TRACE = repeat("_trace")
@@ -1281,53 +1273,33 @@ def _cells_trace(node: Any, cells: list[Any]) -> object:
     return found
 
 
-def _check_update(
-    graphdef: GraphDef[Any],
-    s: State[Any],
-    targets: list[Any],
-    values: list[Any],
-    made_in: object,
-    known: tuple[list[Any], tuple[Any, ...]] | None,
-) -> tuple[Any, ...] | None:
-    """Refuse values that do not fit the cells they would replace; return the new
-    values' avals when they were read (the common case), else ``None``.
+def _check_update(graphdef: GraphDef[Any], s: State[Any], targets: list[Any], values: list[Any], made_in: object) -> None:
+    """Refuse values that do not fit the cells they would replace.
 
     The common case (jax arrays whose avals equal the old ones, cells all made
     in this trace: ``made_in``) is decided with a few C-level passes; only a
-    misfit walks leaf by leaf. ``known``: values the cells held at some point,
-    with their avals; if the cells still hold exactly those, their avals are
-    not read again.
+    misfit walks leaf by leaf.
     """
     # C-level passes: the new values are all jax arrays (a Variable would forward ``.aval``
-    # to its value), and their avals equal the old values'.
-    avals: tuple[Any, ...] | None = None
-    held: tuple[Any, ...] | None = None
+    # to its value), and their avals equal the old values' read straight from the cells.
     try:
-        if _HAS_AVAL.issuperset(map(type, values)):
-            avals = tuple(map(getattr, values, _AVAL))
-            if known is not None and all(map(is_, map(_GET_VALUE, targets), known[0])):
-                held = known[1]
-            else:
-                held = tuple(map(_HELD_AVAL, targets))
-        fits = avals is not None and avals == held
+        fits = _HAS_AVAL.issuperset(map(type, values)) and list(map(_HELD_AVAL, targets)) == list(map(getattr, values, _AVAL))
     except AttributeError:  # an old value without an aval: decided leaf by leaf below
         fits = False
     if not fits:
-        avals = None
         olds = [c._value for c in targets]
         for position, (old, value) in enumerate(zip(olds, values)):
             if old is not value:
                 _check_leaf(graphdef, s.paths[position], old, value)
     trace = current_trace()
     if made_in is trace or made_in is None or (made_in is not _MIXED and made_in == trace):
-        return avals  # every cell was made in this trace (or in none): nothing to refuse
+        return  # every cell was made in this trace (or in none): nothing to refuse
     traces = list(map(getattr, targets, _TRACE))
     if traces.count(trace) != len(traces):
         for cell in targets:
             owner_trace = cell._trace
             if owner_trace is not trace and owner_trace is not None and owner_trace != trace:
                 cell._check_trace("update")
-    return avals
 
 
 def _check_leaf(graphdef: GraphDef[Any], path: Path, old: Any, value: Any) -> None:
