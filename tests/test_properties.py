@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import nnx
-from nnx import epoch, graph, rewalk
+from nnx import epoch, rewalk
+from walkcheck import assert_like_a_full_walk
 
 SETTINGS = settings(
     max_examples=int(__import__("os").environ.get("NNX_PROP_EXAMPLES", "60")),
@@ -869,14 +870,7 @@ def test_walk_after_a_named_change_reuses_only_what_a_full_walk_would_give(case:
         nnx.split(m)
         for _ in range(data.draw(st.integers(1, 4), label="mutations")):
             event(_mutate(case, data))
-            graphdef, cells = graph._walk_cached(m)
-            full, full_cells = graph._walk(m)
-            assert graphdef == full
-            assert graphdef.layout.paths == full.layout.paths
-            assert graphdef.layout.kinds == full.layout.kinds
-            assert graphdef.layout.metas == full.layout.metas
-            assert len(cells) == len(full_cells)
-            assert all(a is b or (isinstance(a, graph._Slot) and a._value is b._value) for a, b in zip(cells, full_cells))
+            assert_like_a_full_walk(m)
             graphdef2, state = nnx.split(m)
             assert_same_graph(analyze(m), analyze(nnx.merge(graphdef2, state)))
     finally:

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import pytest
 
 import nnx
-from nnx import epoch, graph
+from nnx import epoch
+from walkcheck import assert_like_a_full_walk
 
 
 class Block(nnx.Module):
@@ -35,19 +36,6 @@ def described(graphdef: nnx.GraphDef[Any], key: str) -> tuple[Any, ...]:
     tag, _, _, members = graphdef.node
     assert tag == "object"
     return dict(members)[key]  # type: ignore[no-any-return]
-
-
-def assert_like_a_full_walk(model: Any) -> nnx.GraphDef[Any]:
-    graphdef, cells = graph._walk_cached(model)
-    full, full_cells = graph._walk(model)
-    assert graphdef == full
-    assert graphdef.layout.paths == full.layout.paths
-    assert graphdef.layout.kinds == full.layout.kinds
-    assert graphdef.layout.metas == full.layout.metas
-    assert len(cells) == len(full_cells)
-    for a, b in zip(cells, full_cells):  # the same cells; an array attribute's slot, by what it reads
-        assert a is b or (isinstance(a, graph._Slot) and a._value is b._value)
-    return graphdef
 
 
 def test_a_change_at_the_root_copies_the_untouched_subtree() -> None:
