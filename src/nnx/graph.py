@@ -505,7 +505,7 @@ def _read(node: Any) -> tuple[GraphDef[Any], list[Any], list[Any]]:
         return graphdef, cells, values
     known = cached[3].known
     if known is not None and all(map(is_, values, known[0])) and known[1] == graphdef.avals:
-        # The very values last read or written, with the recorded avals: no array is read
+        # The very values split last read, with the recorded avals: no array is read
         # (at 20,000 arrays, reading each one's aval costs more than the rest of the split).
         return graphdef, cells, values
     # One pass in the common case: values whose ``aval`` attributes equal the recorded
