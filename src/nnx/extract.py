@@ -113,6 +113,20 @@ def _is_node(x: Any) -> bool:
     return is_graph_node(x)
 
 
+def _leaves_with_prefixes(
+    tree: Any, is_leaf: Callable[[Any], bool], prefix: Any, where: str
+) -> tuple[list[tuple[Any, Any]], Any, list[Any]]:
+    """``tree``'s (path, leaf) pairs and structure, and each leaf's entry of ``prefix``
+    (the prefix itself for every leaf when none was given)."""
+    pairs, treedef = cast(
+        "tuple[list[tuple[Any, Any]], Any]",
+        jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf),  # pyright: ignore[reportUnknownMemberType]
+    )
+    if prefix is _MISSING or prefix is None:
+        return pairs, treedef, [prefix] * len(pairs)
+    return pairs, treedef, broadcast_prefix(prefix, tree, where)
+
+
 def to_tree(
     tree: Any,
     /,
@@ -125,16 +139,9 @@ def to_tree(
 ) -> Any:
     """``tree`` with every graph node replaced by ``split_fn(ctx, path, prefix, node)``
     (a ``NodeStates`` by default), all split in one ``split_context(ctxtag)``."""
-    pairs, treedef = cast(
-        "tuple[list[tuple[Any, Any]], Any]",
-        jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_node),  # pyright: ignore[reportUnknownMemberType]
-    )
-    if prefix is _MISSING or prefix is None:
-        prefixes: list[Any] = [prefix] * len(pairs)
-    else:
-        prefixes = broadcast_prefix(prefix, tree, "nnx.to_tree: prefix")
-        if check_aliasing:
-            _check_aliasing(pairs, prefixes)
+    pairs, treedef, prefixes = _leaves_with_prefixes(tree, _is_node, prefix, "nnx.to_tree: prefix")
+    if check_aliasing and not (prefix is _MISSING or prefix is None):
+        _check_aliasing(pairs, prefixes)
     out: list[Any] = []
     with split_context(ctxtag) as ctx:
         for (path, leaf), leaf_prefix in zip(pairs, prefixes):
@@ -158,14 +165,7 @@ def from_tree(
 ) -> Any:
     """The inverse of ``to_tree``: every ``NodeStates`` merged back, in one
     ``merge_context(ctxtag, is_inner)``, so shared nodes come back shared."""
-    pairs, treedef = cast(
-        "tuple[list[tuple[Any, Any]], Any]",
-        jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf),  # pyright: ignore[reportUnknownMemberType]
-    )
-    if prefix is _MISSING or prefix is None:
-        prefixes: list[Any] = [prefix] * len(pairs)
-    else:
-        prefixes = broadcast_prefix(prefix, tree, "nnx.from_tree: prefix")
+    pairs, treedef, prefixes = _leaves_with_prefixes(tree, is_leaf, prefix, "nnx.from_tree: prefix")
     out: list[Any] = []
     with merge_context(ctxtag, is_inner) as ctx:
         for (path, leaf), leaf_prefix in zip(pairs, prefixes):

@@ -26,7 +26,7 @@ and the same keyword of ``nnx.scan`` apply it for you.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping, Sequence, TypeVar, cast, overload
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar, cast, overload
 
 from nnx.graph import iter_graph
 from nnx.modes import tree_for
@@ -141,15 +141,20 @@ def _collect(value: Any, spec: Any, where: str, found: list[tuple[Variable[Any],
                 found.append((variable, f"{where}.{path_str(path)}" if path else where, axis))
 
 
-def _removed(cell: Variable[Any], path: str, axis: int, names: Mapping[str, Any]) -> dict[str, Any]:
-    """The metadata entries of ``cell`` with the name at ``axis`` removed (checked)."""
+def _per_axis(cell: Variable[Any], names: Mapping[str, Any]) -> Iterator[tuple[str, Any, tuple[Any, ...]]]:
+    """``(key, name, axes)`` for each key of ``names`` whose metadata on ``cell`` is a
+    non-empty tuple of per-axis names (other metadata is left alone)."""
     meta = cell.get_metadata()
-    entries: dict[str, Any] = {}
     for key, name in names.items():
         axes: Any = meta.get(key)
-        if not isinstance(axes, tuple) or not axes:
-            continue
-        names_tuple: tuple[Any, ...] = axes  # pyright: ignore[reportUnknownVariableType]  # narrowed from Any
+        if isinstance(axes, tuple) and axes:
+            yield key, name, axes
+
+
+def _removed(cell: Variable[Any], path: str, axis: int, names: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata entries of ``cell`` with the name at ``axis`` removed (checked)."""
+    entries: dict[str, Any] = {}
+    for key, name, names_tuple in _per_axis(cell, names):
         if axis >= len(names_tuple) or names_tuple[axis] != name:
             raise ValueError(
                 f"{_WHERE}: the {type(cell).__name__} at {path} has {key}={names_tuple!r}, but the transform maps "
@@ -162,13 +167,8 @@ def _removed(cell: Variable[Any], path: str, axis: int, names: Mapping[str, Any]
 
 def _insert(cell: Variable[Any], axis: int, names: Mapping[str, Any]) -> None:
     """Put each name at ``axis`` of the cell's per-axis metadata (padding with None)."""
-    meta = cell.get_metadata()
     entries: dict[str, Any] = {}
-    for key, name in names.items():
-        axes: Any = meta.get(key)
-        if not isinstance(axes, tuple) or not axes:
-            continue
-        known: tuple[Any, ...] = axes  # pyright: ignore[reportUnknownVariableType]  # narrowed from Any
+    for key, name, known in _per_axis(cell, names):
         padded = list(known) + [None] * max(0, axis - len(known))
         padded.insert(axis, name)
         entries[key] = tuple(padded)
